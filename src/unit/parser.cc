@@ -1,0 +1,367 @@
+// The unit-file reader: lines, comments, continuations, sections and assignments, following
+// systemd's config_parse() (see README.md for the grammar decisions). One pass over the input,
+// string_views into it; a logical line is copied only when it spans several physical lines.
+#include <algorithm>
+#include <cstring>
+
+#include "base/strings.h"
+#include "unit/unit_internal.h"
+
+namespace fjord::unit {
+
+namespace {
+
+// systemd's LONG_LINE_MAX: longer lines (and continued lines) are refused.
+constexpr size_t kMaxLine = 1024 * 1024;
+
+bool IsWs(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Trims systemd's WHITESPACE (" \t\n\r") and reports how much was cut on the left.
+std::string_view Strip(std::string_view s, size_t* left = nullptr) {
+  size_t b = 0, e = s.size();
+  while (b < e && IsWs(s[b])) ++b;
+  while (e > b && IsWs(s[e - 1])) --e;
+  if (left) *left = b;
+  return s.substr(b, e - b);
+}
+
+// Offset of the first byte that breaks UTF-8 in s, or npos. Rejects overlongs, surrogates and
+// code points above U+10FFFF, as systemd's utf8_is_valid does.
+size_t FindInvalidUtf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size(), i = 0;
+  while (i < n) {
+    unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return i;
+    }
+    if (i + len > n) return i;
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))) {
+      return i;
+    }
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
+// True when the line ends in an unescaped backslash (an odd run of trailing backslashes).
+bool EndsInContinuation(std::string_view s) {
+  size_t k = 0;
+  while (k < s.size() && s[s.size() - 1 - k] == '\\') ++k;
+  return (k & 1) != 0;
+}
+
+class Reader {
+ public:
+  Reader(std::string_view text, DiagSink& sink, std::vector<ParsedOption>* out)
+      : text_(text), sink_(sink), out_(out) {}
+
+  void Run();
+
+ private:
+  void HandleLogical(std::string_view l, int line);
+  void Error(int line, int col, std::string msg) {
+    sink_.Add(Severity::kError, line, col, section_, {}, std::move(msg));
+  }
+
+  std::string_view text_;
+  DiagSink& sink_;
+  std::vector<ParsedOption>* out_;
+  std::string section_;
+  bool have_section_ = false;
+  bool bad_section_ = false;  // the last header was broken: its keys are dropped quietly
+  std::string continuation_;
+  int cont_line_ = 0;
+  bool continuing_ = false;
+};
+
+void Reader::Run() {
+  size_t pos = 0;
+  int line = 0;
+  const char* data = text_.data();
+  size_t n = text_.size();
+  if (n >= 3 && std::memcmp(data, "\xEF\xBB\xBF", 3) == 0) pos = 3;  // UTF-8 byte order mark
+  while (pos < n) {
+    ++line;
+    // Lines end at \n, \r\n or \r (systemd's read_line).
+    const char* nl = static_cast<const char*>(std::memchr(data + pos, '\n', n - pos));
+    size_t end = nl ? static_cast<size_t>(nl - data) : n;
+    const char* cr = static_cast<const char*>(std::memchr(data + pos, '\r', end - pos));
+    size_t next;
+    if (cr) {
+      end = static_cast<size_t>(cr - data);
+      next = (end + 1 < n && data[end + 1] == '\n') ? end + 2 : end + 1;
+    } else {
+      next = nl ? end + 1 : n;
+    }
+    std::string_view raw = text_.substr(pos, end - pos);
+    pos = next;
+
+    if (raw.size() > kMaxLine || (continuing_ && continuation_.size() + raw.size() > kMaxLine)) {
+      Error(line, 1,
+            "line is " + std::to_string(raw.size() + (continuing_ ? continuation_.size() : 0)) +
+                " bytes long; systemd refuses lines over 1 MiB");
+      continuing_ = false;
+      continuation_.clear();
+      continue;
+    }
+    if (const void* z = std::memchr(raw.data(), '\0', raw.size())) {
+      Error(line, static_cast<int>(static_cast<const char*>(z) - raw.data()) + 1,
+            "NUL byte in the line; unit files are text, this line is ignored");
+      continuing_ = false;
+      continuation_.clear();
+      continue;
+    }
+    if (size_t bad = FindInvalidUtf8(raw); bad != std::string_view::npos) {
+      Error(line, static_cast<int>(bad) + 1,
+            "invalid UTF-8 (byte " + base::QuoteForDisplay(raw.substr(bad, 1)) +
+                "); unit files must be UTF-8, this line is ignored");
+      continuing_ = false;
+      continuation_.clear();
+      continue;
+    }
+    // Comment lines are skipped, even inside a continuation (systemd does the same).
+    std::string_view lead = Strip(raw);
+    if (!lead.empty() && (lead[0] == '#' || lead[0] == ';')) continue;
+
+    std::string_view logical = raw;
+    if (continuing_) {
+      continuation_.append(raw);
+      logical = continuation_;
+    }
+    if (EndsInContinuation(logical)) {
+      if (!continuing_) {
+        continuation_.assign(raw);
+        cont_line_ = line;
+        continuing_ = true;
+      }
+      continuation_.back() = ' ';  // the backslash becomes a space
+      continue;
+    }
+    int at = continuing_ ? cont_line_ : line;
+    HandleLogical(logical, at);
+    if (continuing_) {
+      continuing_ = false;
+      continuation_.clear();
+    }
+  }
+  if (continuing_) {
+    sink_.Add(Severity::kWarning, line, 0, section_, {},
+              "the file ends with a '\\' line continuation; the continued line (from line " +
+                  std::to_string(cont_line_) + ") is read as if it ended there");
+    std::string last = std::move(continuation_);
+    continuing_ = false;
+    HandleLogical(last, cont_line_);
+  }
+}
+
+void Reader::HandleLogical(std::string_view raw, int line) {
+  size_t left = 0;
+  std::string_view l = Strip(raw, &left);
+  if (l.empty()) return;
+  int col = static_cast<int>(left) + 1;
+  if (l[0] == '[') {
+    if (l.back() != ']' || l.size() < 2) {
+      Error(line, col + static_cast<int>(l.size()),
+            "section header " + base::QuoteForDisplay(l) + " is missing its closing ']'");
+      bad_section_ = true;
+      have_section_ = false;
+      return;
+    }
+    std::string_view name = l.substr(1, l.size() - 2);
+    if (name.empty()) {
+      Error(line, col, "empty section name \"[]\"; write e.g. [Service]");
+      bad_section_ = true;
+      have_section_ = false;
+      return;
+    }
+    section_.assign(name);
+    have_section_ = true;
+    bad_section_ = false;
+    if (ClassifySection(name) == SectionKind::kUnknown) {
+      sink_.Add(Severity::kWarning, line, col, section_, {},
+                "unknown section [" + section_ +
+                    "]; systemd ignores it and every key in it (name extension sections "
+                    "\"X-...\" to keep them quietly)");
+    }
+    return;
+  }
+  if (base::StartsWith(l, ".include ")) {
+    Error(line, col, "\".include\" is not supported (systemd removed it); use a drop-in file");
+    return;
+  }
+  size_t eq = l.find('=');
+  if (eq == std::string_view::npos) {
+    Error(line, col,
+          "missing '=' in " + base::QuoteForDisplay(l, 40) +
+              "; an assignment is Key=value (systemd would ignore this line)");
+    return;
+  }
+  size_t key_left = 0, value_left = 0;
+  std::string_view key = Strip(l.substr(0, eq), &key_left);
+  std::string_view value = Strip(l.substr(eq + 1), &value_left);
+  if (key.empty()) {
+    Error(line, col, "assignment without a key name before '='");
+    return;
+  }
+  if (!have_section_) {
+    if (!bad_section_) {
+      Error(line, col,
+            "assignment " + base::QuoteForDisplay(key, 40) +
+                " comes before any section; put it under a header such as [Unit] or [Service]");
+    }
+    return;
+  }
+  ParsedOption& o = out_->emplace_back();
+  o.opt.section = section_;
+  o.opt.name.assign(key);
+  o.opt.value.assign(value);
+  o.line = line;
+  o.key_col = col + static_cast<int>(key_left);
+  o.value_col = col + static_cast<int>(eq + 1 + value_left);
+}
+
+// Groups options by section in order of first appearance (the canonical order).
+std::vector<UnitOption> Canonical(std::vector<ParsedOption>& parsed) {
+  std::vector<UnitOption> out;
+  out.reserve(parsed.size());
+  std::vector<std::string_view> order;
+  for (const ParsedOption& p : parsed) {
+    if (std::find(order.begin(), order.end(), p.opt.section) == order.end()) {
+      order.push_back(p.opt.section);
+    }
+  }
+  if (order.size() <= 1) {
+    for (ParsedOption& p : parsed) out.push_back(std::move(p.opt));
+    return out;
+  }
+  std::vector<bool> taken(parsed.size(), false);
+  for (std::string_view s : order) {
+    for (size_t i = 0; i < parsed.size(); ++i) {
+      if (!taken[i] && parsed[i].opt.section == s) {
+        out.push_back(parsed[i].opt);
+        taken[i] = true;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string_view SeverityName(Severity s) { return s == Severity::kError ? "error" : "warning"; }
+
+std::string Diagnostic::ToString() const {
+  std::string out = file;
+  if (line > 0) {
+    out += ":" + std::to_string(line);
+    if (column > 0) out += ":" + std::to_string(column);
+  }
+  out += ": ";
+  out += SeverityName(severity);
+  out += ": ";
+  out += message;
+  return out;
+}
+
+bool HasErrors(const std::vector<Diagnostic>& diags) {
+  return std::any_of(diags.begin(), diags.end(),
+                     [](const Diagnostic& d) { return d.severity == Severity::kError; });
+}
+
+void DiagSink::Add(Severity sev, int line, int col, std::string_view section, std::string_view key,
+                   std::string message, std::string suggestion) {
+  Diagnostic& d = out_->emplace_back();
+  d.file.assign(file_);
+  d.line = line;
+  d.column = col;
+  d.severity = sev;
+  d.section.assign(section);
+  d.key.assign(key);
+  d.message = std::move(message);
+  d.suggestion = std::move(suggestion);
+}
+
+ParseResult ParseUnit(std::string_view text, std::string_view file_name, const UnitName& name) {
+  ParseResult r;
+  DiagSink sink(file_name, &r.diagnostics);
+  std::vector<ParsedOption> parsed;
+  parsed.reserve(32);
+  Reader(text, sink, &parsed).Run();
+
+  std::string_view last_section;
+  SectionKind kind = SectionKind::kUnknown;
+  for (const ParsedOption& p : parsed) {
+    if (p.opt.section != last_section) {
+      last_section = p.opt.section;
+      kind = ClassifySection(last_section);
+    }
+    CheckOption(p, kind, sink);
+  }
+  FleetRequirements fleet;
+  FjordRequirements fjord;
+  CheckUnit(parsed, name, sink, &fleet, &fjord);
+
+  std::stable_sort(r.diagnostics.begin(), r.diagnostics.end(),
+                   [](const Diagnostic& a, const Diagnostic& b) {
+                     int la = a.line == 0 ? INT32_MAX : a.line;
+                     int lb = b.line == 0 ? INT32_MAX : b.line;
+                     return la < lb;
+                   });
+  if (!HasErrors(r.diagnostics)) {
+    r.unit = UnitBuilder::Make(name, Canonical(parsed), std::move(fleet), std::move(fjord));
+  }
+  return r;
+}
+
+ParseResult ParseOptions(const std::vector<UnitOption>& options, const UnitName& name) {
+  ParseResult r;
+  DiagSink sink("<options>", &r.diagnostics);
+  for (size_t i = 0; i < options.size(); ++i) {
+    const UnitOption& o = options[i];
+    std::string where = "option " + std::to_string(i + 1) + " (" +
+                        base::QuoteForDisplay(o.section, 40) + ", " +
+                        base::QuoteForDisplay(o.name, 40) + ")";
+    auto bad_chars = [](std::string_view s) {
+      return s.find_first_of(std::string_view("\n\r\0", 3)) != std::string_view::npos ||
+             FindInvalidUtf8(s) != std::string_view::npos;
+    };
+    std::string problem;
+    if (o.section.empty() || bad_chars(o.section)) {
+      problem = "section must be non-empty UTF-8 text on one line";
+    } else if (o.name.empty() || bad_chars(o.name) || o.name.find('=') != std::string::npos ||
+               Strip(o.name) != o.name || o.name[0] == '#' || o.name[0] == ';' ||
+               o.name[0] == '[') {
+      problem = "name must be one line without '=' or surrounding spaces";
+    } else if (bad_chars(o.value) || Strip(o.value) != o.value) {
+      problem = "value must be UTF-8 on one line without surrounding spaces";
+    }
+    if (!problem.empty()) {
+      sink.Add(Severity::kError, 0, 0, o.section, o.name, where + ": " + problem);
+    }
+  }
+  if (HasErrors(r.diagnostics)) return r;
+  return ParseUnit(Serialize(options), "<options>", name);
+}
+
+}  // namespace fjord::unit
