@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cmath>
+#include <unordered_map>
 
 #include "base/strings.h"
 #include "unit/unit_internal.h"
@@ -136,15 +137,16 @@ int Unit::KillSignal() const {
 
 std::vector<EnvVar> Unit::Environment() const {
   std::vector<EnvVar> out;
+  std::unordered_map<std::string, size_t> index;  // name -> position in out
   for (std::string_view v : GetAll("Service", "Environment")) {
     auto vars = ParseEnvironment(v);
     if (!vars.ok()) continue;
     for (EnvVar& e : *vars) {
-      auto it = std::find_if(out.begin(), out.end(), [&](const EnvVar& x) { return x.name == e.name; });
-      if (it != out.end()) {
-        it->value = std::move(e.value);
-      } else {
+      auto [it, inserted] = index.emplace(e.name, out.size());
+      if (inserted) {
         out.push_back(std::move(e));
+      } else {
+        out[it->second].value = std::move(e.value);
       }
     }
   }

@@ -8,33 +8,38 @@
 namespace fjord::unit {
 
 std::string Serialize(const std::vector<UnitOption>& options) {
-  std::vector<std::string_view> order;
+  size_t groups = 0;
+  std::vector<uint32_t> group = GroupBySection(
+      options.size(), [&](size_t i) { return std::string_view(options[i].section); }, &groups);
+  // Options of each group in order (counting sort), so the text is built in one pass.
+  std::vector<uint32_t> start(groups + 1, 0), order(options.size());
+  for (uint32_t g : group) ++start[g + 1];
+  for (size_t g = 1; g <= groups; ++g) start[g] += start[g - 1];
+  std::vector<uint32_t> fill(start.begin(), start.end() - 1);
   size_t bytes = 0;
-  for (const UnitOption& o : options) {
-    if (std::find(order.begin(), order.end(), o.section) == order.end()) {
-      order.push_back(o.section);
-    }
-    bytes += o.name.size() + o.value.size() + 3;
+  for (size_t i = 0; i < options.size(); ++i) {
+    order[fill[group[i]]++] = static_cast<uint32_t>(i);
+    bytes += options[i].name.size() + options[i].value.size() + 3;
   }
   std::string out;
-  out.reserve(bytes + order.size() * 16);
-  for (size_t s = 0; s < order.size(); ++s) {
+  out.reserve(bytes + groups * 16);
+  for (size_t g = 0; g < groups; ++g) {
     out += '[';
-    out += order[s];
+    out += options[order[start[g]]].section;
     out += "]\n";
-    for (const UnitOption& o : options) {
-      if (o.section != order[s]) continue;
+    for (uint32_t k = start[g]; k < start[g + 1]; ++k) {
+      const UnitOption& o = options[order[k]];
       out += o.name;
       out += '=';
       out += o.value;
       // A value ending in an odd run of backslashes would read back as a line continuation;
       // a trailing space stops that and is trimmed again on reading.
-      size_t k = 0;
-      while (k < o.value.size() && o.value[o.value.size() - 1 - k] == '\\') ++k;
-      if (k & 1) out += ' ';
+      size_t n = 0;
+      while (n < o.value.size() && o.value[o.value.size() - 1 - n] == '\\') ++n;
+      if (n & 1) out += ' ';
       out += '\n';
     }
-    if (s + 1 < order.size()) out += '\n';
+    if (g + 1 < groups) out += '\n';
   }
   return out;
 }

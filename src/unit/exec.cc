@@ -127,7 +127,11 @@ Status NextWord(std::string_view s, size_t* pos, std::string* word, bool* found)
     } else if (IsSpace(c)) {
       break;
     } else {
-      *word += c;
+      // Copy the run of ordinary characters at once.
+      size_t j = i + 1;
+      while (j < s.size() && !IsSpace(s[j]) && s[j] != '\\' && s[j] != '"' && s[j] != '\'') ++j;
+      word->append(s.data() + i, j - i);
+      i = j - 1;
     }
   }
   if (quote != 0) {
@@ -137,6 +141,26 @@ Status NextWord(std::string_view s, size_t* pos, std::string* word, bool* found)
   }
   *pos = i;
   return Status::Ok();
+}
+
+Status CheckWordsSyntax(std::string_view s) {
+  char quote = 0;
+  size_t quote_start = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '\\') {
+      ++i;
+    } else if (quote != 0) {
+      if (c == quote) quote = 0;
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+      quote_start = i;
+    }
+  }
+  if (quote == 0) return Status::Ok();
+  return base::InvalidArgument(std::string("unterminated ") + (quote == '"' ? "double" : "single") +
+                               " quote at offset " + std::to_string(quote_start + 1) +
+                               "; close it with " + quote);
 }
 
 Result<std::vector<std::string>> SplitWords(std::string_view s) {
@@ -224,6 +248,54 @@ Result<std::vector<ExecCommand>> ParseExecLine(std::string_view value) {
     cmds.push_back(std::move(cmd));
   }
   return cmds;
+}
+
+Status CheckExecLine(std::string_view value) {
+  // Quotes, escapes, ';' and \v\f (which base::SplitWhitespace splits on) take the full path.
+  if (ContainsAny(value, "\"'\\;")) {
+    return base::StatusOf(ParseExecLine(value));
+  }
+  size_t pos = 0;
+  bool argv0 = false;
+  int priv = 0;  // '+', '!' or '!!' seen
+  bool dash = false, colon = false;
+  for (; pos < value.size(); ++pos) {  // the same prefix rules as ParseExecLine
+    char c = value[pos];
+    if (c == '-' && !dash) {
+      dash = true;
+    } else if (c == '@' && !argv0) {
+      argv0 = true;
+    } else if (c == ':' && !colon) {
+      colon = true;
+    } else if ((c == '+' || c == '!') && priv == 0) {
+      priv = c == '+' ? 1 : 2;
+    } else if (c == '!' && priv == 2) {
+      priv = 3;
+    } else {
+      break;
+    }
+  }
+  std::string_view first;
+  size_t count = 0;
+  ForEachPlainWord(value.substr(pos), [&](std::string_view w) {
+    if (count++ == 0) first = w;
+    return count < 2;
+  });
+  if (count == 0 || (argv0 && count < 2) || !IsValidExecutable(first)) {
+    return base::StatusOf(ParseExecLine(value));  // for its precise message
+  }
+  return Status::Ok();
+}
+
+Status CheckEnvironment(std::string_view value) {
+  if (ContainsAny(value, "\"'\\")) {
+    return base::StatusOf(ParseEnvironment(value));
+  }
+  bool ok = ForEachPlainWord(value, [](std::string_view w) {
+    size_t eq = w.find('=');
+    return eq != std::string_view::npos && IsValidEnvName(w.substr(0, eq));
+  });
+  return ok ? Status::Ok() : base::StatusOf(ParseEnvironment(value));
 }
 
 bool IsValidEnvName(std::string_view n) {

@@ -529,18 +529,18 @@ std::string NearestKey(std::string_view key, const Table& table) {
 std::string Q(std::string_view s) { return base::QuoteForDisplay(s); }
 
 void CheckSpecifiers(const ParsedOption& o, DiagSink& sink) {
-  const std::string& v = o.opt.value;
+  std::string_view v = o.value;
   for (size_t i = v.find('%'); i != std::string::npos; i = v.find('%', i + 2)) {
     if (i + 1 == v.size()) {
-      sink.Add(Severity::kError, o.line, o.value_col + static_cast<int>(i), o.opt.section,
-               o.opt.name, "a lone '%' ends the value of " + o.opt.name +
+      sink.Add(Severity::kError, o.line, o.value_col + static_cast<int>(i), o.section,
+               o.name, "a lone '%' ends the value of " + std::string(o.name) +
                                "=; write %% for a literal percent sign");
       return;
     }
     if (!IsKnownSpecifier(v[i + 1])) {
-      sink.Add(Severity::kError, o.line, o.value_col + static_cast<int>(i), o.opt.section,
-               o.opt.name,
-               "unknown specifier " + Q(v.substr(i, 2)) + " in " + o.opt.name +
+      sink.Add(Severity::kError, o.line, o.value_col + static_cast<int>(i), o.section,
+               o.name,
+               "unknown specifier " + Q(v.substr(i, 2)) + " in " + std::string(o.name) +
                    "=; write %% for a literal percent sign (known: %n %N %p %P %i %I %H %m %b "
                    "and systemd's others)");
       return;
@@ -571,7 +571,7 @@ Status CheckEnum(std::string_view v, std::string_view allowed) {
 }
 
 Status CheckValue(const KeyInfo& k, const ParsedOption& o) {
-  std::string_view v = o.opt.value;
+  std::string_view v = o.value;
   switch (k.type) {
     case VType::kAny:
     case VType::kIgnored:
@@ -596,10 +596,18 @@ Status CheckValue(const KeyInfo& k, const ParsedOption& o) {
     case VType::kInt: return CheckInt(v);
     case VType::kEnum: return CheckEnum(v, k.extra);
     case VType::kSignal: return base::StatusOf(ParseSignal(v));
-    case VType::kExec: return base::StatusOf(ParseExecLine(v));
-    case VType::kEnv: return base::StatusOf(ParseEnvironment(v));
-    case VType::kWords: return base::StatusOf(SplitWords(v));
+    case VType::kExec: return CheckExecLine(v);
+    case VType::kEnv: return CheckEnvironment(v);
+    case VType::kWords: return CheckWordsSyntax(v);
     case VType::kUnitNames: {
+      if (!ContainsAny(v, "\"'\\%")) {  // plain names: no copies
+        Status st;
+        ForEachPlainWord(v, [&](std::string_view w) {
+          st = CheckUnitName(w);
+          return st.ok();
+        });
+        return st;
+      }
       FJORD_ASSIGN_OR_RETURN(auto words, SplitWords(v));
       for (const std::string& w : words) {
         if (w.find('%') != std::string::npos) continue;  // expanded later
@@ -634,19 +642,19 @@ SectionKind ClassifySection(std::string_view name) {
 void CheckOption(const ParsedOption& o, SectionKind kind, DiagSink& sink) {
   const Index* idx = IndexFor(kind);
   if (idx == nullptr) return;
-  const std::string& key = o.opt.name;
+  const std::string_view key = o.name;
   auto it = idx->find(key);
   if (it == idx->end()) {
     const Table& table = *TableFor(kind);
-    std::string near = NearestKey(key, table);
-    std::string msg = "unknown key " + Q(key) + " in [" + o.opt.section + "]";
+    std::string near = sink.TakeSuggestionBudget() ? NearestKey(key, table) : std::string();
+    std::string msg = "unknown key " + Q(key) + " in [" + std::string(o.section) + "]";
     if (!near.empty()) msg += "; did you mean \"" + near + "\"?";
     // A key of another section is a common slip; say where it belongs.
     if (near.empty()) {
       for (SectionKind other : {SectionKind::kUnit, SectionKind::kService, SectionKind::kInstall,
                                 SectionKind::kXFleet, SectionKind::kXFjord}) {
         if (other != kind && IndexFor(other)->count(key)) {
-          msg += "; " + key + "= belongs in [" + std::string(SectionOf(other)) + "]";
+          msg += "; " + std::string(key) + "= belongs in [" + std::string(SectionOf(other)) + "]";
           break;
         }
       }
@@ -655,24 +663,36 @@ void CheckOption(const ParsedOption& o, SectionKind kind, DiagSink& sink) {
     msg += (IsExecKey(key) || IsExecKey(near))
                ? " systemd ignores unknown keys, so this line would never run"
                : " systemd ignores unknown keys, so this setting would have no effect";
-    sink.Add(Severity::kWarning, o.line, o.key_col, o.opt.section, key, std::move(msg), near);
+    // fleet refuses a unit with an unknown [X-Fleet] key; systemd only ignores other keys.
+    if (kind == SectionKind::kXFleet) {
+      msg = "unknown key " + Q(key) + " in [X-Fleet]" +
+            (near.empty() ? "" : "; did you mean \"" + near + "\"?") +
+            " fleet refuses units with unknown [X-Fleet] keys";
+    }
+    sink.Add(kind == SectionKind::kXFleet ? Severity::kError : Severity::kWarning, o.line,
+             o.key_col, o.section, key, std::move(msg), near);
     return;
   }
   const KeyInfo& info = *it->second;
   if (!info.replacement.empty()) {
-    sink.Add(Severity::kWarning, o.line, o.key_col, o.opt.section, key,
-             key + "= is deprecated; use " + std::string(info.replacement) + " instead",
+    sink.Add(Severity::kWarning, o.line, o.key_col, o.section, key,
+             std::string(key) + "= is deprecated; use " + std::string(info.replacement) + " instead",
              std::string(info.replacement));
   }
   if (info.type == VType::kIgnored) {
-    sink.Warn(o, false, key + "= is ignored: " + std::string(info.extra));
+    sink.Warn(o, false, std::string(key) + "= is ignored: " + std::string(info.extra));
     return;
   }
-  CheckSpecifiers(o, sink);
-  if (o.opt.value.empty()) return;  // an empty assignment resets the setting
+  // systemd resolves specifiers only in text-like settings, not in numbers, sizes or enums
+  // (CPUQuota=20% has no specifier).
+  if (info.type == VType::kAny || info.type == VType::kExec || info.type == VType::kEnv ||
+      info.type == VType::kUnitNames || info.type == VType::kWords) {
+    CheckSpecifiers(o, sink);
+  }
+  if (o.value.empty()) return;  // an empty assignment resets the setting
   Status st = CheckValue(info, o);
   if (!st.ok()) {
-    sink.Error(o, true, "invalid " + key + "=: " + std::string(st.message()) +
+    sink.Error(o, true, "invalid " + std::string(key) + "=: " + std::string(st.message()) +
                             "; systemd would ignore this line");
   }
 }

@@ -35,6 +35,16 @@ std::string Q(std::string_view s) { return base::QuoteForDisplay(s); }
 }  // namespace
 
 Result<UnitName> UnitName::Parse(std::string_view name) {
+  FJORD_RETURN_IF_ERROR(CheckUnitName(name));
+  UnitName u;
+  u.name_ = std::string(name);
+  u.dot_ = name.rfind('.');
+  size_t at = name.substr(0, u.dot_).find('@');
+  u.at_ = at == std::string_view::npos ? std::string::npos : at;
+  return u;
+}
+
+Status CheckUnitName(std::string_view name) {
   if (name.empty()) return base::InvalidArgument("unit name is empty");
   if (name.size() > kUnitNameMax) {
     return base::InvalidArgument("unit name " + Q(name) + " is longer than 255 bytes");
@@ -69,11 +79,7 @@ Result<UnitName> UnitName::Parse(std::string_view name) {
           "; systemd allows letters, digits and \":-_.\\\" (escape others with systemd-escape)");
     }
   }
-  UnitName u;
-  u.name_ = std::string(name);
-  u.at_ = at == std::string_view::npos ? std::string::npos : at;
-  u.dot_ = dot;
-  return u;
+  return Status::Ok();
 }
 
 std::string_view UnitName::prefix() const {

@@ -3,6 +3,8 @@
 // string_views into it; a logical line is copied only when it spans several physical lines.
 #include <algorithm>
 #include <cstring>
+#include <deque>
+#include <unordered_map>
 
 #include "base/strings.h"
 #include "unit/unit_internal.h"
@@ -34,6 +36,9 @@ size_t FindInvalidUtf8(std::string_view s) {
     unsigned char c = p[i];
     if (c < 0x80) {
       ++i;
+      // Skip ASCII eight bytes at a time; most unit files are all ASCII.
+      uint64_t w;
+      while (i + 8 <= n && (std::memcpy(&w, p + i, 8), (w & 0x8080808080808080ULL) == 0)) i += 8;
       continue;
     }
     size_t len;
@@ -73,8 +78,10 @@ bool EndsInContinuation(std::string_view s) {
 
 class Reader {
  public:
-  Reader(std::string_view text, DiagSink& sink, std::vector<ParsedOption>* out)
-      : text_(text), sink_(sink), out_(out) {}
+  // Continued lines are kept in *storage so options can point into them.
+  Reader(std::string_view text, DiagSink& sink, std::vector<ParsedOption>* out,
+         std::deque<std::string>* storage)
+      : text_(text), sink_(sink), out_(out), storage_(storage) {}
 
   void Run();
 
@@ -87,7 +94,9 @@ class Reader {
   std::string_view text_;
   DiagSink& sink_;
   std::vector<ParsedOption>* out_;
-  std::string section_;
+  std::deque<std::string>* storage_;
+  std::string_view section_;
+  SectionKind kind_ = SectionKind::kUnknown;
   bool have_section_ = false;
   bool bad_section_ = false;  // the last header was broken: its keys are dropped quietly
   std::string continuation_;
@@ -158,20 +167,22 @@ void Reader::Run() {
       continuation_.back() = ' ';  // the backslash becomes a space
       continue;
     }
-    int at = continuing_ ? cont_line_ : line;
-    HandleLogical(logical, at);
     if (continuing_) {
-      continuing_ = false;
+      storage_->push_back(std::move(continuation_));
       continuation_.clear();
+      continuing_ = false;
+      HandleLogical(storage_->back(), cont_line_);
+    } else {
+      HandleLogical(logical, line);
     }
   }
   if (continuing_) {
     sink_.Add(Severity::kWarning, line, 0, section_, {},
               "the file ends with a '\\' line continuation; the continued line (from line " +
                   std::to_string(cont_line_) + ") is read as if it ended there");
-    std::string last = std::move(continuation_);
+    storage_->push_back(std::move(continuation_));
     continuing_ = false;
-    HandleLogical(last, cont_line_);
+    HandleLogical(storage_->back(), cont_line_);
   }
 }
 
@@ -195,12 +206,13 @@ void Reader::HandleLogical(std::string_view raw, int line) {
       have_section_ = false;
       return;
     }
-    section_.assign(name);
+    section_ = name;
+    kind_ = ClassifySection(name);
     have_section_ = true;
     bad_section_ = false;
-    if (ClassifySection(name) == SectionKind::kUnknown) {
+    if (kind_ == SectionKind::kUnknown) {
       sink_.Add(Severity::kWarning, line, col, section_, {},
-                "unknown section [" + section_ +
+                "unknown section [" + std::string(section_) +
                     "]; systemd ignores it and every key in it (name extension sections "
                     "\"X-...\" to keep them quietly)");
     }
@@ -233,41 +245,70 @@ void Reader::HandleLogical(std::string_view raw, int line) {
     return;
   }
   ParsedOption& o = out_->emplace_back();
-  o.opt.section = section_;
-  o.opt.name.assign(key);
-  o.opt.value.assign(value);
+  o.section = section_;
+  o.name = key;
+  o.value = value;
   o.line = line;
   o.key_col = col + static_cast<int>(key_left);
   o.value_col = col + static_cast<int>(eq + 1 + value_left);
+  o.kind = kind_;
 }
 
 // Groups options by section in order of first appearance (the canonical order).
 std::vector<UnitOption> Canonical(std::vector<ParsedOption>& parsed) {
   std::vector<UnitOption> out;
-  out.reserve(parsed.size());
-  std::vector<std::string_view> order;
-  for (const ParsedOption& p : parsed) {
-    if (std::find(order.begin(), order.end(), p.opt.section) == order.end()) {
-      order.push_back(p.opt.section);
-    }
-  }
-  if (order.size() <= 1) {
-    for (ParsedOption& p : parsed) out.push_back(std::move(p.opt));
-    return out;
-  }
-  std::vector<bool> taken(parsed.size(), false);
-  for (std::string_view s : order) {
-    for (size_t i = 0; i < parsed.size(); ++i) {
-      if (!taken[i] && parsed[i].opt.section == s) {
-        out.push_back(parsed[i].opt);
-        taken[i] = true;
-      }
-    }
+  size_t groups = 0;
+  std::vector<uint32_t> group =
+      GroupBySection(parsed.size(), [&](size_t i) { return parsed[i].section; }, &groups);
+  // Counting sort by group keeps file order inside each section.
+  std::vector<uint32_t> start(groups + 1, 0);
+  for (uint32_t g : group) ++start[g + 1];
+  for (size_t g = 1; g < start.size(); ++g) start[g] += start[g - 1];
+  out.resize(parsed.size());
+  for (size_t i = 0; i < parsed.size(); ++i) {
+    UnitOption& o = out[start[group[i]]++];
+    o.section.assign(parsed[i].section);
+    o.name.assign(parsed[i].name);
+    o.value.assign(parsed[i].value);
   }
   return out;
 }
 
 }  // namespace
+
+std::vector<uint32_t> GroupBySection(size_t n, const std::function<std::string_view(size_t)>& at,
+                                     size_t* groups) {
+  std::vector<uint32_t> group(n);
+  std::vector<std::string_view> names;                  // few sections: a linear scan
+  std::unordered_map<std::string_view, uint32_t> ids;  // many (hostile input): a hash map
+  constexpr size_t kLinearMax = 16;
+  std::string_view prev;
+  for (size_t i = 0; i < n; ++i) {
+    std::string_view s = at(i);
+    if (i > 0 && s == prev) {  // most options share the previous option's section
+      group[i] = group[i - 1];
+      continue;
+    }
+    prev = s;
+    if (ids.empty()) {
+      auto it = std::find(names.begin(), names.end(), s);
+      if (it != names.end()) {
+        group[i] = static_cast<uint32_t>(it - names.begin());
+        continue;
+      }
+      if (names.size() < kLinearMax) {
+        group[i] = static_cast<uint32_t>(names.size());
+        names.push_back(s);
+        continue;
+      }
+      for (size_t k = 0; k < names.size(); ++k) ids.emplace(names[k], static_cast<uint32_t>(k));
+    }
+    auto [it, inserted] = ids.emplace(s, static_cast<uint32_t>(ids.size()));
+    group[i] = it->second;
+  }
+  *groups = ids.empty() ? names.size() : ids.size();
+  return group;
+}
 
 std::string_view SeverityName(Severity s) { return s == Severity::kError ? "error" : "warning"; }
 
@@ -307,17 +348,10 @@ ParseResult ParseUnit(std::string_view text, std::string_view file_name, const U
   DiagSink sink(file_name, &r.diagnostics);
   std::vector<ParsedOption> parsed;
   parsed.reserve(32);
-  Reader(text, sink, &parsed).Run();
+  std::deque<std::string> storage;
+  Reader(text, sink, &parsed, &storage).Run();
 
-  std::string_view last_section;
-  SectionKind kind = SectionKind::kUnknown;
-  for (const ParsedOption& p : parsed) {
-    if (p.opt.section != last_section) {
-      last_section = p.opt.section;
-      kind = ClassifySection(last_section);
-    }
-    CheckOption(p, kind, sink);
-  }
+  for (const ParsedOption& p : parsed) CheckOption(p, p.kind, sink);
   FleetRequirements fleet;
   FjordRequirements fjord;
   CheckUnit(parsed, name, sink, &fleet, &fjord);

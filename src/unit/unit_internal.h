@@ -1,6 +1,7 @@
 // Private to src/unit: the pieces the parser, validator and accessors share.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -9,12 +10,20 @@
 
 namespace fjord::unit {
 
+// Sections fjord knows. kUnchecked: valid systemd sections whose keys fjord does not check.
+enum class SectionKind { kUnit, kService, kInstall, kXFleet, kXFjord, kContainer, kUnchecked,
+                         kExtension, kUnknown };
 // One assignment as read from the file, with where it was.
+// The views point into the input text or into the reader's storage for continued lines;
+// both outlive validation.
 struct ParsedOption {
-  UnitOption opt;
+  std::string_view section;
+  std::string_view name;
+  std::string_view value;
   int line = 0;
   int key_col = 0;
   int value_col = 0;
+  SectionKind kind = SectionKind::kUnknown;
 };
 
 // Collects diagnostics for one file.
@@ -24,22 +33,28 @@ class DiagSink {
   void Add(Severity sev, int line, int col, std::string_view section, std::string_view key,
            std::string message, std::string suggestion = {});
   void Error(const ParsedOption& o, bool at_value, std::string message) {
-    Add(Severity::kError, o.line, at_value ? o.value_col : o.key_col, o.opt.section, o.opt.name,
+    Add(Severity::kError, o.line, at_value ? o.value_col : o.key_col, o.section, o.name,
         std::move(message));
   }
+  // Suggestions cost an edit distance against a whole table; a hostile file with thousands of
+  // unknown keys gets them for the first few only, keeping parsing linear.
+  bool TakeSuggestionBudget() { return suggestions_left_ > 0 ? (--suggestions_left_, true) : false; }
   void Warn(const ParsedOption& o, bool at_value, std::string message) {
-    Add(Severity::kWarning, o.line, at_value ? o.value_col : o.key_col, o.opt.section,
-        o.opt.name, std::move(message));
+    Add(Severity::kWarning, o.line, at_value ? o.value_col : o.key_col, o.section,
+        o.name, std::move(message));
   }
 
  private:
   std::string_view file_;
   std::vector<Diagnostic>* out_;
+  int suggestions_left_ = 64;
 };
 
-// Sections fjord knows. kUnchecked: valid systemd sections whose keys fjord does not check.
-enum class SectionKind { kUnit, kService, kInstall, kXFleet, kXFjord, kContainer, kUnchecked,
-                         kExtension, kUnknown };
+// Groups items by section name in order of first appearance: returns each item's group and
+// the number of groups. Linear (hash map) however many sections there are.
+std::vector<uint32_t> GroupBySection(size_t n, const std::function<std::string_view(size_t)>& at,
+                                     size_t* groups);
+
 SectionKind ClassifySection(std::string_view name);
 
 // Checks one option against the known-key tables (keys.cc): unknown keys (with a suggestion),
@@ -57,6 +72,38 @@ Result<std::vector<std::string>> SplitWords(std::string_view s);
 bool IsValidEnvName(std::string_view n);
 
 bool IsKnownSpecifier(char c);
+
+// True if s has any byte of set. One pass over s (string_view::find_first_of calls memchr on
+// the set for every byte of s).
+inline bool ContainsAny(std::string_view s, std::string_view set) {
+  bool table[256] = {};
+  for (char c : set) table[static_cast<unsigned char>(c)] = true;
+  for (char c : s) {
+    if (table[static_cast<unsigned char>(c)]) return true;
+  }
+  return false;
+}
+
+// Calls f(word) for each run of non-blank bytes (" \t\n\r"); stops early if f returns false.
+template <typename F>
+bool ForEachPlainWord(std::string_view s, F&& f) {
+  size_t i = 0, n = s.size();
+  while (i < n) {
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
+    size_t start = i;
+    while (i < n && !(s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
+    if (i > start && !f(s.substr(start, i - start))) return false;
+  }
+  return true;
+}
+// UnitName::Parse without building the name: for validating lists cheaply.
+Status CheckUnitName(std::string_view name);
+// Only the syntax of quoted words (unterminated quotes), without building them.
+Status CheckWordsSyntax(std::string_view s);
+// ParseExecLine / ParseEnvironment as validators: the same verdict, without copies when the
+// value has no quotes or escapes.
+Status CheckExecLine(std::string_view value);
+Status CheckEnvironment(std::string_view value);
 // Signal name ("SIGTERM", "TERM", "RTMIN+3") or number -> number.
 Result<int> ParseSignal(std::string_view s);
 

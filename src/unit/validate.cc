@@ -2,6 +2,7 @@
 // api.ValidateOptions), fjord's [X-Fjord] and [Container].
 #include <algorithm>
 #include <regex>
+#include <unordered_map>
 
 #include "base/strings.h"
 #include "unit/unit_internal.h"
@@ -25,12 +26,16 @@ std::string_view FleetCanonical(std::string_view key) {
 // returns false on failure; syntax errors were already reported by CheckOption.
 bool FleetWords(const ParsedOption& o, const SpecifierContext& ctx, DiagSink& sink,
                 std::vector<std::string>* out) {
-  auto words = SplitWords(o.opt.value);
+  auto words = SplitWords(o.value);
   if (!words.ok()) return false;
   for (std::string& w : *words) {
+    if (w.find('%') == std::string::npos) {
+      out->push_back(std::move(w));
+      continue;
+    }
     auto expanded = ExpandSpecifiers(w, ctx);
     if (!expanded.ok()) {
-      sink.Error(o, true, "in " + o.opt.name + "=: " + std::string(expanded.status().message()));
+      sink.Error(o, true, "in " + std::string(o.name) + "=: " + std::string(expanded.status().message()));
       return false;
     }
     out->push_back(std::move(*expanded));
@@ -51,24 +56,25 @@ void CheckFleet(const std::vector<ParsedOption>& opts, const UnitName& name, Dia
   SpecifierContext ctx;
   ctx.unit = name;
   FleetLines at;
+  std::unordered_map<std::string, size_t> meta_index;  // key -> position in f->metadata
   for (const ParsedOption& o : opts) {
-    if (o.opt.section != "X-Fleet") continue;
-    std::string_view key = FleetCanonical(o.opt.name);
+    if (o.kind != SectionKind::kXFleet) continue;
+    std::string_view key = FleetCanonical(o.name);
     std::vector<std::string> words;
     if (key == "Global") {
       at.global = &o;
-      auto b = ParseBool(o.opt.value);
+      auto b = ParseBool(o.value);
       if (!b.ok()) {
         sink.Error(o, true, "invalid Global=: " + std::string(b.status().message()));
-      } else if (*b && o.opt.value != "true") {
+      } else if (*b && o.value != "true") {
         sink.Warn(o, true, "fleet treats only the exact word \"true\" as true, so Global=" +
-                               o.opt.value + " is not global under fleet; write Global=true");
+                               std::string(o.value) + " is not global under fleet; write Global=true");
       }
-      f->global = o.opt.value == "true";
+      f->global = o.value == "true";
       if (!f->global) at.global = nullptr;
     } else if (key == "MachineID") {
       at.machine_id = &o;
-      auto id = ExpandSpecifiers(o.opt.value, ctx);
+      auto id = ExpandSpecifiers(o.value, ctx);
       if (!id.ok()) {
         sink.Error(o, true, "in MachineID=: " + std::string(id.status().message()));
       } else {
@@ -95,14 +101,13 @@ void CheckFleet(const std::vector<ParsedOption>& opts, const UnitName& name, Dia
           continue;
         }
         std::string k = w.substr(0, eq), v = w.substr(eq + 1);
-        auto it = std::find_if(f->metadata.begin(), f->metadata.end(),
-                               [&](const auto& m) { return m.key == k; });
-        if (it == f->metadata.end()) {
-          f->metadata.push_back({k, {}});
-          it = f->metadata.end() - 1;
-        }
-        if (std::find(it->values.begin(), it->values.end(), v) == it->values.end()) {
-          it->values.push_back(v);
+        auto [it, inserted] = meta_index.emplace(k, f->metadata.size());
+        if (inserted) f->metadata.push_back({k, {}});
+        auto& values = f->metadata[it->second].values;
+        // Duplicates are dropped; the scan is bounded so a hostile line stays cheap.
+        if (values.size() > 64 ||
+            std::find(values.begin(), values.end(), v) == values.end()) {
+          values.push_back(v);
         }
       }
     } else if (key == "Conflicts" || key == "Replaces") {
@@ -135,9 +140,13 @@ void CheckFleet(const std::vector<ParsedOption>& opts, const UnitName& name, Dia
                std::string(r.an) + "= cannot be used with " + std::string(r.bn) +
                    "= in [X-Fleet] (fleet refuses this combination); remove one of them");
   }
+  // Each pair costs a glob match; a hostile unit with thousands of each is checked in part.
+  size_t budget = 100000;
   for (const std::string& peer : f->machine_of) {
     for (const auto* list : {&f->conflicts, &f->replaces}) {
       for (const std::string& glob : *list) {
+        if (budget == 0) break;
+        --budget;
         if (GlobMatch(glob, peer)) {
           sink.Error(*at.machine_of, true,
                      "unresolvable requirements: MachineOf=" + peer + " matches " +
@@ -234,9 +243,9 @@ Result<Constraint> ParseConstraint(std::string_view value) {
 
 void CheckFjord(const std::vector<ParsedOption>& opts, DiagSink& sink, FjordRequirements* f) {
   for (const ParsedOption& o : opts) {
-    if (o.opt.section != "X-Fjord" || o.opt.value.empty()) continue;
-    const std::string& k = o.opt.name;
-    const std::string& v = o.opt.value;
+    if (o.kind != SectionKind::kXFjord || o.value.empty()) continue;
+    const std::string_view k = o.name;
+    const std::string v(o.value);
     if (k == "Disk") {
       if (auto b = ParseBytes(v); b.ok()) f->disk_bytes = *b;
     } else if (k == "Instances") {
@@ -281,23 +290,28 @@ void CheckService(const std::vector<ParsedOption>& opts, DiagSink& sink, int* ex
   std::vector<const ParsedOption*> starts;
   bool has_stop = false, has_success_action = false;
   for (const ParsedOption& o : opts) {
-    if (o.opt.section == "Service") {
-      if (o.opt.name == "Type" && !o.opt.value.empty()) type = o.opt.value;
-      if (o.opt.name == "ExecStart") {
-        if (o.opt.value.empty()) {
+    if (o.kind == SectionKind::kService) {
+      if (o.name == "Type" && !o.value.empty()) type = o.value;
+      if (o.name == "ExecStart") {
+        if (o.value.empty()) {
           starts.clear();
         } else {
           starts.push_back(&o);
         }
       }
-      if (o.opt.name == "ExecStop" && !o.opt.value.empty()) has_stop = true;
+      if (o.name == "ExecStop" && !o.value.empty()) has_stop = true;
     }
-    if (o.opt.section == "Unit" && o.opt.name == "SuccessAction") has_success_action = true;
+    if (o.kind == SectionKind::kUnit && o.name == "SuccessAction") has_success_action = true;
   }
   size_t commands = 0;
   for (const ParsedOption* o : starts) {
-    auto cmds = ParseExecLine(o->opt.value);
-    commands += cmds.ok() ? cmds->size() : 1;
+    // Only a lone ';' word separates commands; most lines have none.
+    if (o->value.find(';') == std::string::npos) {
+      ++commands;
+    } else {
+      auto cmds = ParseExecLine(o->value);
+      commands += cmds.ok() ? cmds->size() : 1;
+    }
     if (type != "oneshot" && commands > 1) {
       sink.Error(*o, false,
                  "more than one ExecStart= command is allowed only with Type=oneshot (this "
@@ -385,9 +399,9 @@ void CheckUnit(const std::vector<ParsedOption>& opts, const UnitName& name, Diag
   CheckFjord(opts, sink, fjord);
   bool container = false, has_image = false;
   for (const ParsedOption& o : opts) {
-    if (o.opt.section != "Container") continue;
+    if (o.kind != SectionKind::kContainer) continue;
     container = true;
-    if (o.opt.name == "Image") has_image = !o.opt.value.empty();
+    if (o.name == "Image") has_image = !o.value.empty();
   }
   if (container && !has_image) {
     sink.Add(Severity::kError, 0, 0, "Container", "Image",
