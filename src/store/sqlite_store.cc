@@ -32,19 +32,21 @@ using internal::Stmt;
 constexpr int64_t kSchemaVersion = 1;
 constexpr int kPutType = 0;
 constexpr int kDeleteType = 1;
+// WAL length (pages) that triggers a background checkpoint; SQLite's own default is 1000.
+constexpr int kCheckpointPages = 1000;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 INSERT INTO meta VALUES ('schema_version', 1), ('revision', 0), ('compacted', 0);
 CREATE TABLE kv (
-  key BLOB PRIMARY KEY, value BLOB NOT NULL,
+  key BLOB NOT NULL UNIQUE, value BLOB NOT NULL,
   create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL, version INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE TABLE log (
   rev INTEGER NOT NULL, idx INTEGER NOT NULL, type INTEGER NOT NULL, key BLOB NOT NULL,
-  value BLOB NOT NULL, create_rev INTEGER NOT NULL, version INTEGER NOT NULL,
-  PRIMARY KEY (rev, idx)
-) WITHOUT ROWID;
+  value BLOB NOT NULL, create_rev INTEGER NOT NULL, version INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX log_rev ON log (rev, idx);
 CREATE INDEX log_key ON log (key, rev);
 )sql";
 
@@ -87,7 +89,9 @@ class SqliteStore final : public Store, private internal::EventSource {
         revision_(revision),
         compacted_(compacted),
         hub_(std::make_shared<internal::WatchHub>(static_cast<internal::EventSource*>(this), revision, options.watch_ring_events)) {
+    sqlite3_wal_hook(writer_conn_->db(), &SqliteStore::WalHook, this);
     writer_thread_ = std::thread([this] { WriterLoop(); });
+    checkpoint_thread_ = std::thread([this] { CheckpointLoop(); });
   }
   ~SqliteStore() override { (void)Close(); }
 
@@ -162,6 +166,9 @@ class SqliteStore final : public Store, private internal::EventSource {
 
   void Enqueue(WorkItem item);
   void WriterLoop();
+  // Runs after each commit on the writer thread: wakes the checkpointer when the WAL is long.
+  static int WalHook(void* self, sqlite3* db, const char* name, int pages);
+  void CheckpointLoop();
   void CommitGroup(std::vector<TxnItem>& items);
   base::Status RunCompaction(Revision rev);
   void MaybeAutoCompact();
@@ -174,6 +181,12 @@ class SqliteStore final : public Store, private internal::EventSource {
   std::atomic<Revision> compacted_;
   std::shared_ptr<internal::WatchHub> hub_;
   std::thread writer_thread_;
+  std::thread checkpoint_thread_;
+
+  std::mutex checkpoint_mu_;  // guards the two flags below
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_wanted_ = false;
+  bool checkpoint_stop_ = false;
 
   std::mutex queue_mu_;  // guards the queue and closing_
   std::condition_variable queue_cv_;
@@ -441,6 +454,38 @@ base::Status SqliteStore::Compact(Revision revision) {
   return future.get();
 }
 
+int SqliteStore::WalHook(void* self, sqlite3*, const char*, int pages) {
+  auto* store = static_cast<SqliteStore*>(self);
+  if (pages >= kCheckpointPages) {
+    std::lock_guard<std::mutex> l(store->checkpoint_mu_);
+    store->checkpoint_wanted_ = true;
+    store->checkpoint_cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+// Checkpoints copy the WAL back into the database file (and fsync it with Sync::kFull). Doing
+// them here, PASSIVE, keeps that work off the commit path: the writer never waits for one.
+void SqliteStore::CheckpointLoop() {
+  std::unique_ptr<SqliteConn> conn;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> l(checkpoint_mu_);
+      checkpoint_cv_.wait(l, [this] { return checkpoint_wanted_ || checkpoint_stop_; });
+      if (checkpoint_stop_) return;
+      checkpoint_wanted_ = false;
+    }
+    if (!conn) {
+      auto opened = SqliteConn::Open(path_, false);
+      if (!opened.ok()) continue;  // retried at the next wake-up; the WAL just grows meanwhile
+      conn = std::move(opened).value();
+      (void)conn->Exec(options_.sync == Options::Sync::kFull ? "PRAGMA synchronous = FULL"
+                                                             : "PRAGMA synchronous = NORMAL");
+    }
+    sqlite3_wal_checkpoint_v2(conn->db(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  }
+}
+
 void SqliteStore::WriterLoop() {
   while (true) {
     std::vector<TxnItem> group;
@@ -563,6 +608,12 @@ base::Status SqliteStore::Close() {
     queue_cv_.notify_all();
   }
   writer_thread_.join();
+  {
+    std::lock_guard<std::mutex> l(checkpoint_mu_);
+    checkpoint_stop_ = true;
+    checkpoint_cv_.notify_all();
+  }
+  checkpoint_thread_.join();
   hub_->Close();
   {
     std::unique_lock<std::mutex> l(pool_mu_);
@@ -637,8 +688,6 @@ base::Result<Opened> OpenWriter(const std::string& path, const Options& options)
   Opened out;
   FJORD_ASSIGN_OR_RETURN(out.conn, SqliteConn::Open(path, true));
   SqliteConn& c = *out.conn;
-  // 16 KiB pages keep a ~1 KiB value inside its B-tree cell (no overflow page per row).
-  FJORD_RETURN_IF_ERROR(c.Exec("PRAGMA page_size = 16384"));
   {
     FJORD_ASSIGN_OR_RETURN(Stmt s, c.Prepare("PRAGMA journal_mode = WAL"));
     FJORD_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -650,7 +699,10 @@ base::Result<Opened> OpenWriter(const std::string& path, const Options& options)
   }
   FJORD_RETURN_IF_ERROR(c.Exec(options.sync == Options::Sync::kFull ? "PRAGMA synchronous = FULL"
                                                                     : "PRAGMA synchronous = NORMAL"));
-  FJORD_RETURN_IF_ERROR(c.Exec("PRAGMA busy_timeout = 10000"));
+  // Checkpoints run on the store's checkpoint thread (see CheckpointLoop), not on commit; the
+  // WAL file is truncated back to 64 MiB after it was reset.
+  FJORD_RETURN_IF_ERROR(c.Exec("PRAGMA busy_timeout = 10000; PRAGMA wal_autocheckpoint = 0; "
+                               "PRAGMA journal_size_limit = 67108864"));
   FJORD_RETURN_IF_ERROR(InitSchema(c, out));
   return out;
 }
