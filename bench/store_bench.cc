@@ -131,8 +131,7 @@ void BenchRange(const std::string& dir) {
   auto t0 = Clock::now();
   auto r = (*store)->Range(req);
   if (!r.ok()) std::exit(1);
-  std::printf("sqlite range 100,000 keys, keys only: %.0f ms\n",
-              Seconds(Clock::now() - t0) * 1e3);
+  std::printf("sqlite range 100,000 keys, keys only: %.0f ms\n", Seconds(Clock::now() - t0) * 1e3);
   req.keys_only = false;
   req.limit = 500;
   t0 = Clock::now();

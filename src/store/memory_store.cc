@@ -27,7 +27,8 @@ class MemoryStore final : public Store, private internal::EventSource {
  public:
   explicit MemoryStore(const Options& options)
       : options_(options),
-        hub_(std::make_shared<internal::WatchHub>(static_cast<internal::EventSource*>(this), 0, options.watch_ring_events)) {}
+        hub_(std::make_shared<internal::WatchHub>(static_cast<internal::EventSource*>(this), 0,
+                                                  options.watch_ring_events)) {}
   ~MemoryStore() override { (void)Close(); }
 
   base::Result<RangeResponse> Range(const RangeRequest& req) override;
@@ -187,9 +188,8 @@ base::Result<internal::EventBatch> MemoryStore::ReadEvents(const KeyRange& range
   if (from < compacted_) return internal::CompactedError(from, compacted_);
   internal::EventBatch batch;
   batch.upto = revision_;
-  auto it = std::lower_bound(log_.begin(), log_.end(), from, [](const Event& e, Revision r) {
-    return e.kv.mod_revision < r;
-  });
+  auto it = std::lower_bound(log_.begin(), log_.end(), from,
+                             [](const Event& e, Revision r) { return e.kv.mod_revision < r; });
   for (; it != log_.end(); ++it) {
     Revision rev = it->kv.mod_revision;
     if (batch.events.size() >= limit && batch.events.back().kv.mod_revision != rev) {

@@ -81,7 +81,8 @@ base::Status SqliteConn::Error(std::string_view what, int rc) const {
     case SQLITE_READONLY:
       msg += "; check that the directory exists and is writable";
       break;
-    default: break;
+    default:
+      break;
   }
   return base::Status(code, std::move(msg));
 }

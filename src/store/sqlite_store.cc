@@ -5,12 +5,12 @@
 // WAL fsync with Sync::kFull), then publishes the events to the watch hub and acknowledges each
 // caller. Reads lease a connection from a pool and run in their own WAL read transaction, so they
 // never wait for the writer. The on-disk schema is documented in src/store/README.md.
+#include <fcntl.h>
 #include <sys/file.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <deque>
-#include <fcntl.h>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -88,7 +88,8 @@ class SqliteStore final : public Store, private internal::EventSource {
         writer_conn_(std::move(writer)),
         revision_(revision),
         compacted_(compacted),
-        hub_(std::make_shared<internal::WatchHub>(static_cast<internal::EventSource*>(this), revision, options.watch_ring_events)) {
+        hub_(std::make_shared<internal::WatchHub>(static_cast<internal::EventSource*>(this),
+                                                  revision, options.watch_ring_events)) {
     sqlite3_wal_hook(writer_conn_->db(), &SqliteStore::WalHook, this);
     writer_thread_ = std::thread([this] { WriterLoop(); });
     checkpoint_thread_ = std::thread([this] { CheckpointLoop(); });
@@ -297,8 +298,8 @@ base::Status SqliteStore::ReadCurrent(ReadTxn& t, const KeyRange& range, const R
   return base::Status::Ok();
 }
 
-base::Status SqliteStore::ReadHistorical(ReadTxn& t, const KeyRange& range,
-                                         const RangeRequest& req, RangeResponse& resp) {
+base::Status SqliteStore::ReadHistorical(ReadTxn& t, const KeyRange& range, const RangeRequest& req,
+                                         RangeResponse& resp) {
   // The state at R is each key's last log record at or before R, when that record is a put.
   std::string sql = std::string("SELECT key, ") + (req.keys_only ? "x''" : "value") +
                     ", create_rev, rev, version, type FROM log AS l WHERE " + RangeFilter(range) +
@@ -328,9 +329,8 @@ base::Result<internal::EventBatch> SqliteStore::ReadEvents(const KeyRange& range
   if (from < t.compacted) return internal::CompactedError(from, t.compacted);
   internal::EventBatch batch;
   batch.upto = t.revision;
-  std::string sql =
-      "SELECT rev, type, key, value, create_rev, version FROM log WHERE " + RangeFilter(range) +
-      " AND rev >= ?3 ORDER BY rev, idx";
+  std::string sql = "SELECT rev, type, key, value, create_rev, version FROM log WHERE " +
+                    RangeFilter(range) + " AND rev >= ?3 ORDER BY rev, idx";
   FJORD_ASSIGN_OR_RETURN(Stmt s, t.conn().Prepare(sql));
   BindRange(s, range);
   s.BindInt(3, from);
@@ -543,8 +543,8 @@ void SqliteStore::CommitGroup(std::vector<TxnItem>& items) {
   if (st.ok()) st = c.Exec("COMMIT");
   if (!st.ok()) {
     (void)c.Exec("ROLLBACK");
-    base::Status failed = st.Wrap("commit a group of " + std::to_string(items.size()) +
-                                  " transactions");
+    base::Status failed =
+        st.Wrap("commit a group of " + std::to_string(items.size()) + " transactions");
     for (TxnItem& item : items) item.done(failed);
     return;
   }
@@ -650,7 +650,8 @@ base::Result<int64_t> MetaValue(SqliteConn& c, const std::string& name) {
 base::Status InitSchema(SqliteConn& c, Opened& out) {
   FJORD_RETURN_IF_ERROR(c.Exec("BEGIN IMMEDIATE"));
   auto body = [&]() -> base::Status {
-    FJORD_ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT name FROM sqlite_master WHERE type = 'table'"));
+    FJORD_ASSIGN_OR_RETURN(Stmt s,
+                           c.Prepare("SELECT name FROM sqlite_master WHERE type = 'table'"));
     bool has_meta = false, has_other = false;
     while (true) {
       FJORD_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -697,12 +698,14 @@ base::Result<Opened> OpenWriter(const std::string& path, const Options& options)
                                                "store on a local filesystem");
     }
   }
-  FJORD_RETURN_IF_ERROR(c.Exec(options.sync == Options::Sync::kFull ? "PRAGMA synchronous = FULL"
-                                                                    : "PRAGMA synchronous = NORMAL"));
+  FJORD_RETURN_IF_ERROR(c.Exec(options.sync == Options::Sync::kFull
+                                   ? "PRAGMA synchronous = FULL"
+                                   : "PRAGMA synchronous = NORMAL"));
   // Checkpoints run on the store's checkpoint thread (see CheckpointLoop), not on commit; the
   // WAL file is truncated back to 64 MiB after it was reset.
-  FJORD_RETURN_IF_ERROR(c.Exec("PRAGMA busy_timeout = 10000; PRAGMA wal_autocheckpoint = 0; "
-                               "PRAGMA journal_size_limit = 67108864"));
+  FJORD_RETURN_IF_ERROR(
+      c.Exec("PRAGMA busy_timeout = 10000; PRAGMA wal_autocheckpoint = 0; "
+             "PRAGMA journal_size_limit = 67108864"));
   FJORD_RETURN_IF_ERROR(InitSchema(c, out));
   return out;
 }

@@ -56,9 +56,8 @@ Op Op::Delete(std::string key, std::string range_end) {
 base::Result<TxnResponse> Store::Txn(TxnRequest req) {
   std::promise<base::Result<TxnResponse>> promise;
   auto future = promise.get_future();
-  TxnAsync(std::move(req), [&promise](base::Result<TxnResponse> r) {
-    promise.set_value(std::move(r));
-  });
+  TxnAsync(std::move(req),
+           [&promise](base::Result<TxnResponse> r) { promise.set_value(std::move(r)); });
   return future.get();
 }
 
@@ -109,7 +108,8 @@ base::Result<KeyRange> MakeRange(std::string_view what, const std::string& key,
   } else if (range_end <= key) {
     return base::InvalidArgument(std::string(what) + ": range_end " +
                                  base::QuoteForDisplay(range_end) + " is not after key " +
-                                 base::QuoteForDisplay(key) + "; the range [key, range_end) is empty");
+                                 base::QuoteForDisplay(key) +
+                                 "; the range [key, range_end) is empty");
   } else {
     r.end = range_end;
   }
@@ -159,8 +159,8 @@ base::Status ValidateTxn(const TxnRequest& req) {
 
 base::Status CompactedError(Revision requested, Revision compacted) {
   return base::FailedPrecondition("revision " + std::to_string(requested) + " " +
-                                  std::string(kCompactedMarker) + " (oldest available: " +
-                                  std::to_string(compacted) +
+                                  std::string(kCompactedMarker) +
+                                  " (oldest available: " + std::to_string(compacted) +
                                   "); re-read at the current revision and watch from there");
 }
 
@@ -179,10 +179,14 @@ namespace {
 template <typename T>
 bool CompareValues(const T& actual, Compare::Result result, const T& wanted) {
   switch (result) {
-    case Compare::Result::kEqual: return actual == wanted;
-    case Compare::Result::kNotEqual: return actual != wanted;
-    case Compare::Result::kLess: return actual < wanted;
-    case Compare::Result::kGreater: return actual > wanted;
+    case Compare::Result::kEqual:
+      return actual == wanted;
+    case Compare::Result::kNotEqual:
+      return actual != wanted;
+    case Compare::Result::kLess:
+      return actual < wanted;
+    case Compare::Result::kGreater:
+      return actual > wanted;
   }
   return false;
 }
@@ -191,11 +195,14 @@ bool Holds(const Compare& c, const std::optional<KeyValue>& kv) {
   static const KeyValue kMissing;
   const KeyValue& cur = kv ? *kv : kMissing;
   switch (c.target) {
-    case Compare::Target::kVersion: return CompareValues(cur.version, c.result, c.number);
+    case Compare::Target::kVersion:
+      return CompareValues(cur.version, c.result, c.number);
     case Compare::Target::kCreateRevision:
       return CompareValues(cur.create_revision, c.result, c.number);
-    case Compare::Target::kModRevision: return CompareValues(cur.mod_revision, c.result, c.number);
-    case Compare::Target::kValue: return CompareValues(cur.value, c.result, c.value);
+    case Compare::Target::kModRevision:
+      return CompareValues(cur.mod_revision, c.result, c.number);
+    case Compare::Target::kValue:
+      return CompareValues(cur.value, c.result, c.value);
   }
   return false;
 }

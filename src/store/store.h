@@ -57,9 +57,9 @@ bool IsCompacted(const base::Status& status);
 struct RangeRequest {
   std::string key;
   std::string range_end{};  // see the header comment
-  int64_t limit = 0;       // at most this many kvs; 0 means no limit
-  Revision revision = 0;   // read as of this revision; 0 means the current one
-  bool keys_only = false;  // leave values empty (listing keys is then cheap)
+  int64_t limit = 0;        // at most this many kvs; 0 means no limit
+  Revision revision = 0;    // read as of this revision; 0 means the current one
+  bool keys_only = false;   // leave values empty (listing keys is then cheap)
 };
 
 struct RangeResponse {

@@ -175,10 +175,10 @@ TYPED_TEST(StoreTest, KeysOnlyLeavesValuesEmpty) {
 
 TYPED_TEST(StoreTest, ReadsAtAnOlderRevision) {
   Store& s = *this->store_;
-  this->MustPut("a", "1");  // 1
-  this->MustPut("a", "2");  // 2
+  this->MustPut("a", "1");          // 1
+  this->MustPut("a", "2");          // 2
   ASSERT_TRUE(s.Delete("a").ok());  // 3
-  this->MustPut("b", "x");  // 4
+  this->MustPut("b", "x");          // 4
   EXPECT_EQ(this->MustGet("a", 1), (KeyValue{"a", "1", 1, 1, 1}));
   EXPECT_EQ(this->MustGet("a", 2), (KeyValue{"a", "2", 1, 2, 2}));
   auto gone = s.Get("a", 3);
@@ -275,13 +275,13 @@ TYPED_TEST(StoreTest, WatchSeesOnlyItsPrefixInOrder) {
   ASSERT_TRUE(w.ok());
   auto single = s.Watch(WatchRequest{"/m/2/x", ""});
   ASSERT_TRUE(single.ok());
-  this->MustPut("/m/2/x", "other");  // 1
+  this->MustPut("/m/2/x", "other");        // 1
   this->MustPut("/m/1", "not in prefix");  // 2
   // Nothing for /m/1/ yet: the watcher must not wake.
   auto none = (*w)->Next(In(milliseconds(30)));
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
-  this->MustPut("/m/1/a", "A");  // 3
+  this->MustPut("/m/1/a", "A");          // 3
   ASSERT_TRUE(s.Delete("/m/1/a").ok());  // 4
   TxnRequest t;
   t.success = {Op::Put("/m/1/c", "C"), Op::Put("/m/1/b", "B"), Op::Put("/m/3/z", "Z")};
@@ -394,10 +394,12 @@ TYPED_TEST(StoreTest, AutoCompactionBoundsHistory) {
   opts.retain_revisions = 20;
   this->store_ = this->Reopen(opts);
   for (int i = 0; i < 100; ++i) this->MustPut("k", std::to_string(i));
+  // Compaction may run after the last ack, but it had run for every earlier revision by then.
   Revision c = this->store_->CompactedRevision();
-  EXPECT_GE(c, 100 - 20 - 2);
+  EXPECT_GE(c, 99 - 20 - 2);
   EXPECT_LE(c, 80);
-  EXPECT_EQ(this->MustGet("k", c).value, std::to_string(c - 1));
+  EXPECT_EQ(this->MustGet("k", 80).value, "79");  // the retained window stays readable
+  EXPECT_TRUE(IsCompacted(this->store_->Get("k", 10).status()));
 }
 
 TYPED_TEST(StoreTest, ConcurrentWritersLoseNoUpdates) {
@@ -414,8 +416,7 @@ TYPED_TEST(StoreTest, ConcurrentWritersLoseNoUpdates) {
           ASSERT_TRUE(cur.ok() && cur->has_value());
           TxnRequest txn;
           txn.compare.push_back(Compare::ModRevisionIs("counter", (*cur)->mod_revision));
-          txn.success.push_back(
-              Op::Put("counter", std::to_string(std::stoi((*cur)->value) + 1)));
+          txn.success.push_back(Op::Put("counter", std::to_string(std::stoi((*cur)->value) + 1)));
           auto r = s.Txn(txn);
           ASSERT_TRUE(r.ok());
           if (r->succeeded) break;

@@ -74,12 +74,16 @@ std::unique_ptr<Watcher> WatchHub::NewWatcher(KeyRange range, Revision start) {
 
 void WatchHub::Register(HubWatcher* w) {
   switch (w->kind_) {
-    case Kind::kExact: exact_[w->range_.start].push_back(w); break;
+    case Kind::kExact:
+      exact_[w->range_.start].push_back(w);
+      break;
     case Kind::kPrefix:
       prefix_[w->range_.start].push_back(w);
       ++prefix_lengths_[w->range_.start.size()];
       break;
-    case Kind::kOther: other_.push_back(w); break;
+    case Kind::kOther:
+      other_.push_back(w);
+      break;
   }
 }
 
@@ -102,16 +106,17 @@ void WatchHub::Unregister(HubWatcher* w) {
       }
       break;
     }
-    case Kind::kOther: erase_from(other_); break;
+    case Kind::kOther:
+      erase_from(other_);
+      break;
   }
 }
 
 bool WatchHub::SyncFromRing(HubWatcher* w) {
   if (w->next_rev_ < ring_from_) return false;
   if (w->next_rev_ <= last_rev_) {
-    auto first = std::lower_bound(
-        ring_.begin(), ring_.end(), w->next_rev_,
-        [](const Event& e, Revision r) { return e.kv.mod_revision < r; });
+    auto first = std::lower_bound(ring_.begin(), ring_.end(), w->next_rev_,
+                                  [](const Event& e, Revision r) { return e.kv.mod_revision < r; });
     for (auto it = first; it != ring_.end(); ++it) {
       if (w->range_.Contains(it->kv.key)) w->buffer_.push_back(*it);
     }
