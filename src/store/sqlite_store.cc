@@ -216,7 +216,7 @@ base::Result<SqliteStore::Lease> SqliteStore::AcquireReader() {
   }
   auto opened = [&]() -> base::Result<std::unique_ptr<SqliteConn>> {
     FJORD_ASSIGN_OR_RETURN(auto c, SqliteConn::Open(path_, false));
-    FJORD_RETURN_IF_ERROR(c->Exec("PRAGMA busy_timeout = 10000; PRAGMA query_only = 1;"));
+    FJORD_RETURN_IF_ERROR(c->Exec("PRAGMA busy_timeout = 10000; PRAGMA query_only = 1; PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -32768;"));
     return c;
   }();
   if (!opened.ok()) {

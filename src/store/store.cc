@@ -1,6 +1,7 @@
 // The parts of the Store contract shared by every backend: helpers, validation, txn evaluation.
 #include "store/store.h"
 
+#include <algorithm>
 #include <future>
 #include <set>
 
@@ -94,6 +95,11 @@ bool KeyRange::Contains(std::string_view key) const {
 
 base::Result<KeyRange> MakeRange(std::string_view what, const std::string& key,
                                  const std::string& range_end) {
+  if (key.size() > kMaxKeyBytes || range_end.size() > kMaxKeyBytes) {
+    return base::InvalidArgument(std::string(what) + ": key of " +
+                                 std::to_string(std::max(key.size(), range_end.size())) +
+                                 " bytes; the limit is " + std::to_string(kMaxKeyBytes));
+  }
   if (key.empty()) {
     return base::InvalidArgument(std::string(what) +
                                  ": empty key; keys are non-empty byte strings (use key \"\\0\" "
@@ -129,6 +135,11 @@ static base::Status ValidateBranch(std::string_view name, const std::vector<Op>&
     }
     if (!op.range_end.empty()) {
       return base::InvalidArgument(what + ": a put takes no range_end");
+    }
+    if (op.value.size() > kMaxValueBytes) {
+      return base::InvalidArgument(what + ": value of key " + base::QuoteForDisplay(op.key) +
+                                   " is " + std::to_string(op.value.size()) +
+                                   " bytes; the limit is " + std::to_string(kMaxValueBytes));
     }
     if (!puts.insert(op.key).second) {
       return base::InvalidArgument(what + ": key " + base::QuoteForDisplay(op.key) +

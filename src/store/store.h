@@ -37,6 +37,10 @@ namespace fjord::store {
 
 using Revision = int64_t;
 
+// Larger keys or values are rejected with InvalidArgument before they reach a backend.
+inline constexpr size_t kMaxKeyBytes = 64 * 1024;
+inline constexpr size_t kMaxValueBytes = 32 * 1024 * 1024;
+
 struct KeyValue {
   std::string key;
   std::string value;

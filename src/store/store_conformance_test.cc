@@ -152,11 +152,15 @@ TYPED_TEST(StoreTest, RangeEndSemantics) {
   EXPECT_NE(bad.status().message().find("range_end"), std::string_view::npos);
 }
 
-TYPED_TEST(StoreTest, EmptyKeysAreRejected) {
+TYPED_TEST(StoreTest, EmptyAndOversizedKeysAreRejected) {
   Store& s = *this->store_;
   EXPECT_EQ(s.Put("", "v").status().code(), base::Code::kInvalidArgument);
   EXPECT_EQ(s.Range(RangeRequest{}).status().code(), base::Code::kInvalidArgument);
   EXPECT_EQ(s.Watch(WatchRequest{}).status().code(), base::Code::kInvalidArgument);
+  EXPECT_EQ(s.Put(std::string(kMaxKeyBytes + 1, 'k'), "v").status().code(),
+            base::Code::kInvalidArgument);
+  auto big = s.Put("k", std::string(kMaxValueBytes + 1, 'v'));
+  EXPECT_NE(big.status().message().find("the limit is"), std::string_view::npos);
   TxnRequest txn;
   txn.compare.push_back(Compare::Exists(""));
   EXPECT_EQ(s.Txn(txn).status().code(), base::Code::kInvalidArgument);
