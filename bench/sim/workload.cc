@@ -99,8 +99,9 @@ Workload MakeWorkload(size_t machines, size_t tasks, uint64_t seed) {
   g2.machine_metadata = {{"disk", {"ssd"}}};
   w.globals = {g1, g2};
 
-  const std::vector<std::pair<int64_t, int>> cpus = {{50, 25}, {100, 30}, {250, 25},
-                                                     {500, 15}, {1000, 4}, {2000, 1}};
+  // About 0.19 cores per task: ~60% of the cpu of the simulated fleet at 100 tasks per machine.
+  const std::vector<std::pair<int64_t, int>> cpus = {{50, 35}, {100, 30}, {250, 20},
+                                                     {500, 11}, {1000, 4}};
   const std::vector<std::pair<int64_t, int>> mems = {{64, 25}, {128, 30}, {256, 20},
                                                      {512, 15}, {1024, 7}, {4096, 3}};
   const std::vector<std::pair<std::string, int>> profiles = {

@@ -7,14 +7,25 @@ namespace fjord::scheduler {
 
 using base::Status;
 
-std::string Scheduler::Impl::GroupNameFor(const TaskRequest& req) const {
-  if (!req.group.empty()) return req.group;
-  std::string tmpl = TemplateOf(req.name);
-  if (!tmpl.empty()) return tmpl;
-  for (const AttributeConstraint& k : req.constraints) {
-    if (k.op != Operator::kLike && k.op != Operator::kUnlike) return req.name;
+void Scheduler::Impl::GroupNameFor(const TaskRequest& req, std::string* out) const {
+  out->clear();
+  if (!req.group.empty()) {
+    *out = req.group;
+    return;
   }
-  return {};
+  std::string_view name = req.name;
+  size_t at = name.find('@');
+  size_t dot = name.rfind('.');
+  if (at != std::string_view::npos && dot != std::string_view::npos && dot > at + 1) {
+    out->append(name.substr(0, at + 1)).append(name.substr(dot));
+    return;
+  }
+  for (const AttributeConstraint& k : req.constraints) {
+    if (k.op != Operator::kLike && k.op != Operator::kUnlike) {
+      *out = req.name;
+      return;
+    }
+  }
 }
 
 namespace {
@@ -156,8 +167,8 @@ Status Scheduler::Impl::Compile(const TaskRequest& req, Compiled* c) {
   c->strategy = req.strategy == Strategy::kDefault ? opts.strategy : req.strategy;
   c->cpu_level = LevelFor(kCpuLevels, req.resources.cpu_millis);
   c->mem_level = LevelFor(kMemLevels, req.resources.memory_bytes);
-  std::string gname = GroupNameFor(req);
-  c->group = gname.empty() ? kNone : GroupId(gname, true);
+  GroupNameFor(req, &group_scratch);
+  c->group = group_scratch.empty() ? kNone : GroupId(group_scratch, true);
   if (!req.machine_id.empty()) {
     auto it = machine_by_id.find(req.machine_id);
     if (it == machine_by_id.end()) {
@@ -169,7 +180,7 @@ Status Scheduler::Impl::Compile(const TaskRequest& req, Compiled* c) {
   }
   if (!req.machine_of.empty()) {
     auto it = task_by_name.find(req.machine_of);
-    if (it == task_by_name.end()) {
+    if (it == task_by_name.end() || it->second == kNone) {
       c->impossible = true;
       c->impossible_reason = "MachineOf=" + req.machine_of + ": `" + req.machine_of +
                              "` is not placed yet";
@@ -219,6 +230,17 @@ Status Scheduler::Impl::Compile(const TaskRequest& req, Compiled* c) {
   }
   c->scan_names = !req.conflicts.empty() || !req.replaces.empty() ||
                   !req.affinity_units.empty() || !req.anti_affinity_units.empty();
+  auto prefixes = [](const std::vector<std::string>& patterns, std::vector<PrefixFilter>* out) {
+    out->clear();
+    for (const std::string& p : patterns) out->push_back(PrefixFilterOf(p));
+  };
+  prefixes(req.conflicts, &c->conflict_pf);
+  prefixes(req.anti_affinity_units, &c->anti_pf);
+  prefixes(req.affinity_units, &c->affinity_pf);
+  c->replace_pf.clear();
+  for (const std::string& r : req.replaces) {
+    c->replace_pf.push_back(PrefixFilter{~uint64_t{0}, NamePrefix(r)});
+  }
   return Status::Ok();
 }
 
@@ -275,52 +297,48 @@ Verdict Scheduler::Impl::CheckDynamic(const Compiled& c, uint32_t m) const {
     }
   }
   Verdict v{Filter::kOk, 0};
-  if ((c.scan_names || excluders[m] > 0) && !CheckNames(c, m, &v)) return v;
+  if ((c.scan_names || !excluders[m].empty()) && !CheckNames(c, m, &v)) return v;
   return v;
 }
 
 bool Scheduler::Impl::CheckNames(const Compiled& c, uint32_t m, Verdict* v) const {
   const TaskRequest& req = *c.req;
   const std::vector<uint32_t>& here = machine_tasks[m];
+  const std::vector<uint64_t>& prefix = machine_prefixes[m];
+  auto fail = [&](Filter f, size_t i) {
+    *v = {f, static_cast<uint32_t>(i)};
+    return false;
+  };
   if (c.scan_names) {
-    for (uint32_t t : here) {
-      const std::string& other = task_name[t];
+    for (size_t j = 0; j < here.size(); ++j) {
+      uint64_t p = prefix[j];
       for (size_t i = 0; i < req.conflicts.size(); ++i) {
-        if (GlobMatch(req.conflicts[i], other)) {
-          *v = {Filter::kConflicts, static_cast<uint32_t>(i)};
-          return false;
+        if (c.conflict_pf[i].MayMatch(p) && GlobMatch(req.conflicts[i], task_name[here[j]])) {
+          return fail(Filter::kConflicts, i);
         }
       }
       for (size_t i = 0; i < req.replaces.size(); ++i) {
-        if (req.replaces[i] == other) {
-          *v = {Filter::kReplaces, static_cast<uint32_t>(i)};
-          return false;
+        if (c.replace_pf[i].MayMatch(p) && req.replaces[i] == task_name[here[j]]) {
+          return fail(Filter::kReplaces, i);
         }
       }
       for (size_t i = 0; i < req.anti_affinity_units.size(); ++i) {
-        if (GlobMatch(req.anti_affinity_units[i], other)) {
-          *v = {Filter::kAntiAffinityUnit, static_cast<uint32_t>(i)};
-          return false;
+        if (c.anti_pf[i].MayMatch(p) && GlobMatch(req.anti_affinity_units[i], task_name[here[j]])) {
+          return fail(Filter::kAntiAffinityUnit, i);
         }
       }
     }
     for (size_t i = 0; i < req.affinity_units.size(); ++i) {
       bool found = false;
-      for (uint32_t t : here) {
-        if (GlobMatch(req.affinity_units[i], task_name[t])) {
-          found = true;
-          break;
-        }
+      for (size_t j = 0; j < here.size() && !found; ++j) {
+        found = c.affinity_pf[i].MayMatch(prefix[j]) &&
+                GlobMatch(req.affinity_units[i], task_name[here[j]]);
       }
-      if (!found) {
-        *v = {Filter::kAffinityUnit, static_cast<uint32_t>(i)};
-        return false;
-      }
+      if (!found) return fail(Filter::kAffinityUnit, i);
     }
   }
-  if (excluders[m] > 0) {
-    for (uint32_t t : here) {
-      if (!(task_flags[t] & kExcluderFlag)) continue;
+  for (uint32_t t : excluders[m]) {
+    {
       const Exclusion& ex = task_exclusions.at(t);
       bool hit = c.group != kNone &&
                  std::find(ex.groups.begin(), ex.groups.end(), c.group) != ex.groups.end();
@@ -355,6 +373,15 @@ uint32_t Scheduler::Impl::Choose(const Compiled& c, double* score) {
   const uint64_t* al = alive.data();
   const uint64_t* cl = cpu_levels[c.cpu_level].data();
   const uint64_t* ml = mem_levels[c.mem_level].data();
+  const uint64_t* am = al;  // affinity to a group: only machines running one of its tasks
+  if (!c.affinity_groups.empty()) {
+    uint32_t g = c.affinity_groups.front();
+    if (g == kNone) return kNone;
+    affinity_mask.Resize(n);
+    std::fill(affinity_mask.data(), affinity_mask.data() + affinity_mask.word_count(), 0);
+    for (uint32_t t : groups[g].tasks) affinity_mask.Set(task_machine[t]);
+    am = affinity_mask.data();
+  }
   int k = c.strategy == Strategy::kBinPack ? opts.binpack_choices : opts.spread_choices;
   // Power-of-k choices: walk from a random machine, score the first k feasible ones. The word
   // AND skips machines failing metadata constraints or lacking free cpu/memory 64 at a time.
@@ -366,7 +393,7 @@ uint32_t Scheduler::Impl::Choose(const Compiled& c, double* score) {
   int found = 0;
   for (size_t i = 0; i <= words; ++i) {
     size_t w = (w0 + i) % words;
-    uint64_t bits = st[w] & al[w] & cl[w] & ml[w];
+    uint64_t bits = st[w] & al[w] & cl[w] & ml[w] & am[w];
     if (i == 0) bits &= first_mask;
     if (i == words) bits &= ~first_mask;
     while (bits != 0) {

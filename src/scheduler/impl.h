@@ -87,6 +87,29 @@ inline uint64_t CountKey(uint32_t group, uint32_t attr, uint32_t value) {
 bool GlobMatch(std::string_view pattern, std::string_view name);
 bool HasGlobMeta(std::string_view pattern);
 
+// The first 8 bytes of a unit name packed in a word, so a scan over a machine's tasks can reject
+// most glob patterns by their literal prefix without touching the (scattered) name strings.
+inline uint64_t NamePrefix(std::string_view s) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8 && i < s.size(); ++i) v |= uint64_t{static_cast<uint8_t>(s[i])} << (8 * i);
+  return v;
+}
+
+struct PrefixFilter {
+  uint64_t mask = 0, bits = 0;
+  bool MayMatch(uint64_t prefix) const { return (prefix & mask) == bits; }
+};
+
+inline PrefixFilter PrefixFilterOf(std::string_view pattern) {
+  size_t n = 0;
+  while (n < 8 && n < pattern.size() && pattern[n] != '*' && pattern[n] != '?' &&
+         pattern[n] != '[' && pattern[n] != '\\') {
+    ++n;
+  }
+  uint64_t mask = n == 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * n)) - 1;
+  return PrefixFilter{mask, NamePrefix(pattern.substr(0, n)) & mask};
+}
+
 // SplitMix64: small, fast and deterministic for a given seed.
 class Rng {
  public:
@@ -131,6 +154,7 @@ struct Compiled {
   std::vector<uint32_t> affinity_groups;  // kNone entries: group unknown (never satisfied)
   std::vector<uint32_t> anti_groups;
   bool scan_names = false;  // conflicts/replaces/unit affinities need the machine's task names
+  std::vector<PrefixFilter> conflict_pf, anti_pf, affinity_pf, replace_pf;
 };
 
 enum class Filter : uint8_t {
@@ -189,7 +213,8 @@ struct Scheduler::Impl {
   std::vector<int64_t> cap_cpu, cap_mem, cap_disk, free_cpu, free_mem, free_disk;
   std::vector<std::vector<uint16_t>> used_ports;
   std::vector<std::vector<uint32_t>> machine_tasks;
-  std::vector<uint16_t> excluders;  // tasks with an Exclusion on the machine
+  std::vector<std::vector<uint64_t>> machine_prefixes;  // NamePrefix of machine_tasks[m][i]
+  std::vector<std::vector<uint32_t>> excluders;  // tasks with an Exclusion, per machine
   Bitset alive;
   uint64_t epoch = 1;  // bumped when the alive set changes
   std::vector<Bitset> cpu_levels, mem_levels;
@@ -224,6 +249,10 @@ struct Scheduler::Impl {
   std::unordered_map<std::string, std::unique_ptr<CandidateSet>> static_cache;
   CandidateSet all;
   std::string scratch;
+  std::string group_scratch;
+  std::string last_group_name;  // consecutive requests of one group skip the hash lookup
+  uint32_t last_group = kNone;
+  Bitset affinity_mask;
   Compiled place_scratch;
 
   // --- scheduler.cc ---
@@ -237,7 +266,8 @@ struct Scheduler::Impl {
   // --- filters.cc ---
   base::Status Compile(const TaskRequest& req, Compiled* c);
   base::Status StaticSet(const TaskRequest& req, CandidateSet** out);
-  std::string GroupNameFor(const TaskRequest& req) const;
+  // Fills *out with the request's counting group (empty: none).
+  void GroupNameFor(const TaskRequest& req, std::string* out) const;
   const std::vector<uint32_t>& ValuesPresent(CandidateSet* set, uint32_t attr);
   Verdict Check(const Compiled& c, uint32_t m) const;  // every filter
   Verdict CheckDynamic(const Compiled& c, uint32_t m) const;  // all but alive/static/machine

@@ -127,7 +127,8 @@ Status Scheduler::Impl::AddMachineImpl(const MachineSpec& spec) {
   free_disk.push_back(c.disk_bytes);
   used_ports.emplace_back();
   machine_tasks.emplace_back();
-  excluders.push_back(0);
+  machine_prefixes.emplace_back();
+  excluders.emplace_back();
   for (auto& values : attr_values) values.push_back(kNone);
   for (const auto& [attr, value] : kv) {
     attr_values[attr][m] = value;
@@ -158,12 +159,19 @@ void Scheduler::Impl::UpdateLevels(uint32_t m) {
 // ---- Groups ----
 
 uint32_t Scheduler::Impl::GroupId(const std::string& name, bool create) {
+  if (last_group != kNone && name == last_group_name) return last_group;
   auto it = group_by_name.find(name);
-  if (it != group_by_name.end()) return it->second;
+  if (it != group_by_name.end()) {
+    last_group_name = name;
+    last_group = it->second;
+    return it->second;
+  }
   if (!create) return kNone;
   uint32_t g = static_cast<uint32_t>(groups.size());
   groups.push_back(Group{name, {}, {}});
   group_by_name.emplace(name, g);
+  last_group_name = name;
+  last_group = g;
   return g;
 }
 
@@ -203,6 +211,7 @@ uint32_t Scheduler::Impl::Commit(const Compiled& c, const TaskRequest& req, uint
   task_flags[t] = req.global ? kGlobalFlag : 0;
   task_pos_machine[t] = static_cast<uint32_t>(machine_tasks[m].size());
   machine_tasks[m].push_back(t);
+  machine_prefixes[m].push_back(NamePrefix(req.name));
   if (c.group != kNone) {
     Group& g = groups[c.group];
     task_pos_group[t] = static_cast<uint32_t>(g.tasks.size());
@@ -238,12 +247,12 @@ uint32_t Scheduler::Impl::Commit(const Compiled& c, const TaskRequest& req, uint
     }
     task_exclusions[t] = std::move(ex);
     task_flags[t] |= kExcluderFlag;
-    ++excluders[m];
+    excluders[m].push_back(t);
   }
   if (req.global) {
     global_instances[req.name].push_back(t);
   } else {
-    task_by_name.emplace(req.name, t);
+    task_by_name.insert_or_assign(req.name, t);
   }
   ++live_tasks;
   return t;
@@ -252,10 +261,13 @@ uint32_t Scheduler::Impl::Commit(const Compiled& c, const TaskRequest& req, uint
 void Scheduler::Impl::Uncommit(uint32_t t) {
   uint32_t m = task_machine[t];
   auto& mt = machine_tasks[m];
+  auto& mp = machine_prefixes[m];
   uint32_t moved = mt.back();
   mt[task_pos_machine[t]] = moved;
+  mp[task_pos_machine[t]] = mp.back();
   task_pos_machine[moved] = task_pos_machine[t];
   mt.pop_back();
+  mp.pop_back();
   uint32_t g = task_group[t];
   if (g != kNone) {
     Group& grp = groups[g];
@@ -279,7 +291,8 @@ void Scheduler::Impl::Uncommit(uint32_t t) {
   }
   if (task_flags[t] & kExcluderFlag) {
     task_exclusions.erase(t);
-    --excluders[m];
+    auto& ex = excluders[m];
+    ex.erase(std::find(ex.begin(), ex.end(), t));
   }
   if (!(task_flags[t] & kGlobalFlag)) task_by_name.erase(task_name[t]);
   task_flags[t] = 0;
@@ -319,22 +332,31 @@ Result<Placement> Scheduler::Place(const TaskRequest& request) {
                                  "` is global (Global=true): place it with PlaceGlobal");
   }
   FJORD_RETURN_IF_ERROR(ValidateShape(request));
-  if (s.task_by_name.count(request.name) || s.global_instances.count(request.name)) {
-    return base::AlreadyExists("unit `" + request.name + "` is already placed");
+  if (!s.global_instances.empty() && s.global_instances.count(request.name)) {
+    return base::AlreadyExists("unit `" + request.name + "` is already placed (global)");
   }
+  // Reserve the name now (one hash lookup); Commit fills in the task, failures remove it.
+  auto [slot, inserted] = s.task_by_name.try_emplace(request.name, kNone);
+  if (!inserted) return base::AlreadyExists("unit `" + request.name + "` is already placed");
   Compiled& c = s.place_scratch;
-  FJORD_RETURN_IF_ERROR(s.Compile(request, &c));
+  Status st = s.Compile(request, &c);
+  if (!st.ok()) {
+    s.task_by_name.erase(slot);
+    return st;
+  }
   if (c.impossible) {
+    s.task_by_name.erase(slot);
     return Status(base::Code::kResourceExhausted,
                   "cannot place `" + request.name + "`: " + c.impossible_reason);
   }
   double score = 0;
   uint32_t m = s.Choose(c, &score);
   if (m == kNone) {
+    s.task_by_name.erase(slot);
     return Status(base::Code::kResourceExhausted,
                   "cannot place `" + request.name + "`: " + s.FailureSummary(c));
   }
-  s.Commit(c, request, m);
+  slot->second = s.Commit(c, request, m);
   return Placement{request.name, s.machine_ids[m], m, score};
 }
 
@@ -400,7 +422,8 @@ Status Scheduler::Assign(const TaskRequest& request, std::string_view machine_id
   }
   Compiled c;
   c.req = &request;
-  std::string gname = s.GroupNameFor(request);
+  std::string gname;
+  s.GroupNameFor(request, &gname);
   c.group = gname.empty() ? kNone : s.GroupId(gname, true);
   c.statics = &s.all;
   Verdict v{Filter::kOk, 0};
@@ -568,8 +591,11 @@ size_t Scheduler::MemoryBytes() const {
   for (const auto& id : s.machine_ids) b += 2 * StrBytes(id);
   b += VecBytes(s.cap_cpu) * 6 + VecBytes(s.used_ports) + VecBytes(s.machine_tasks) +
        VecBytes(s.excluders) + s.alive.bytes();
+  for (const auto& v : s.excluders) b += VecBytes(v);
   for (const auto& v : s.used_ports) b += VecBytes(v);
   for (const auto& v : s.machine_tasks) b += VecBytes(v);
+  b += VecBytes(s.machine_prefixes);
+  for (const auto& v : s.machine_prefixes) b += VecBytes(v);
   for (const auto& l : s.cpu_levels) b += l.bytes();
   for (const auto& l : s.mem_levels) b += l.bytes();
   for (const auto& v : s.attr_values) b += VecBytes(v);
