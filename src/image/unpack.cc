@@ -60,7 +60,7 @@ class Decompressor {
     int r = archive_read_next_header(a_.get(), &entry);
     if (r == ARCHIVE_EOF) {
       eof_ = true;
-    } else if (r < ARCHIVE_WARN) {
+    } else if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
       return base::InvalidArgument("not a readable archive: " + Error());
     }
     return Status::Ok();
@@ -306,7 +306,9 @@ class Extractor {
       la_int64_t offset;
       int r = archive_read_data_block(a, &buf, &size, &offset);
       if (r == ARCHIVE_EOF) break;
-      if (r < ARCHIVE_WARN) return base::InvalidArgument("corrupted archive: " + ArchiveError(a));
+      if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+        return base::InvalidArgument("corrupted archive: " + ArchiveError(a));
+      }
       const char* p = static_cast<const char*>(buf);
       while (size > 0) {
         ssize_t n = ::pwrite(fd.get(), p, size, offset);
@@ -440,7 +442,10 @@ Result<UnpackResult> Unpack(int src_fd, int dest_dir_fd, const UnpackOptions& op
     archive_entry* e = nullptr;
     int r = archive_read_next_header(tar.get(), &e);
     if (r == ARCHIVE_EOF) break;
-    if (r < ARCHIVE_WARN) return base::InvalidArgument("corrupted tar: " + ArchiveError(tar.get()));
+    // ARCHIVE_RETRY (a damaged header) sorts above ARCHIVE_WARN; it is an error here too.
+    if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+      return base::InvalidArgument("corrupted tar: " + ArchiveError(tar.get()));
+    }
     FJORD_RETURN_IF_ERROR(ex.Apply(tar.get(), e));
   }
   ex.Finish();
