@@ -5,11 +5,10 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "image/image_store.h"
@@ -98,8 +97,8 @@ void PrintTable(const std::vector<image::Image>& images) {
     if (names.empty()) names.push_back("<none>:<none>");
     for (const auto& n : names) {
       auto [repo, tag] = SplitName(n);
-      rows.push_back({repo, tag, ShortId(im.id), HumanAgo(im.created_unix),
-                      HumanSize(im.size_bytes)});
+      rows.push_back(
+          {repo, tag, ShortId(im.id), HumanAgo(im.created_unix), HumanSize(im.size_bytes)});
     }
   }
   std::array<size_t, 5> width{};
@@ -150,8 +149,8 @@ void Import(const ImageOptions& o, int& exit_code) {
 
 void List(const ImageOptions& o, int& exit_code) {
   if (o.output != "table" && o.output != "json") {
-    return Fail("ls", base::InvalidArgument("--output must be table or json, not `" + o.output +
-                                            "`"),
+    return Fail("ls",
+                base::InvalidArgument("--output must be table or json, not `" + o.output + "`"),
                 exit_code);
   }
   auto store = OpenStore(o, "ls", exit_code);
@@ -207,19 +206,20 @@ void RegisterImageCommands(CLI::App& app, int& exit_code) {
   import->add_option("source", opts->source, "Image file or directory")->required();
   import->add_option("--name", opts->name, "Reference to give the image, e.g. busybox:latest");
   add_root(import);
-  import->callback([opts, &exit_code] { Import(*opts, exit_code); });
+  import->callback([opts, &exit_code] { Import(*opts, exit_code);
+});
 
-  auto* ls = image->add_subcommand("ls", "List images");
-  ls->alias("list");
-  ls->add_flag("-q,--quiet", opts->quiet, "Only show image IDs");
-  ls->add_option("-o,--output", opts->output, "Output format: table or json");
-  add_root(ls);
-  ls->callback([opts, &exit_code] { List(*opts, exit_code); });
+auto* ls = image->add_subcommand("ls", "List images");
+ls->alias("list");
+ls->add_flag("-q,--quiet", opts->quiet, "Only show image IDs");
+ls->add_option("-o,--output", opts->output, "Output format: table or json");
+add_root(ls);
+ls->callback([opts, &exit_code] { List(*opts, exit_code); });
 
-  auto* rm = image->add_subcommand("rm", "Remove image references; unused layers are deleted");
-  rm->add_option("ref", opts->refs, "Image name[:tag], id or id prefix")->required();
-  add_root(rm);
-  rm->callback([opts, &exit_code] { Remove(*opts, exit_code); });
-}
+auto* rm = image->add_subcommand("rm", "Remove image references; unused layers are deleted");
+rm->add_option("ref", opts->refs, "Image name[:tag], id or id prefix")->required();
+add_root(rm);
+rm->callback([opts, &exit_code] { Remove(*opts, exit_code); });
+}  // namespace fjord::cli
 
 }  // namespace fjord::cli

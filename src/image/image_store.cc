@@ -104,7 +104,15 @@ Result<Image> LocalImageStore::ToImage(const IndexEntry& e) const {
   Image image;
   image.id = e.id;
   image.names = e.names;
-  for (const auto& l : e.layers) image.layers.push_back(paths_.LayerFs(l));
+  // A layer listed twice (docker images repeat empty layers) is kept at its last position
+  // only: re-applying a changeset redoes all of its earlier effects, and overlayfs would
+  // otherwise get the same lowerdir twice.
+  for (size_t i = 0; i < e.layers.size(); ++i) {
+    if (std::find(e.layers.begin() + static_cast<long>(i) + 1, e.layers.end(), e.layers[i]) ==
+        e.layers.end()) {
+      image.layers.push_back(paths_.LayerFs(e.layers[i]));
+    }
+  }
   image.config = std::move(parsed.config);
   image.size_bytes = e.size_bytes;
   image.created_unix = e.created_unix;
@@ -136,8 +144,8 @@ Result<LocalImageStore::Match> LocalImageStore::Find(const std::vector<IndexEntr
     if (hits.size() > 1) {
       std::string ids;
       for (size_t i : hits) ids += (ids.empty() ? "" : ", ") + ShortId(index[i].id);
-      return base::InvalidArgument("image id prefix `" + std::string(ref) + "` is ambiguous: " +
-                                   "it matches " + ids + "; give more digits");
+      return base::InvalidArgument("image id prefix `" + std::string(ref) +
+                                   "` is ambiguous: " + "it matches " + ids + "; give more digits");
     }
   } else if (!parsed.ok()) {
     return parsed.status();
@@ -192,8 +200,7 @@ Status LocalImageStore::UnpackLayer(int dir_fd, const LayerPlan& plan, const std
                                  std::to_string(plan.blob_size));
   }
   if (result->diff_digest != diff_id) {
-    return Mismatch("uncompressed content (config rootfs.diff_ids)", diff_id,
-                    result->diff_digest);
+    return Mismatch("uncompressed content (config rootfs.diff_ids)", diff_id, result->diff_digest);
   }
   *size = result->file_bytes;
   FJORD_RETURN_IF_ERROR(WriteFileAtomic(tmp / "size", std::to_string(*size) + "\n"));
@@ -237,10 +244,9 @@ Result<IndexEntry> LocalImageStore::ImportOne(int dir_fd, const ImagePlan& plan)
   }
   FJORD_ASSIGN_OR_RETURN(ParsedConfig parsed, ParseImageConfig(*text, plan.config_path));
   if (parsed.diff_ids.size() != plan.layers.size()) {
-    return base::InvalidArgument(plan.config_path + ": rootfs.diff_ids lists " +
-                                 std::to_string(parsed.diff_ids.size()) +
-                                 " layers but the manifest has " +
-                                 std::to_string(plan.layers.size()));
+    return base::InvalidArgument(
+        plan.config_path + ": rootfs.diff_ids lists " + std::to_string(parsed.diff_ids.size()) +
+        " layers but the manifest has " + std::to_string(plan.layers.size()));
   }
   IndexEntry entry;
   entry.id = id;
@@ -258,7 +264,8 @@ Result<IndexEntry> LocalImageStore::ImportOne(int dir_fd, const ImagePlan& plan)
 }
 
 // Adds `entry` under `names`; a name moves from whatever image had it before (docker's retag).
-void Merge(std::vector<IndexEntry>& index, IndexEntry entry, const std::vector<std::string>& names) {
+void Merge(std::vector<IndexEntry>& index, IndexEntry entry,
+           const std::vector<std::string>& names) {
   for (auto& e : index) {
     std::erase_if(e.names, [&](const std::string& n) {
       return std::find(names.begin(), names.end(), n) != names.end();

@@ -31,12 +31,14 @@ struct ImageConfig {
 };
 
 struct Image {
-  std::string id;                                // "sha256:<hex>" of the image config blob
-  std::vector<std::string> names;                // references, e.g. "busybox:latest"
-  std::vector<std::filesystem::path> layers;     // unpacked layer directories, lowest first
+  std::string id;                             // "sha256:<hex>" of the image config blob
+  std::vector<std::string> names;             // references, e.g. "busybox:latest"
+  std::vector<std::filesystem::path> layers;  // unpacked layer directories, lowest first,
+                                              // each once (overlay's lowerdir= option
+                                              // lists them the other way: topmost first)
   ImageConfig config;
-  uint64_t size_bytes = 0;                       // unpacked size on disk
-  int64_t created_unix = 0;                      // when it was imported
+  uint64_t size_bytes = 0;   // unpacked size on disk
+  int64_t created_unix = 0;  // when it was imported
 };
 
 class ImageStore {

@@ -1,8 +1,8 @@
 #include "image/image_store.h"
 
-#include <sys/stat.h>
-
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 
 #include <set>
 #include <thread>
@@ -31,8 +31,7 @@ class ImageStoreTest : public ::testing::Test {
   }
 
   std::filesystem::path Layout(const std::string& dir, const std::string& name,
-                               const std::string& env = "X=1",
-                               Compression c = Compression::kGzip) {
+                               const std::string& env = "X=1", Compression c = Compression::kGzip) {
     auto p = tmp_.path() / dir;
     id_ = testing::WriteOciLayout(p, {kBase, kTop}, c, name, env).id;
     return p;
@@ -227,8 +226,23 @@ TEST_F(ImageStoreTest, CrashLeftoversInTmpAreSwept) {
   EXPECT_EQ(Count(paths_->tmp), 0u);
 }
 
+TEST_F(ImageStoreTest, RepeatedLayerListedOnceAtItsLastPosition) {
+  auto dir = tmp_.path() / "repeat";
+  testing::WriteOciLayout(dir, {kBase, kTop, kBase}, Compression::kNone, "", "X=1");
+  auto image = store_->Import(dir, "r:1");
+  ASSERT_TRUE(image.ok()) << image.status().message();
+  ASSERT_EQ(image->layers.size(), 2u);
+  EXPECT_TRUE(std::filesystem::exists(image->layers[0] / "etc/new"));
+  EXPECT_TRUE(std::filesystem::exists(image->layers[1] / "bin/sh"));
+  EXPECT_EQ(Count(paths_->layers), 2u);
+}
+
 TEST(ImageStoreDirTest, RootPrecedence) {
+  ::setenv("FJORD_ROOT", "/env-root", 1);
   EXPECT_EQ(ImageStoreDir("/x"), std::filesystem::path("/x/images"));
+  EXPECT_EQ(ImageStoreDir(), std::filesystem::path("/env-root/images"));
+  ::unsetenv("FJORD_ROOT");
+  EXPECT_EQ(ImageStoreDir(), std::filesystem::path("/var/lib/fjord/images"));
 }
 
 }  // namespace

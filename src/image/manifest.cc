@@ -104,9 +104,8 @@ base::Result<std::vector<Descriptor>> ParseIndexImpl(const Doc& doc, const json&
   FJORD_ASSIGN_OR_RETURN(const json* manifests, doc.Array(j, "manifests", "manifests"));
   std::vector<Descriptor> out;
   for (size_t i = 0; i < manifests->size(); ++i) {
-    FJORD_ASSIGN_OR_RETURN(Descriptor d,
-                           doc.ParseDescriptor((*manifests)[i], "manifests[" + std::to_string(i) +
-                                                                    "]"));
+    FJORD_ASSIGN_OR_RETURN(
+        Descriptor d, doc.ParseDescriptor((*manifests)[i], "manifests[" + std::to_string(i) + "]"));
     out.push_back(std::move(d));
   }
   return out;

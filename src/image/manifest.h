@@ -59,8 +59,7 @@ struct IndexEntry {
   uint64_t size_bytes = 0;
   int64_t created_unix = 0;
 };
-base::Result<std::vector<IndexEntry>> ParseStoreIndex(std::string_view json,
-                                                      std::string_view file);
+base::Result<std::vector<IndexEntry>> ParseStoreIndex(std::string_view json, std::string_view file);
 std::string SerializeStoreIndex(const std::vector<IndexEntry>& entries);
 
 }  // namespace fjord::image

@@ -13,7 +13,8 @@ TEST(ImageConfigTest, ParsesRuntimeFields) {
   std::string json = R"({"os":"linux","architecture":"amd64","config":{
       "Entrypoint":["/bin/app"],"Cmd":["-v"],"Env":["A=1","PATH=/bin"],"WorkingDir":"/srv",
       "User":"nobody","StopSignal":"SIGQUIT","Labels":{"x":"y"}},
-      "rootfs":{"type":"layers","diff_ids":[")" + kD + R"("]}})";
+      "rootfs":{"type":"layers","diff_ids":[")" +
+                     kD + R"("]}})";
   auto c = ParseImageConfig(json, "config.json");
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_EQ(c->config.entrypoint, std::vector<std::string>{"/bin/app"});
@@ -28,7 +29,8 @@ TEST(ImageConfigTest, ParsesRuntimeFields) {
 
 TEST(ImageConfigTest, NullFieldsAreEmpty) {
   auto c = ParseImageConfig(R"({"config":{"Cmd":null,"Env":null},"rootfs":{"type":"layers",
-      "diff_ids":[]}})", "c.json");
+      "diff_ids":[]}})",
+                            "c.json");
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_TRUE(c->config.cmd.empty());
 }
@@ -74,8 +76,8 @@ TEST(OciManifestTest, BadDescriptorNamed) {
   ASSERT_FALSE(m.ok());
   EXPECT_NE(m.status().message().find("m.json: field `config.size`"), std::string::npos)
       << m.status().message();
-  auto bad = ParseOciManifest(R"({"config":{"digest":"sha256:../x","size":1},"layers":[]})",
-                              "m.json");
+  auto bad =
+      ParseOciManifest(R"({"config":{"digest":"sha256:../x","size":1},"layers":[]})", "m.json");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("config.digest"), std::string::npos);
 }

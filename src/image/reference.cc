@@ -104,8 +104,8 @@ base::Result<Reference> ParseReference(std::string_view text) {
   // uppercase letters (which a path component may not).
   const std::string& head = parts[0];
   bool has_upper = head != base::AsciiLower(head);
-  if (parts.size() > 1 && (head.find_first_of(".:") != std::string::npos || head == "localhost" ||
-                           has_upper)) {
+  if (parts.size() > 1 &&
+      (head.find_first_of(".:") != std::string::npos || head == "localhost" || has_upper)) {
     if (!ValidDomain(head)) return Bad(text, "registry `" + head + "` is not a valid host[:port]");
     first = 1;
   }

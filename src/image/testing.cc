@@ -54,9 +54,12 @@ std::string MakeTar(const std::vector<TarEntry>& entries) {
     archive_entry_set_uid(e, t.uid);
     archive_entry_set_gid(e, t.gid);
     archive_entry_set_mtime(e, 1000000000, 0);
-    for (const auto& [k, v] : t.xattrs) archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());
+    for (const auto& [k, v] : t.xattrs)
+      archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());
     switch (t.type) {
-      case 'd': archive_entry_set_filetype(e, AE_IFDIR); break;
+      case 'd':
+        archive_entry_set_filetype(e, AE_IFDIR);
+        break;
       case 'l':
         archive_entry_set_filetype(e, AE_IFLNK);
         archive_entry_set_symlink(e, t.link.c_str());
@@ -70,7 +73,9 @@ std::string MakeTar(const std::vector<TarEntry>& entries) {
         archive_entry_set_filetype(e, t.type == 'c' ? AE_IFCHR : AE_IFBLK);
         archive_entry_set_rdev(e, makedev(t.major, t.minor));
         break;
-      case 'p': archive_entry_set_filetype(e, AE_IFIFO); break;
+      case 'p':
+        archive_entry_set_filetype(e, AE_IFIFO);
+        break;
       default:
         archive_entry_set_filetype(e, AE_IFREG);
         archive_entry_set_size(e, static_cast<la_int64_t>(t.data.size()));
@@ -122,8 +127,11 @@ std::string ConfigJson(const std::vector<std::string>& tars, const std::string& 
   std::string diff_ids;
   for (const auto& t : tars) diff_ids += (diff_ids.empty() ? "\"" : ",\"") + Sha256Digest(t) + "\"";
   return R"({"architecture":"amd64","os":"linux","config":{"Cmd":["sh"],"Entrypoint":["/bin/entry"],)"
-         R"("Env":["PATH=/bin",")" + env + R"("],"WorkingDir":"/work","User":"1000:1000",)"
-         R"("StopSignal":"SIGQUIT"},"rootfs":{"type":"layers","diff_ids":[)" + diff_ids + "]}}";
+         R"("Env":["PATH=/bin",")" +
+         env +
+         R"("],"WorkingDir":"/work","User":"1000:1000",)"
+         R"("StopSignal":"SIGQUIT"},"rootfs":{"type":"layers","diff_ids":[)" +
+         diff_ids + "]}}";
 }
 
 }  // namespace
@@ -147,15 +155,17 @@ OciLayout WriteOciLayout(const std::filesystem::path& dir, const std::vector<std
   }
   std::string config = ConfigJson(tars, env);
   out.id = "sha256:" + blob(config);
-  std::string manifest = R"({"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
-                         out.id + R"(","size":)" + std::to_string(config.size()) +
-                         R"(},"layers":[)" + layers + "]}";
+  std::string manifest =
+      R"({"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
+      out.id + R"(","size":)" + std::to_string(config.size()) + R"(},"layers":[)" + layers + "]}";
   std::string mhex = blob(manifest);
-  std::string ann = name.empty() ? "" : R"(,"annotations":{"org.opencontainers.image.ref.name":")" + name + "\"}";
+  std::string ann =
+      name.empty() ? "" : R"(,"annotations":{"org.opencontainers.image.ref.name":")" + name + "\"}";
   WriteFile(dir / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
-  WriteFile(dir / "index.json",
-            R"({"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:)" +
-                mhex + R"(","size":)" + std::to_string(manifest.size()) + ann + "}]}");
+  WriteFile(
+      dir / "index.json",
+      R"({"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:)" +
+          mhex + R"(","size":)" + std::to_string(manifest.size()) + ann + "}]}");
   return out;
 }
 

@@ -13,7 +13,7 @@ namespace fjord::image::testing {
 
 struct TarEntry {
   std::string path{};
-  char type = 'f';  // f file, d dir, l symlink, h hard link, c char dev, b block dev, p fifo
+  char type = 'f';     // f file, d dir, l symlink, h hard link, c char dev, b block dev, p fifo
   std::string data{};  // file contents
   std::string link{};  // symlink or hard link target
   mode_t mode = 0644;
@@ -30,7 +30,7 @@ std::string MakeTar(const std::vector<TarEntry>& entries);
 std::string Compress(const std::string& data, Compression c);
 
 struct OciLayout {
-  std::string id;                       // config digest
+  std::string id;                        // config digest
   std::vector<std::string> layer_blobs;  // blob paths relative to the layout, lowest first
 };
 

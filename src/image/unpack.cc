@@ -273,8 +273,7 @@ class Extractor {
     return Status::Ok();
   }
 
-  Status Directory(int dir_fd, const std::string& name, archive_entry* e,
-                   const std::string& path) {
+  Status Directory(int dir_fd, const std::string& name, archive_entry* e, const std::string& path) {
     if (::mkdirat(dir_fd, name.c_str(), 0700) < 0) {
       if (errno != EEXIST) return ErrnoStatus("mkdir");
       struct stat st;
@@ -297,8 +296,8 @@ class Extractor {
 
   Status RegularFile(archive* a, int dir_fd, const std::string& name, archive_entry* e) {
     FJORD_RETURN_IF_ERROR(ClearName(dir_fd, name));
-    UniqueFd fd(::openat(dir_fd, name.c_str(),
-                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    UniqueFd fd(
+        ::openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!fd) return ErrnoStatus("create file");
     for (;;) {
       const void* buf;
@@ -416,7 +415,8 @@ Result<std::string> CleanEntryPath(std::string_view raw) {
   auto bad = [&](std::string_view why) {
     return base::InvalidArgument("path " + base::QuoteForDisplay(raw) + " " + std::string(why));
   };
-  if (!raw.empty() && raw.front() == '/') return bad("is absolute; image archives hold relative paths");
+  if (!raw.empty() && raw.front() == '/')
+    return bad("is absolute; image archives hold relative paths");
   std::string out;
   for (const auto& part : base::Split(raw, '/')) {
     if (part.empty() || part == ".") continue;

@@ -27,10 +27,10 @@ struct UnpackOptions {
 };
 
 struct UnpackResult {
-  std::string raw_digest;     // sha256 of the bytes as read (the blob)
+  std::string raw_digest;  // sha256 of the bytes as read (the blob)
   uint64_t raw_size = 0;
-  std::string diff_digest;    // sha256 of the uncompressed tar stream (the diff_id)
-  uint64_t file_bytes = 0;    // total size of the regular files written
+  std::string diff_digest;  // sha256 of the uncompressed tar stream (the diff_id)
+  uint64_t file_bytes = 0;  // total size of the regular files written
 };
 
 // Unpacks the tar read from `src_fd` into the directory `dest_dir_fd`. On error the

@@ -1,12 +1,11 @@
 #include "image/unpack.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include "base/fd.h"
 #include "image/digest.h"
@@ -57,10 +56,10 @@ TEST(CleanEntryPathTest, Table) {
     std::string raw, clean;
     bool ok;
   } cases[] = {
-      {"./", "", true},          {".", "", true},
-      {"./a/b/", "a/b", true},   {"a//b/./c", "a/b/c", true},
-      {"a/..b", "a/..b", true},  {"../x", "", false},
-      {"a/../../x", "", false},  {"a/..", "", false},
+      {"./", "", true},           {".", "", true},
+      {"./a/b/", "a/b", true},    {"a//b/./c", "a/b/c", true},
+      {"a/..b", "a/..b", true},   {"../x", "", false},
+      {"a/../../x", "", false},   {"a/..", "", false},
       {"/etc/passwd", "", false}, {"", "", true},
   };
   for (const auto& c : cases) {
@@ -76,7 +75,11 @@ TEST_F(UnpackTest, FilesDirsLinksAndMetadata) {
   std::string tar = MakeTar({
       {.path = "./", .type = 'd', .mode = 0755},
       {.path = "bin/", .type = 'd', .mode = 0750, .uid = 12, .gid = 34},
-      {.path = "bin/tool", .data = "#!/bin/sh\n", .mode = 04755, .uid = 1000, .gid = 1000,
+      {.path = "bin/tool",
+       .data = "#!/bin/sh\n",
+       .mode = 04755,
+       .uid = 1000,
+       .gid = 1000,
        .xattrs = {{"user.note", "hi"}, {"trusted.overlay.redirect", "/etc"}}},
       {.path = "bin/alias", .type = 'l', .link = "tool", .uid = 5},
       {.path = "bin/hard", .type = 'h', .link = "bin/tool"},
@@ -170,7 +173,8 @@ TEST_F(UnpackTest, TraversalIsRejected) {
       {{{.path = "abs", .type = 'l', .link = "/tmp"}, {.path = "abs/escape", .data = "x"}},
        "leads outside its root"},
       {{{.path = "hl", .type = 'h', .link = "../outside"}}, "leave the archive root"},
-      {{{.path = "dir/.wh.x"}, {.path = "up", .type = 'l', .link = "../"},
+      {{{.path = "dir/.wh.x"},
+        {.path = "up", .type = 'l', .link = "../"},
         {.path = "up/.wh.escape"}},
        "leads outside its root"},
   };
@@ -193,7 +197,8 @@ TEST_F(UnpackTest, HardLinkTargetMustBeInTheArchive) {
 }
 
 TEST_F(UnpackTest, LaterEntryReplacesEarlier) {
-  auto r = Run(MakeTar({{.path = "x", .type = 'd'}, {.path = "x/y", .data = "1"},
+  auto r = Run(MakeTar({{.path = "x", .type = 'd'},
+                        {.path = "x/y", .data = "1"},
                         {.path = "x", .data = "file now"}}));
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(testing::ReadFileOrDie(root_ / "x"), "file now");
@@ -205,13 +210,12 @@ TEST_F(UnpackTest, CorruptedInputsFailCleanly) {
   gz[gz.size() / 2] ^= 0x55;
   EXPECT_FALSE(Run(gz).ok());
   // The second header's name field: its checksum no longer matches.
-  std::string bad_header = MakeTar({{.path = "f", .data = std::string(5000, 'q')},
-                                    {.path = "g", .data = "x"}});
+  std::string bad_header =
+      MakeTar({{.path = "f", .data = std::string(5000, 'q')}, {.path = "g", .data = "x"}});
   bad_header[512 + 5120 + 10] ^= 0x55;
   auto r = Run(bad_header);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("corrupted tar"), std::string::npos)
-      << r.status().message();
+  EXPECT_NE(r.status().message().find("corrupted tar"), std::string::npos) << r.status().message();
   EXPECT_FALSE(Run("this is not an archive at all, just some text").ok());
   EXPECT_FALSE(Run(tar.substr(0, 700)).ok());  // truncated mid-file
 }

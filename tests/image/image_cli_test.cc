@@ -1,16 +1,15 @@
 // Runs the real `fjord image import/ls/rm` against images made by scripts/make-test-image.sh.
+#include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "image/testing.h"
@@ -44,7 +43,9 @@ Output Shell(const std::string& cmd, const fs::path& dir) {
   return o;
 }
 
-size_t Lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
+size_t Lines(const std::string& s) {
+  return static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
+}
 
 size_t Count(const fs::path& dir) {
   size_t n = 0;
@@ -123,8 +124,8 @@ TEST_F(ImageCliTest, ImportListRemoveOciLayout) {
 
   o = Fjord("rm fjord-test/busybox");
   ASSERT_EQ(o.code, 0) << o.err;
-  EXPECT_EQ(o.out, "Untagged: fjord-test/busybox:latest\nDeleted: " + j[0]["id"].get<std::string>() +
-                       "\n");
+  EXPECT_EQ(o.out, "Untagged: fjord-test/busybox:latest\nDeleted: " +
+                       j[0]["id"].get<std::string>() + "\n");
   EXPECT_EQ(Fjord("ls -q").out, "");
   EXPECT_EQ(Count(Store() / "layers" / "sha256"), 0u);
   EXPECT_EQ(Count(Store() / "blobs" / "sha256"), 0u);
@@ -203,8 +204,7 @@ TEST_F(ImageCliTest, CorruptedBlobIsNamed) {
   EXPECT_EQ(o.code, 1);
   EXPECT_EQ(Lines(o.err), 1u) << o.err;
   EXPECT_NE(o.err.find("digest mismatch"), std::string::npos) << o.err;
-  EXPECT_NE(o.err.find("blobs/sha256/" + biggest.filename().string()), std::string::npos)
-      << o.err;
+  EXPECT_NE(o.err.find("blobs/sha256/" + biggest.filename().string()), std::string::npos) << o.err;
   EXPECT_EQ(Fjord("ls -q").out, "");
   EXPECT_EQ(Count(Store() / "tmp"), 0u);
   EXPECT_EQ(Count(Store() / "layers" / "sha256"), 0u);  // the bad layer is the lowest one
@@ -220,8 +220,8 @@ TEST_F(ImageCliTest, PathTraversalIsRefused) {
   EXPECT_EQ(Lines(o.err), 1u) << o.err;
   EXPECT_NE(o.err.find("leave the archive root"), std::string::npos) << o.err;
   // ...and a well-formed image whose layer writes through a symlink to the host.
-  std::string layer = testing::MakeTar({{.path = "etc", .type = 'l', .link = "/etc"},
-                                        {.path = "etc/evil-layer", .data = "x"}});
+  std::string layer = testing::MakeTar(
+      {{.path = "etc", .type = 'l', .link = "/etc"}, {.path = "etc/evil-layer", .data = "x"}});
   auto layout = tmp_.path() / "evil-oci";
   testing::WriteOciLayout(layout, {layer}, testing::Compression::kGzip, "evil:1", "X=1");
   o = Fjord("import " + Quote(layout));
