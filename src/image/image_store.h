@@ -1,6 +1,6 @@
 // ImageStore: the local, content-addressed store of container images.
 //
-// Layout under `root` (see image/paths in the implementation): blobs by sha256 digest, each layer
+// Layout under `root` (documented in image/paths.h): blobs by sha256 digest, each layer
 // unpacked exactly once into its own directory, and an index of names -> image id. Starting a
 // container from an image copies nothing: the runtime stacks `Image::layers` with overlayfs.
 //
@@ -31,12 +31,14 @@ struct ImageConfig {
 };
 
 struct Image {
-  std::string id;                                // "sha256:<hex>" of the image config blob
-  std::vector<std::string> names;                // references, e.g. "busybox:latest"
-  std::vector<std::filesystem::path> layers;     // unpacked layer directories, lowest first
+  std::string id;                             // "sha256:<hex>" of the image config blob
+  std::vector<std::string> names;             // references, e.g. "busybox:latest"
+  std::vector<std::filesystem::path> layers;  // unpacked layer directories, lowest first,
+                                              // each once (overlay's lowerdir= option
+                                              // lists them the other way: topmost first)
   ImageConfig config;
-  uint64_t size_bytes = 0;                       // unpacked size on disk
-  int64_t created_unix = 0;                      // when it was imported
+  uint64_t size_bytes = 0;   // unpacked size on disk
+  int64_t created_unix = 0;  // when it was imported
 };
 
 class ImageStore {
@@ -57,8 +59,13 @@ class ImageStore {
 
   virtual base::Result<std::vector<Image>> List() const = 0;
 
-  // Removes a reference; the image's blobs and layers go when no reference is left.
+  // Removes a reference; the image's blobs and layers go when no reference is left. Given an
+  // id (or id prefix), removes the image with all its references.
   virtual base::Status Remove(std::string_view ref) = 0;
 };
+
+// The image store directory of a fjord root: `<root>/images`, where root is `fjord_root` when
+// non-empty, else $FJORD_ROOT, else /var/lib/fjord. The on-disk layout is in image/paths.h.
+std::filesystem::path ImageStoreDir(const std::filesystem::path& fjord_root = {});
 
 }  // namespace fjord::image
