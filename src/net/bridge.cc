@@ -108,6 +108,8 @@ std::string VethName(const std::string& bridge, const std::string& container_id)
   return std::string("fjv") + hex;
 }
 
+// /proc/sys/net shows the namespace of the process that opens it (unlike /sys, which shows the
+// namespace of whoever mounted it), so this works from any fjord process.
 Status WriteSysctl(const std::string& key, const char* value) {
   std::string path = "/proc/sys/" + key;
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
@@ -283,6 +285,9 @@ Result<Attachment> BridgeNetworkImpl::AttachLocked(const std::string& container_
   }
   FJORD_RETURN_IF_ERROR(nl.CreateVeth(lease.host_veth, *bridge_index, "eth0", netns.get()));
   Undo drop_veth([&] { (void)nl.DeleteLink(lease.host_veth); });
+  // A container reaching its own published port through the gateway gets the reply back on
+  // the port it came from; the bridge refuses that unless the port is in hairpin mode.
+  FJORD_RETURN_IF_ERROR(nl.SetBridgePortHairpin(lease.host_veth));
   FJORD_RETURN_IF_ERROR(ConfigureInside(netns.get(), lease.address));
 
   if (!ports.empty()) {

@@ -171,6 +171,17 @@ TEST_F(BridgeTest, OtherContainerReachesPublishedPortThroughGateway) {
   });
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(*got, "hairpin");
+  // The container reaches its own published port too, and the host reaches it on the
+  // bridge address (a host address other than loopback).
+  auto self = sandbox_->RunInNetns("a", [&] {
+    auto r = testing::Fetch(gateway, port, "tcp");
+    return r.ok() ? *r : r.status().ToString();
+  });
+  ASSERT_TRUE(self.ok());
+  EXPECT_EQ(*self, "hairpin");
+  auto host = testing::Fetch(gateway, port, "tcp");
+  ASSERT_TRUE(host.ok()) << host.status().ToString();
+  EXPECT_EQ(*host, "hairpin");
 }
 
 TEST_F(BridgeTest, RecoverReclaimsLeaseOfKilledProcess) {

@@ -24,10 +24,11 @@ using base::UniqueFd;
 // Builds one netlink message in a byte string: header, family header, attributes (nestable).
 class Message {
  public:
+  // Get requests carry no NLM_F_ACK: their answer is the reply or an error, never both.
   Message(uint16_t type, uint16_t flags) {
     nlmsghdr h{};
     h.nlmsg_type = type;
-    h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+    h.nlmsg_flags = NLM_F_REQUEST | flags | (type == RTM_GETLINK ? 0 : NLM_F_ACK);
     Append(&h, sizeof(h));
   }
   template <typename T>
@@ -140,7 +141,6 @@ Status Netlink::Transact(std::string& request, uint16_t reply_type, std::string*
         if (reply != nullptr) {
           reply->assign(static_cast<const char*>(NLMSG_DATA(m)), NLMSG_PAYLOAD(m, 0));
         }
-        // With NLM_F_ACK a get request is answered by the reply alone; no ack follows.
         return Status::Ok();
       }
     }
@@ -201,6 +201,22 @@ Status Netlink::CreateVeth(const std::string& host_name, int master_index,
   msg.EndNest(info);
   Status st = Transact(msg.Finish());
   if (!st.ok()) return st.Wrap("create veth pair " + host_name + " / " + peer_name);
+  return st;
+}
+
+Status Netlink::SetBridgePortHairpin(const std::string& name) {
+  Message msg(RTM_NEWLINK, 0);
+  msg.Header(LinkHeader());
+  msg.String(IFLA_IFNAME, name);
+  size_t info = msg.BeginNest(IFLA_LINKINFO);
+  msg.String(IFLA_INFO_SLAVE_KIND, "bridge");
+  size_t data = msg.BeginNest(IFLA_INFO_SLAVE_DATA);
+  uint8_t on = 1;
+  msg.Attr(IFLA_BRPORT_MODE, &on, sizeof(on));
+  msg.EndNest(data);
+  msg.EndNest(info);
+  Status st = Transact(msg.Finish());
+  if (!st.ok()) return st.Wrap("set hairpin mode on bridge port " + name);
   return st;
 }
 

@@ -34,6 +34,8 @@ class Netlink {
   // the namespace `peer_netns_fd`. AlreadyExists if either name is taken.
   base::Status CreateVeth(const std::string& host_name, int master_index,
                           const std::string& peer_name, int peer_netns_fd);
+  // Lets bridge port `name` send a frame back out of the port it came in on.
+  base::Status SetBridgePortHairpin(const std::string& name);
   // Removes link `name` (a veth's peer goes with it). NotFound if it does not exist.
   base::Status DeleteLink(const std::string& name);
 
