@@ -11,7 +11,6 @@
 #include <charconv>
 #include <cstring>
 #include <functional>
-#include <set>
 #include <utility>
 
 #include "base/fd.h"
@@ -44,56 +43,6 @@ class Undo {
  private:
   std::function<void()> fn_;
 };
-
-bool IsNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-' || c == '.';
-}
-
-Status ValidateBridgeName(const std::string& name) {
-  if (name.empty() || name.size() > 15 || name == "." || name == "..") {
-    return InvalidArgument("bridge name " + base::QuoteForDisplay(name) +
-                           " must be 1 to 15 characters (a Linux interface name)");
-  }
-  for (char c : name) {
-    if (!IsNameChar(c)) {
-      return InvalidArgument("bridge name " + base::QuoteForDisplay(name) +
-                             " may contain only letters, digits, '_', '-' and '.'");
-    }
-  }
-  return Status::Ok();
-}
-
-// Ids become file names and iptables comments, so they are restricted to a safe alphabet.
-Status ValidateContainerId(const std::string& id) {
-  bool ok = !id.empty() && id.size() <= 128 && IsNameChar(id[0]) && id[0] != '.' && id[0] != '-';
-  for (char c : id) ok = ok && IsNameChar(c);
-  if (!ok) {
-    return InvalidArgument("container id " + base::QuoteForDisplay(id) +
-                           " must be 1 to 128 letters, digits, '_', '-' or '.', starting with a "
-                           "letter or digit");
-  }
-  return Status::Ok();
-}
-
-Status ValidatePorts(const std::vector<PortMapping>& ports) {
-  std::set<std::pair<uint16_t, std::string>> seen;
-  for (const auto& p : ports) {
-    std::string name = std::to_string(p.host_port) + ":" + std::to_string(p.container_port) + "/" +
-                       base::QuoteForDisplay(p.protocol);
-    if (p.protocol != "tcp" && p.protocol != "udp") {
-      return InvalidArgument("port mapping " + name + ": protocol must be tcp or udp");
-    }
-    if (p.host_port == 0 || p.container_port == 0) {
-      return InvalidArgument("port mapping " + name + ": ports must be 1 to 65535");
-    }
-    if (!seen.insert({p.host_port, p.protocol}).second) {
-      return InvalidArgument("port mapping " + name + ": host port " + std::to_string(p.host_port) +
-                             "/" + p.protocol + " is published twice");
-    }
-  }
-  return Status::Ok();
-}
 
 // A stable host-side name for a container's veth (at most 15 characters), so Detach can find
 // the link even when the lease is gone.
@@ -425,7 +374,7 @@ Result<PortMapping> ParsePortMapping(std::string_view text) {
 
 Result<std::unique_ptr<BridgeNetwork>> BridgeNetwork::Open(const BridgeConfig& config) {
   std::string context = "open bridge network " + base::QuoteForDisplay(config.bridge_name);
-  Status st = ValidateBridgeName(config.bridge_name);
+  Status st = ValidateInterfaceName(config.bridge_name, "bridge name");
   if (!st.ok()) return st.Wrap(context);
   auto subnet = ParseSubnet(config.subnet);
   if (!subnet.ok()) return subnet.status().Wrap(context);

@@ -6,11 +6,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <memory>
+#include <set>
 
+#include "base/strings.h"
 #include "net/ipam.h"
 #include "net/iptables.h"
 #include "net/net_testing.h"
@@ -208,6 +211,71 @@ TEST_F(BridgeTest, RecoverReclaimsLeaseOfKilledProcess) {
   EXPECT_EQ(CountRules(sandbox_->bridge(), "c:dies"), 0);
   EXPECT_EQ(CountRules(sandbox_->bridge(), "output"), 1) << "jumps not duplicated by reopen";
   EXPECT_EQ(Ping("b", att_b->gateway), 0);
+}
+
+TEST_F(BridgeTest, RecoverRemovesOrphanedAndHalfWrittenLeases) {
+  OpenNetwork();
+  auto store = LeaseStore::Open(sandbox_->state_dir());
+  ASSERT_TRUE(store.ok());
+  auto self = ReadProcessIdentity(::getpid());
+  ASSERT_TRUE(self.ok());
+  auto subnet = *ParseSubnet(sandbox_->subnet());
+  // Owner gone: the recorded start time no longer matches any live process.
+  Lease dead{"dead", subnet.FirstHost(), "fjvdeadbeef", ::getpid(), {1, self->netns_inode}, {}};
+  dead.ports = {{testing::FreeLoopbackPort(), 80, "tcp"}};
+  ASSERT_TRUE(store->Write(dead).ok());
+  // Crash between the lease file and its by-id link: the owner lives, the Attach never finished.
+  Lease half{"half", subnet.FirstHost() + 1, "fjvhalf", ::getpid(), *self, {}};
+  ASSERT_TRUE(store->Write(half).ok());
+  std::filesystem::remove(sandbox_->state_dir() / "by-id" / "half");
+  ASSERT_EQ(LeaseFiles(sandbox_->state_dir()), 3u);
+
+  base::Status st = net_->Recover();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(LeaseFiles(sandbox_->state_dir()), 0u);
+  EXPECT_EQ(CountRules(sandbox_->bridge(), "c:"), 0);
+}
+
+TEST_F(BridgeTest, ConcurrentAttachesFromSeveralProcessesGetDistinctAddresses) {
+  OpenNetwork();
+  constexpr int kProcs = 4;
+  std::vector<pid_t> targets;
+  for (int i = 0; i < kProcs; ++i) targets.push_back(AddNetns("n" + std::to_string(i)));
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  std::vector<pid_t> workers;
+  for (int i = 0; i < kProcs; ++i) {
+    pid_t w = ::fork();
+    ASSERT_GE(w, 0);
+    if (w == 0) {
+      // Each process opens its own handle, as separate `fjord run` invocations would.
+      auto net = BridgeNetwork::Open(sandbox_->Config());
+      if (!net.ok()) ::_exit(2);
+      auto att = (*net)->Attach("c" + std::to_string(i), targets[i], {});
+      if (!att.ok()) ::_exit(3);
+      std::string line = att->address + "\n";
+      if (::write(p[1], line.data(), line.size()) < 0) ::_exit(4);
+      ::_exit(0);
+    }
+    workers.push_back(w);
+  }
+  ::close(p[1]);
+  for (pid_t w : workers) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(w, &status, 0), w);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "worker status " << status;
+  }
+  std::string out;
+  char buf[256];
+  for (ssize_t n; (n = ::read(p[0], buf, sizeof(buf))) > 0;) out.append(buf, n);
+  ::close(p[0]);
+  std::set<std::string> addresses;
+  for (const auto& a : base::Split(out, '\n')) {
+    if (!a.empty()) addresses.insert(a);
+  }
+  EXPECT_EQ(addresses.size(), static_cast<size_t>(kProcs)) << out;
+  for (int i = 0; i < kProcs; ++i) EXPECT_TRUE(net_->Detach("c" + std::to_string(i)).ok());
+  EXPECT_EQ(LeaseFiles(sandbox_->state_dir()), 0u);
 }
 
 TEST_F(BridgeTest, TinySubnetExhaustsWithClearError) {

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include "base/strings.h"
 
@@ -84,7 +85,57 @@ Result<uint32_t> ParseUint(std::string_view s, uint32_t max, std::string_view wh
   return v;
 }
 
+bool IsNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-' || c == '.';
+}
+
 }  // namespace
+
+Status ValidateInterfaceName(const std::string& name, std::string_view what) {
+  if (name.empty() || name.size() > 15 || name == "." || name == "..") {
+    return InvalidArgument(std::string(what) + " " + base::QuoteForDisplay(name) +
+                           " must be 1 to 15 characters (a Linux interface name)");
+  }
+  for (char c : name) {
+    if (!IsNameChar(c)) {
+      return InvalidArgument(std::string(what) + " " + base::QuoteForDisplay(name) +
+                             " may contain only letters, digits, '_', '-' and '.'");
+    }
+  }
+  return Status::Ok();
+}
+
+// Ids become file names and iptables comments, so they are restricted to a safe alphabet.
+Status ValidateContainerId(const std::string& id) {
+  bool ok = !id.empty() && id.size() <= 128 && IsNameChar(id[0]) && id[0] != '.' && id[0] != '-';
+  for (char c : id) ok = ok && IsNameChar(c);
+  if (!ok) {
+    return InvalidArgument("container id " + base::QuoteForDisplay(id) +
+                           " must be 1 to 128 letters, digits, '_', '-' or '.', starting with a "
+                           "letter or digit");
+  }
+  return Status::Ok();
+}
+
+Status ValidatePorts(const std::vector<PortMapping>& ports) {
+  std::set<std::pair<uint16_t, std::string>> seen;
+  for (const auto& p : ports) {
+    std::string name = std::to_string(p.host_port) + ":" + std::to_string(p.container_port) + "/" +
+                       base::QuoteForDisplay(p.protocol);
+    if (p.protocol != "tcp" && p.protocol != "udp") {
+      return InvalidArgument("port mapping " + name + ": protocol must be tcp or udp");
+    }
+    if (p.host_port == 0 || p.container_port == 0) {
+      return InvalidArgument("port mapping " + name + ": ports must be 1 to 65535");
+    }
+    if (!seen.insert({p.host_port, p.protocol}).second) {
+      return InvalidArgument("port mapping " + name + ": host port " + std::to_string(p.host_port) +
+                             "/" + p.protocol + " is published twice");
+    }
+  }
+  return Status::Ok();
+}
 
 Result<uint32_t> ParseIpv4(std::string_view text) {
   in_addr a{};
@@ -174,14 +225,31 @@ Result<Lease> DecodeLease(std::string_view json, std::string_view where) {
     if (!addr.ok()) return addr.status().Wrap(std::string(where));
     lease.address = *addr;
     lease.host_veth = j.at("host_veth").get<std::string>();
-    lease.pid = j.at("pid").get<pid_t>();
+    // Range-checked by hand: get<uint16_t>() would silently wrap 70000.
+    auto ranged = [&](const nlohmann::json& v, int64_t lo, int64_t hi,
+                      const char* name) -> Result<int64_t> {
+      int64_t n = v.get<int64_t>();
+      if (n < lo || n > hi) {
+        return base::Internal(std::string(where) + ": corrupt lease: " + name + " " +
+                              std::to_string(n) + " is out of range");
+      }
+      return n;
+    };
+    FJORD_ASSIGN_OR_RETURN(int64_t pid, ranged(j.at("pid"), 1, INT32_MAX, "pid"));
+    lease.pid = static_cast<pid_t>(pid);
     lease.owner.start_time = j.at("pid_start_time").get<uint64_t>();
     lease.owner.netns_inode = j.at("netns_inode").get<uint64_t>();
     for (const auto& p : j.at("ports")) {
-      lease.ports.push_back({p.at("host_port").get<uint16_t>(),
-                             p.at("container_port").get<uint16_t>(),
+      FJORD_ASSIGN_OR_RETURN(int64_t host, ranged(p.at("host_port"), 0, 65535, "port"));
+      FJORD_ASSIGN_OR_RETURN(int64_t ctr, ranged(p.at("container_port"), 0, 65535, "port"));
+      lease.ports.push_back({static_cast<uint16_t>(host), static_cast<uint16_t>(ctr),
                              p.at("protocol").get<std::string>()});
     }
+    // Lease fields end up in file names, interface names and iptables rules.
+    Status st = ValidateContainerId(lease.container_id);
+    if (st.ok()) st = ValidateInterfaceName(lease.host_veth, "host_veth");
+    if (st.ok()) st = ValidatePorts(lease.ports);
+    if (!st.ok()) return st.Wrap(std::string(where) + ": corrupt lease");
     return lease;
   } catch (const nlohmann::json::exception& e) {
     return base::Internal(std::string(where) + ": corrupt lease: " + e.what() +

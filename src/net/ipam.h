@@ -27,6 +27,13 @@
 
 namespace fjord::net {
 
+// Names that become file names, interface names or iptables comments are limited to letters,
+// digits, '_', '-' and '.'; errors name `what` and the rule.
+base::Status ValidateInterfaceName(const std::string& name, std::string_view what);
+base::Status ValidateContainerId(const std::string& id);
+// Protocols tcp/udp, ports 1-65535, no host port/protocol twice.
+base::Status ValidatePorts(const std::vector<PortMapping>& ports);
+
 // IPv4 addresses are kept in host byte order inside the module.
 base::Result<uint32_t> ParseIpv4(std::string_view text);
 std::string FormatIpv4(uint32_t address);

@@ -144,6 +144,34 @@ TEST_F(LeaseStoreTest, CorruptLeaseNamesTheFile) {
   EXPECT_THAT(list.status().ToString(), HasSubstr("leases/10.9.0.7: corrupt lease"));
 }
 
+TEST(DecodeLeaseTest, RejectsFieldsThatWouldInjectIntoRulesOrPaths) {
+  std::string good =
+      R"({"container_id":"web","address":"10.9.0.2","host_veth":"fjv1","pid":1,)"
+      R"("pid_start_time":2,"netns_inode":3,"ports":[{"host_port":80,"container_port":8,)"
+      R"("protocol":"tcp"}]})";
+  ASSERT_TRUE(DecodeLease(good, "f").ok()) << DecodeLease(good, "f").status().ToString();
+  struct Case {
+    std::string from, to, expect;
+  } cases[] = {
+      {R"("web")", R"("web\n-A OUTPUT -j ACCEPT")", "container id"},
+      {R"("web")", R"("../../etc")", "container id"},
+      {R"("fjv1")", R"("fjv1 -j DROP")", "host_veth"},
+      {R"("tcp")", R"("tcp -j ACCEPT")", "protocol must be tcp or udp"},
+      {R"("host_port":80)", R"("host_port":0)", "ports must be 1 to 65535"},
+      {R"("host_port":80)", R"("host_port":70000)", "port 70000 is out of range"},
+      {R"("pid":1)", R"("pid":-5)", "pid -5 is out of range"},
+      {R"("10.9.0.2")", R"("10.9.0")", "dotted-quad"},
+  };
+  for (const auto& c : cases) {
+    std::string bad = good;
+    bad.replace(bad.find(c.from), c.from.size(), c.to);
+    auto lease = DecodeLease(bad, "leases/x");
+    ASSERT_FALSE(lease.ok()) << bad;
+    EXPECT_THAT(lease.status().ToString(), HasSubstr(c.expect)) << bad;
+    EXPECT_THAT(lease.status().ToString(), HasSubstr("leases/x")) << bad;
+  }
+}
+
 TEST_F(LeaseStoreTest, DanglingLinksAreRemoved) {
   Lease lease = Make("gone", *ParseIpv4("10.9.0.9"));
   ASSERT_TRUE(store_->Write(lease).ok());
