@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
@@ -24,20 +25,27 @@ struct BridgeConfig {
   std::string bridge_name = "fjord0";
   std::string subnet = "10.88.0.0/16";  // the bridge takes the first host address as gateway
   std::filesystem::path state_dir;      // e.g. /var/lib/fjord/net/<bridge_name>
+  // Lets containers reach other networks: masquerades the subnet and sets the host-wide
+  // net.ipv4.ip_forward=1. When false, containers reach only the bridge (each other, the host,
+  // published ports) and forwarded traffic from the bridge elsewhere is dropped.
+  bool outbound = true;
 };
 
 struct PortMapping {
-  uint16_t host_port = 0;       // answers on 127.0.0.1 (and the host's addresses)
+  uint16_t host_port = 0;  // answers on 127.0.0.1 (and the host's addresses)
   uint16_t container_port = 0;
   std::string protocol = "tcp";  // "tcp" or "udp"
 };
 
+// Parses a `--publish` value "HOST:CONTAINER[/tcp|/udp]", e.g. "8080:80" or "5353:53/udp".
+base::Result<PortMapping> ParsePortMapping(std::string_view text);
+
 struct Attachment {
   std::string container_id;
-  std::string address;      // e.g. "10.88.0.5"
+  std::string address;  // e.g. "10.88.0.5"
   int prefix_length = 16;
-  std::string gateway;      // bridge address
-  std::string host_veth;    // host side interface name
+  std::string gateway;    // bridge address
+  std::string host_veth;  // host side interface name
   std::vector<PortMapping> ports;
 };
 
@@ -58,7 +66,8 @@ class BridgeNetwork {
   // unknown container is OK.
   virtual base::Status Detach(const std::string& container_id) = 0;
 
-  // Releases leases and rules of containers whose namespace is gone (after a crash).
+  // Releases leases, veths and rules of containers whose owning process (netns_pid, matched by
+  // start time) is gone, e.g. after a crash; rewrites the bridge's rules from the leases.
   virtual base::Status Recover() = 0;
 
   // Removes the bridge itself when no container is attached (used by tests).
