@@ -7,6 +7,12 @@ FJORD_WERROR ?= OFF
 JOBS         ?= $(shell nproc)
 FUZZ_SECONDS ?= 20
 
+# ccache hits across clones: paths under the checkout are hashed relative to it, and the working
+# directory (recorded in debug info) is left out of the hash.
+export CCACHE_BASEDIR  := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+export CCACHE_MAXSIZE ?= 5G
+
 CMAKE_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DFJORD_WERROR=$(FJORD_WERROR)
 
 .PHONY: all deps build run test unit-check fuzz bench clean
