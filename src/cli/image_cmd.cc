@@ -143,8 +143,14 @@ void Import(const ImageOptions& o, int& exit_code) {
   if (!o.name.empty()) name = o.name;
   auto image = store->Import(o.source, name);
   if (!image.ok()) return Fail("import", image.status(), exit_code);
-  for (const auto& n : image->names) std::cout << "Loaded image: " << n << "\n";
-  if (image->names.empty()) std::cout << "Loaded image ID: " << image->id << "\n";
+  // With --name, report just that name: the image may have carried other names already.
+  std::vector<std::string> shown = image->names;
+  if (name) {
+    std::erase_if(shown,
+                  [&](const std::string& n) { return n != *name && n != *name + ":latest"; });
+  }
+  for (const auto& n : shown) std::cout << "Loaded image: " << n << "\n";
+  if (shown.empty()) std::cout << "Loaded image ID: " << image->id << "\n";
 }
 
 void List(const ImageOptions& o, int& exit_code) {

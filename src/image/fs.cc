@@ -32,7 +32,8 @@ Result<UniqueFd> OpenBeneath(int dir_fd, std::string_view path, int flags, mode_
   } while (fd < 0 && (errno == EINTR || errno == EAGAIN));
   if (fd < 0) {
     if (errno == EXDEV) {
-      return base::InvalidArgument("path `" + p + "` leads outside its root (`..` or a symlink)");
+      return base::InvalidArgument("path `" + p +
+                                   "` leads outside its root (absolute, `..` or a symlink)");
     }
     return ErrnoStatus("open " + p);
   }

@@ -243,6 +243,10 @@ Result<IndexEntry> LocalImageStore::ImportOne(int dir_fd, const ImagePlan& plan)
                                  "the manifest's " + std::to_string(plan.config_size));
   }
   FJORD_ASSIGN_OR_RETURN(ParsedConfig parsed, ParseImageConfig(*text, plan.config_path));
+  if (!parsed.os.empty() && parsed.os != "linux") {
+    return base::InvalidArgument(plan.config_path + ": the image is for `" + parsed.os +
+                                 "`; fjord runs linux images");
+  }
   if (parsed.diff_ids.size() != plan.layers.size()) {
     return base::InvalidArgument(
         plan.config_path + ": rootfs.diff_ids lists " + std::to_string(parsed.diff_ids.size()) +

@@ -137,6 +137,7 @@ TEST_F(ImageCliTest, TarFormatsShareLayers) {
   EXPECT_EQ(o.out, "Loaded image: a/oci:1\n");
   o = Fjord("import " + Quote(Image("docker.tar")) + " --name registry:5000/b/docker:2");
   ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_EQ(o.out, "Loaded image: registry:5000/b/docker:2\n");
   // Both formats carry the same config, so they are one image with two names and 2 layers.
   o = Fjord("ls -q");
   EXPECT_EQ(Lines(o.out), 1u) << o.out;
