@@ -11,6 +11,7 @@
 #include <charconv>
 #include <cstring>
 #include <functional>
+#include <thread>
 #include <utility>
 
 #include "base/fd.h"
@@ -147,16 +148,20 @@ Status BridgeNetworkImpl::Setup() {
   // gateway address) needs forwarding on the bridge; IPv4 checks the input device only.
   FJORD_RETURN_IF_ERROR(WriteSysctl("net/ipv4/conf/" + br + "/forwarding", "1"));
   if (config_.outbound) FJORD_RETURN_IF_ERROR(WriteSysctl("net/ipv4/ip_forward", "1"));
-  FJORD_ASSIGN_OR_RETURN(auto leases, store_.List());
-  FJORD_RETURN_IF_ERROR(SyncAllRules(leases));
+  // Every `fjord run` opens the network, so rules already in place cost one iptables-save.
+  FJORD_ASSIGN_OR_RETURN(SavedTables saved, SaveTables());
+  if (!RulesInPlace(Params(), saved.nat, saved.filter)) {
+    FJORD_ASSIGN_OR_RETURN(auto leases, store_.List());
+    Status st = Restore(SyncScript(Params(), leases, saved.nat, saved.filter));
+    if (!st.ok()) return st.Wrap("install rules of bridge " + br);
+  }
   remove_bridge.Dismiss();
   return Status::Ok();
 }
 
 Status BridgeNetworkImpl::SyncAllRules(const std::vector<Lease>& leases) {
-  FJORD_ASSIGN_OR_RETURN(std::string nat, SaveTable("nat"));
-  FJORD_ASSIGN_OR_RETURN(std::string filter, SaveTable("filter"));
-  Status st = Restore(SyncScript(Params(), leases, nat, filter));
+  FJORD_ASSIGN_OR_RETURN(SavedTables saved, SaveTables());
+  Status st = Restore(SyncScript(Params(), leases, saved.nat, saved.filter));
   if (!st.ok()) return st.Wrap("install rules of bridge " + config_.bridge_name);
   return st;
 }
@@ -271,19 +276,29 @@ Status BridgeNetworkImpl::Detach(const std::string& container_id) {
   FJORD_ASSIGN_OR_RETURN(UniqueFd lock, store_.Lock());
   auto lease = store_.Find(container_id);
   if (!lease.ok()) return lease.status().Wrap(context);
-  FJORD_ASSIGN_OR_RETURN(Netlink nl, Netlink::Open());
-  Status st = nl.DeleteLink(VethName(config_.bridge_name, container_id));
-  if (!st.ok() && st.code() != base::Code::kNotFound) return st.Wrap(context);
-  if (!*lease) return Status::Ok();
-  if (!(*lease)->ports.empty()) {
+  // Deleting a link waits for RCU grace periods in the kernel; unpublishing ports meanwhile
+  // overlaps that wait with the iptables-restore run.
+  Status link_st;
+  std::thread unlink([&] {
+    auto nl = Netlink::Open();
+    link_st = nl.ok() ? nl->DeleteLink(VethName(config_.bridge_name, container_id)) : nl.status();
+    if (link_st.code() == base::Code::kNotFound) link_st = Status::Ok();
+  });
+  Status rules_st;
+  if (*lease && !(*lease)->ports.empty()) {
     // Rules go before the lease, so a failed Detach can be retried.
     auto leases = store_.List();
-    if (!leases.ok()) return leases.status().Wrap(context);
-    std::erase_if(*leases, [&](const Lease& l) { return l.container_id == container_id; });
-    st = Restore(DnatScript(config_.bridge_name, *leases));
-    if (!st.ok()) return st.Wrap(context + ": unpublish ports");
+    rules_st = leases.status();
+    if (leases.ok()) {
+      std::erase_if(*leases, [&](const Lease& l) { return l.container_id == container_id; });
+      rules_st = Restore(DnatScript(config_.bridge_name, *leases));
+    }
   }
-  st = store_.Remove(**lease);
+  unlink.join();
+  if (!link_st.ok()) return link_st.Wrap(context);
+  if (!rules_st.ok()) return rules_st.Wrap(context + ": unpublish ports");
+  if (!*lease) return Status::Ok();
+  Status st = store_.Remove(**lease);
   if (!st.ok()) return st.Wrap(context);
   return Status::Ok();
 }
@@ -326,10 +341,9 @@ Status BridgeNetworkImpl::RemoveBridgeIfUnused() {
                                     " container(s) still attached, e.g. " +
                                     leases->front().container_id + "; detach them first");
   }
-  auto nat = SaveTable("nat");
-  auto filter = nat.ok() ? SaveTable("filter") : nat;
-  if (!filter.ok()) return filter.status().Wrap(context);
-  std::string script = RemoveScript(br, *nat, *filter);
+  auto saved = SaveTables();
+  if (!saved.ok()) return saved.status().Wrap(context);
+  std::string script = RemoveScript(br, saved->nat, saved->filter);
   if (!script.empty()) {
     Status st = Restore(script);
     if (!st.ok()) return st.Wrap(context);

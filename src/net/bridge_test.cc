@@ -278,6 +278,34 @@ TEST_F(BridgeTest, ConcurrentAttachesFromSeveralProcessesGetDistinctAddresses) {
   EXPECT_EQ(LeaseFiles(sandbox_->state_dir()), 0u);
 }
 
+TEST_F(BridgeTest, OpenRepairsRulesRemovedBehindItsBack) {
+  OpenNetwork();
+  RuleParams params{sandbox_->bridge(), *ParseSubnet(sandbox_->subnet()), false};
+  auto saved = SaveTables();
+  ASSERT_TRUE(saved.ok());
+  EXPECT_TRUE(RulesInPlace(params, saved->nat, saved->filter)) << saved->nat << saved->filter;
+  params.outbound = true;
+  EXPECT_FALSE(RulesInPlace(params, saved->nat, saved->filter)) << "config change is noticed";
+  params.outbound = false;
+
+  // A firewall reload flushed our chain and dropped a jump.
+  ASSERT_TRUE(Restore("*nat\n:" + SnatChain(sandbox_->bridge()) +
+                      " - [0:0]\nCOMMIT\n*filter\n-D FORWARD -m comment --comment "
+                      "\"fjord:" +
+                      sandbox_->bridge() + ":forward\" -j " + ForwardChain(sandbox_->bridge()) +
+                      "\nCOMMIT\n")
+                  .ok());
+  saved = SaveTables();
+  ASSERT_TRUE(saved.ok());
+  EXPECT_FALSE(RulesInPlace(params, saved->nat, saved->filter));
+  auto reopened = BridgeNetwork::Open(sandbox_->Config());
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  saved = SaveTables();
+  ASSERT_TRUE(saved.ok());
+  EXPECT_TRUE(RulesInPlace(params, saved->nat, saved->filter));
+  EXPECT_EQ(CountRules(sandbox_->bridge(), "forward"), 1);
+}
+
 TEST_F(BridgeTest, TinySubnetExhaustsWithClearError) {
   OpenNetwork(30);  // .1 gateway, .2 the only container address
   pid_t a = AddNetns("a"), b = AddNetns("b");
