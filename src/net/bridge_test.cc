@@ -306,6 +306,20 @@ TEST_F(BridgeTest, OpenRepairsRulesRemovedBehindItsBack) {
   EXPECT_EQ(CountRules(sandbox_->bridge(), "forward"), 1);
 }
 
+TEST_F(BridgeTest, DetachAfterTheContainerExited) {
+  OpenNetwork();
+  auto child = sandbox_->SpawnInNewNetns();
+  ASSERT_TRUE(child.ok()) << child.status().ToString();
+  auto att = net_->Attach("exits", *child, {{testing::FreeLoopbackPort(), 80, "tcp"}});
+  ASSERT_TRUE(att.ok()) << att.status().ToString();
+  sandbox_->Kill(*child);  // the namespace, and the veth with it, go away in the kernel
+  base::Status st = net_->Detach("exits");
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_FALSE(LinkExists(att->host_veth));
+  EXPECT_EQ(LeaseFiles(sandbox_->state_dir()), 0u);
+  EXPECT_EQ(CountRules(sandbox_->bridge(), "c:"), 0);
+}
+
 TEST_F(BridgeTest, TinySubnetExhaustsWithClearError) {
   OpenNetwork(30);  // .1 gateway, .2 the only container address
   pid_t a = AddNetns("a"), b = AddNetns("b");

@@ -120,6 +120,12 @@ void DnatRules(std::string_view bridge, const std::vector<Lease>& leases, std::s
   }
 }
 
+// A failed spawn of iptables-save/-restore almost always means the package is missing.
+Status MissingTool(const Status& spawn) {
+  return Status(spawn.code(),
+                std::string(spawn.message()) + "; install the iptables package (Debian: iptables)");
+}
+
 }  // namespace
 
 std::string DnatChain(std::string_view bridge) { return "FJORD-DNAT-" + std::string(bridge); }
@@ -298,7 +304,7 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv, std::stri
 
 Result<SavedTables> SaveTables() {
   auto r = RunCommand({"iptables-save"});
-  if (!r.ok()) return r.status().Wrap("is the iptables package installed?");
+  if (!r.ok()) return MissingTool(r.status());
   if (r->exit_code != 0) {
     return base::Unavailable("iptables-save failed (exit " + std::to_string(r->exit_code) +
                              "): " + std::string(base::TrimWhitespace(r->err)));
@@ -320,7 +326,7 @@ Result<SavedTables> SaveTables() {
 
 Result<std::string> SaveTable(std::string_view table) {
   auto r = RunCommand({"iptables-save", "-t", std::string(table)});
-  if (!r.ok()) return r.status().Wrap("is the iptables package installed?");
+  if (!r.ok()) return MissingTool(r.status());
   if (r->exit_code != 0) {
     return base::Unavailable("iptables-save -t " + std::string(table) + " failed (exit " +
                              std::to_string(r->exit_code) +
@@ -331,7 +337,7 @@ Result<std::string> SaveTable(std::string_view table) {
 
 Status Restore(const std::string& script) {
   auto r = RunCommand({"iptables-restore", "-w", "5", "--noflush"}, script);
-  if (!r.ok()) return r.status().Wrap("is the iptables package installed?");
+  if (!r.ok()) return MissingTool(r.status());
   if (r->exit_code != 0) {
     return base::Unavailable("iptables-restore failed (exit " + std::to_string(r->exit_code) +
                              "): " + std::string(base::TrimWhitespace(r->err)) +

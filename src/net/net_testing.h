@@ -35,6 +35,9 @@ class Sandbox {
   // Creates netns "<bridge>-<suffix>" and a process parked inside it; returns its pid.
   base::Result<pid_t> AddNetns(const std::string& suffix);
   std::string NetnsName(const std::string& suffix) const { return bridge_ + "-" + suffix; }
+  // A process alone in a fresh, unnamed network namespace: when it dies, the namespace (and any
+  // veth end inside it) goes with it, as with a real container.
+  base::Result<pid_t> SpawnInNewNetns();
   // Kills and reaps a process this sandbox started.
   void Kill(pid_t pid);
 
