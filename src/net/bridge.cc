@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <thread>
 #include <utility>
@@ -92,6 +93,33 @@ Status CheckHostPortFree(const PortMapping& p) {
   return Status::Ok();
 }
 
+// Two interfaces routing overlapping subnets would split traffic unpredictably, so a subnet
+// already routed through another interface (another bridge, podman's cni0, the LAN) is refused.
+Status CheckSubnetUnused(const Subnet& subnet, const std::string& bridge) {
+  std::ifstream routes("/proc/net/route");
+  std::string line;
+  std::getline(routes, line);  // header
+  while (std::getline(routes, line)) {
+    auto f = base::SplitWhitespace(line);
+    if (f.size() < 8 || f[0] == bridge) continue;
+    uint32_t dest = 0, mask = 0;
+    std::from_chars(f[1].data(), f[1].data() + f[1].size(), dest, 16);
+    std::from_chars(f[7].data(), f[7].data() + f[7].size(), mask, 16);
+    dest = ntohl(dest);
+    mask = ntohl(mask);
+    if (mask == 0) continue;  // the default route overlaps everything by design
+    uint32_t common = mask & subnet.Mask();
+    if ((dest & common) == (subnet.network & common)) {
+      int prefix = __builtin_popcount(mask);
+      return base::FailedPrecondition("subnet " + subnet.ToString() + " overlaps " +
+                                      FormatIpv4(dest) + "/" + std::to_string(prefix) +
+                                      ", routed via " + std::string(f[0]) +
+                                      "; choose another BridgeConfig.subnet");
+    }
+  }
+  return Status::Ok();
+}
+
 bool OwnerAlive(const Lease& lease) {
   auto id = ReadProcessIdentity(lease.pid);
   return id.ok() && id->start_time == lease.owner.start_time &&
@@ -126,6 +154,7 @@ class BridgeNetworkImpl final : public BridgeNetwork {
 Status BridgeNetworkImpl::Setup() {
   FJORD_ASSIGN_OR_RETURN(UniqueFd lock, store_.Lock());
   const std::string& br = config_.bridge_name;
+  FJORD_RETURN_IF_ERROR(CheckSubnetUnused(subnet_, br));
   FJORD_ASSIGN_OR_RETURN(Netlink nl, Netlink::Open());
   auto index = nl.LinkIndex(br);
   bool created = false;

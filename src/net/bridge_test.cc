@@ -330,6 +330,18 @@ TEST_F(BridgeTest, DetachAfterTheContainerExited) {
   EXPECT_EQ(CountRules(sandbox_->bridge(), "c:"), 0);
 }
 
+TEST_F(BridgeTest, RefusesASubnetAnotherInterfaceRoutes) {
+  ASSERT_NO_FATAL_FAILURE(OpenNetwork());
+  Sandbox other;  // only for its unique name and state dir; it reuses our subnet
+  BridgeConfig config = other.Config();
+  config.subnet = sandbox_->subnet();
+  auto clash = BridgeNetwork::Open(config);
+  ASSERT_FALSE(clash.ok());
+  EXPECT_EQ(clash.status().code(), base::Code::kFailedPrecondition);
+  EXPECT_THAT(clash.status().ToString(), HasSubstr("routed via " + sandbox_->bridge()));
+  EXPECT_FALSE(LinkExists(other.bridge()));
+}
+
 TEST_F(BridgeTest, TinySubnetExhaustsWithClearError) {
   OpenNetwork(30);  // .1 gateway, .2 the only container address
   pid_t a = AddNetns("a"), b = AddNetns("b");
