@@ -120,6 +120,27 @@ Status CheckSubnetUnused(const Subnet& subnet, const std::string& bridge) {
   return Status::Ok();
 }
 
+// An fd of the network namespace of `pid`, which must not be the caller's own.
+Result<UniqueFd> OpenContainerNetns(pid_t pid) {
+  if (pid <= 0) return InvalidArgument("netns_pid must be positive");
+  std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT) return base::NotFound("process " + std::to_string(pid) + " is gone");
+    return ErrnoStatus("open " + path);
+  }
+  struct stat target {};
+  struct stat self {};
+  if (::fstat(fd.get(), &target) < 0) return ErrnoStatus("stat " + path);
+  if (::stat("/proc/self/ns/net", &self) == 0 && self.st_ino == target.st_ino &&
+      self.st_dev == target.st_dev) {
+    return base::FailedPrecondition("process " + std::to_string(pid) +
+                                    " is in the host's network namespace; start the container "
+                                    "in a new one (CLONE_NEWNET) before attaching it");
+  }
+  return fd;
+}
+
 bool OwnerAlive(const Lease& lease) {
   auto id = ReadProcessIdentity(lease.pid);
   return id.ok() && id->start_time == lease.owner.start_time &&
@@ -139,9 +160,12 @@ class BridgeNetworkImpl final : public BridgeNetwork {
   Status RemoveBridgeIfUnused() override;
 
  private:
-  Result<Attachment> AttachLocked(const std::string& container_id, pid_t netns_pid,
-                                  const std::vector<PortMapping>& ports);
+  Result<Attachment> AttachImpl(const std::string& container_id, pid_t netns_pid,
+                                const std::vector<PortMapping>& ports);
   Status ConfigureInside(int netns_fd, uint32_t address);
+  // Fails if another container of this bridge or a host process holds one of `ports`; returns
+  // the current leases (the DNAT chain is rewritten from them). Caller holds the lock.
+  Result<std::vector<Lease>> CheckPortsFree(const std::vector<PortMapping>& ports);
   // Rewrites every chain and missing jump of this bridge from `leases`.
   Status SyncAllRules(const std::vector<Lease>& leases);
   RuleParams Params() const { return {config_.bridge_name, subnet_, config_.outbound}; }
@@ -197,7 +221,7 @@ Status BridgeNetworkImpl::SyncAllRules(const std::vector<Lease>& leases) {
 
 Result<Attachment> BridgeNetworkImpl::Attach(const std::string& container_id, pid_t netns_pid,
                                              const std::vector<PortMapping>& ports) {
-  auto r = AttachLocked(container_id, netns_pid, ports);
+  auto r = AttachImpl(container_id, netns_pid, ports);
   if (!r.ok()) {
     return r.status().Wrap("attach container " + container_id + " to bridge " +
                            config_.bridge_name);
@@ -205,25 +229,11 @@ Result<Attachment> BridgeNetworkImpl::Attach(const std::string& container_id, pi
   return r;
 }
 
-Result<Attachment> BridgeNetworkImpl::AttachLocked(const std::string& container_id, pid_t netns_pid,
-                                                   const std::vector<PortMapping>& ports) {
+Result<Attachment> BridgeNetworkImpl::AttachImpl(const std::string& container_id, pid_t netns_pid,
+                                                 const std::vector<PortMapping>& ports) {
   FJORD_RETURN_IF_ERROR(ValidateContainerId(container_id));
   FJORD_RETURN_IF_ERROR(ValidatePorts(ports));
-  if (netns_pid <= 0) return InvalidArgument("netns_pid must be positive");
-  std::string ns_path = "/proc/" + std::to_string(netns_pid) + "/ns/net";
-  UniqueFd netns(::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!netns) {
-    if (errno == ENOENT) return base::NotFound("process " + std::to_string(netns_pid) + " is gone");
-    return ErrnoStatus("open " + ns_path);
-  }
-  struct stat ns_st {
-  }, self_st{};
-  if (::fstat(netns.get(), &ns_st) < 0) return ErrnoStatus("stat " + ns_path);
-  if (::stat("/proc/self/ns/net", &self_st) == 0 && self_st.st_ino == ns_st.st_ino) {
-    return base::FailedPrecondition("process " + std::to_string(netns_pid) +
-                                    " is in the host's network namespace; start the container "
-                                    "in a new one (CLONE_NEWNET) before attaching it");
-  }
+  FJORD_ASSIGN_OR_RETURN(UniqueFd netns, OpenContainerNetns(netns_pid));
   FJORD_ASSIGN_OR_RETURN(ProcessIdentity owner, ReadProcessIdentity(netns_pid));
 
   FJORD_ASSIGN_OR_RETURN(UniqueFd lock, store_.Lock());
@@ -234,19 +244,7 @@ Result<Attachment> BridgeNetworkImpl::AttachLocked(const std::string& container_
   }
   std::vector<Lease> leases;
   if (!ports.empty()) {
-    FJORD_ASSIGN_OR_RETURN(leases, store_.List());
-    for (const auto& other : leases) {
-      for (const auto& theirs : other.ports) {
-        for (const auto& mine : ports) {
-          if (mine.host_port == theirs.host_port && mine.protocol == theirs.protocol) {
-            return base::FailedPrecondition("host port " + std::to_string(mine.host_port) + "/" +
-                                            mine.protocol + " is already published by container " +
-                                            other.container_id);
-          }
-        }
-      }
-    }
-    for (const auto& p : ports) FJORD_RETURN_IF_ERROR(CheckHostPortFree(p));
+    FJORD_ASSIGN_OR_RETURN(leases, CheckPortsFree(ports));
   }
 
   Lease lease;
@@ -283,6 +281,24 @@ Result<Attachment> BridgeNetworkImpl::AttachLocked(const std::string& container_
   return Attachment{container_id,          FormatIpv4(lease.address),
                     subnet_.prefix_length, FormatIpv4(subnet_.Gateway()),
                     lease.host_veth,       ports};
+}
+
+Result<std::vector<Lease>> BridgeNetworkImpl::CheckPortsFree(
+    const std::vector<PortMapping>& ports) {
+  FJORD_ASSIGN_OR_RETURN(auto leases, store_.List());
+  for (const auto& other : leases) {
+    for (const auto& theirs : other.ports) {
+      for (const auto& mine : ports) {
+        if (mine.host_port == theirs.host_port && mine.protocol == theirs.protocol) {
+          return base::FailedPrecondition("host port " + std::to_string(mine.host_port) + "/" +
+                                          mine.protocol + " is already published by container " +
+                                          other.container_id);
+        }
+      }
+    }
+  }
+  for (const auto& p : ports) FJORD_RETURN_IF_ERROR(CheckHostPortFree(p));
+  return leases;
 }
 
 Status BridgeNetworkImpl::ConfigureInside(int netns_fd, uint32_t address) {
