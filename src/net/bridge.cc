@@ -264,7 +264,19 @@ Result<Attachment> BridgeNetworkImpl::AttachImpl(const std::string& container_id
                                     " does not exist (removed after Open?); open the network "
                                     "again to recreate it");
   }
-  FJORD_RETURN_IF_ERROR(nl.CreateVeth(lease.host_veth, *bridge_index, "eth0", netns.get()));
+  // The host-side name is derived from the container id, so a link of that name without a
+  // lease is debris of this container from a crashed run.
+  if (nl.LinkIndex(lease.host_veth).ok()) {
+    Status st = nl.DeleteLink(lease.host_veth);
+    if (!st.ok() && st.code() != base::Code::kNotFound) return st.Wrap("remove stale veth");
+  }
+  Status created = nl.CreateVeth(lease.host_veth, *bridge_index, "eth0", netns.get());
+  if (created.sys_errno() == EEXIST) {
+    return base::AlreadyExists(
+        "the container's network namespace already has an interface "
+        "named eth0; attach each namespace once");
+  }
+  FJORD_RETURN_IF_ERROR(created);
   Undo drop_veth([&] { (void)nl.DeleteLink(lease.host_veth); });
   // A container reaching its own published port through the gateway gets the reply back on
   // the port it came from; the bridge refuses that unless the port is in hairpin mode.

@@ -370,10 +370,31 @@ TEST_F(BridgeTest, FailedAttachLeavesNothingBehind) {
   auto att = net_->Attach("clash", a, {{port, 80, "tcp"}});
   ASSERT_FALSE(att.ok());
   EXPECT_THAT(att.status().ToString(), HasSubstr("clash"));
-  EXPECT_THAT(att.status().ToString(), HasSubstr("eth0"));
+  EXPECT_THAT(att.status().ToString(), HasSubstr("already has an interface named eth0"));
   EXPECT_EQ(LeaseFiles(sandbox_->state_dir()), 0u);
   EXPECT_EQ(CountRules(sandbox_->bridge(), "c:"), 0);
   ASSERT_TRUE(net_->RemoveBridgeIfUnused().ok()) << "no veth or lease keeps the bridge busy";
+}
+
+TEST_F(BridgeTest, AttachClearsAStaleVethOfTheSameContainer) {
+  ASSERT_NO_FATAL_FAILURE(OpenNetwork());
+  pid_t a = AddNetns("a"), b = AddNetns("b");
+  ASSERT_FALSE(HasFailure()) << "could not create the test namespaces";
+  auto first = net_->Attach("again", a, {});
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  // A crash lost the lease but left the veth (its namespace still alive).
+  auto store = LeaseStore::Open(sandbox_->state_dir());
+  ASSERT_TRUE(store.ok());
+  auto lease = store->Find("again");
+  ASSERT_TRUE(lease.ok() && lease->has_value());
+  ASSERT_TRUE(store->Remove(**lease).ok());
+  ASSERT_TRUE(LinkExists(first->host_veth));
+
+  auto second = net_->Attach("again", b, {});
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->host_veth, first->host_veth);
+  EXPECT_NE(Exec("a", {"ip", "link", "show", "eth0"}), 0) << "the stale pair is gone";
+  EXPECT_EQ(Ping("b", second->gateway), 0);
 }
 
 TEST_F(BridgeTest, RejectsBusyHostPortDuplicateAttachAndBadInput) {

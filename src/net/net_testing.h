@@ -66,6 +66,6 @@ uint16_t FreeLoopbackPort(bool tcp = true);
 // Connects to 127.0.0.1:port (or `host`) and reads until EOF; UDP sends one datagram and reads one
 // reply. Fails after `timeout_ms`.
 base::Result<std::string> Fetch(const std::string& host, uint16_t port, const std::string& protocol,
-                                int timeout_ms = 3000);
+                                int timeout_ms = 5000);
 
 }  // namespace fjord::net::testing
