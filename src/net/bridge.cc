@@ -10,7 +10,9 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <fstream>
 #include <functional>
+#include <thread>
 #include <utility>
 
 #include "base/fd.h"
@@ -91,6 +93,54 @@ Status CheckHostPortFree(const PortMapping& p) {
   return Status::Ok();
 }
 
+// Two interfaces routing overlapping subnets would split traffic unpredictably, so a subnet
+// already routed through another interface (another bridge, podman's cni0, the LAN) is refused.
+Status CheckSubnetUnused(const Subnet& subnet, const std::string& bridge) {
+  std::ifstream routes("/proc/net/route");
+  std::string line;
+  std::getline(routes, line);  // header
+  while (std::getline(routes, line)) {
+    auto f = base::SplitWhitespace(line);
+    if (f.size() < 8 || f[0] == bridge) continue;
+    uint32_t dest = 0, mask = 0;
+    std::from_chars(f[1].data(), f[1].data() + f[1].size(), dest, 16);
+    std::from_chars(f[7].data(), f[7].data() + f[7].size(), mask, 16);
+    dest = ntohl(dest);
+    mask = ntohl(mask);
+    if (mask == 0) continue;  // the default route overlaps everything by design
+    uint32_t common = mask & subnet.Mask();
+    if ((dest & common) == (subnet.network & common)) {
+      int prefix = __builtin_popcount(mask);
+      return base::FailedPrecondition("subnet " + subnet.ToString() + " overlaps " +
+                                      FormatIpv4(dest) + "/" + std::to_string(prefix) +
+                                      ", routed via " + std::string(f[0]) +
+                                      "; choose another BridgeConfig.subnet");
+    }
+  }
+  return Status::Ok();
+}
+
+// An fd of the network namespace of `pid`, which must not be the caller's own.
+Result<UniqueFd> OpenContainerNetns(pid_t pid) {
+  if (pid <= 0) return InvalidArgument("netns_pid must be positive");
+  std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT) return base::NotFound("process " + std::to_string(pid) + " is gone");
+    return ErrnoStatus("open " + path);
+  }
+  struct stat target {};
+  struct stat self {};
+  if (::fstat(fd.get(), &target) < 0) return ErrnoStatus("stat " + path);
+  if (::stat("/proc/self/ns/net", &self) == 0 && self.st_ino == target.st_ino &&
+      self.st_dev == target.st_dev) {
+    return base::FailedPrecondition("process " + std::to_string(pid) +
+                                    " is in the host's network namespace; start the container "
+                                    "in a new one (CLONE_NEWNET) before attaching it");
+  }
+  return fd;
+}
+
 bool OwnerAlive(const Lease& lease) {
   auto id = ReadProcessIdentity(lease.pid);
   return id.ok() && id->start_time == lease.owner.start_time &&
@@ -110,9 +160,12 @@ class BridgeNetworkImpl final : public BridgeNetwork {
   Status RemoveBridgeIfUnused() override;
 
  private:
-  Result<Attachment> AttachLocked(const std::string& container_id, pid_t netns_pid,
-                                  const std::vector<PortMapping>& ports);
+  Result<Attachment> AttachImpl(const std::string& container_id, pid_t netns_pid,
+                                const std::vector<PortMapping>& ports);
   Status ConfigureInside(int netns_fd, uint32_t address);
+  // Fails if another container of this bridge or a host process holds one of `ports`; returns
+  // the current leases (the DNAT chain is rewritten from them). Caller holds the lock.
+  Result<std::vector<Lease>> CheckPortsFree(const std::vector<PortMapping>& ports);
   // Rewrites every chain and missing jump of this bridge from `leases`.
   Status SyncAllRules(const std::vector<Lease>& leases);
   RuleParams Params() const { return {config_.bridge_name, subnet_, config_.outbound}; }
@@ -125,6 +178,7 @@ class BridgeNetworkImpl final : public BridgeNetwork {
 Status BridgeNetworkImpl::Setup() {
   FJORD_ASSIGN_OR_RETURN(UniqueFd lock, store_.Lock());
   const std::string& br = config_.bridge_name;
+  FJORD_RETURN_IF_ERROR(CheckSubnetUnused(subnet_, br));
   FJORD_ASSIGN_OR_RETURN(Netlink nl, Netlink::Open());
   auto index = nl.LinkIndex(br);
   bool created = false;
@@ -147,23 +201,27 @@ Status BridgeNetworkImpl::Setup() {
   // gateway address) needs forwarding on the bridge; IPv4 checks the input device only.
   FJORD_RETURN_IF_ERROR(WriteSysctl("net/ipv4/conf/" + br + "/forwarding", "1"));
   if (config_.outbound) FJORD_RETURN_IF_ERROR(WriteSysctl("net/ipv4/ip_forward", "1"));
-  FJORD_ASSIGN_OR_RETURN(auto leases, store_.List());
-  FJORD_RETURN_IF_ERROR(SyncAllRules(leases));
+  // Every `fjord run` opens the network, so rules already in place cost one iptables-save.
+  FJORD_ASSIGN_OR_RETURN(SavedTables saved, SaveTables());
+  if (!RulesInPlace(Params(), saved.nat, saved.filter)) {
+    FJORD_ASSIGN_OR_RETURN(auto leases, store_.List());
+    Status st = Restore(SyncScript(Params(), leases, saved.nat, saved.filter));
+    if (!st.ok()) return st.Wrap("install rules of bridge " + br);
+  }
   remove_bridge.Dismiss();
   return Status::Ok();
 }
 
 Status BridgeNetworkImpl::SyncAllRules(const std::vector<Lease>& leases) {
-  FJORD_ASSIGN_OR_RETURN(std::string nat, SaveTable("nat"));
-  FJORD_ASSIGN_OR_RETURN(std::string filter, SaveTable("filter"));
-  Status st = Restore(SyncScript(Params(), leases, nat, filter));
+  FJORD_ASSIGN_OR_RETURN(SavedTables saved, SaveTables());
+  Status st = Restore(SyncScript(Params(), leases, saved.nat, saved.filter));
   if (!st.ok()) return st.Wrap("install rules of bridge " + config_.bridge_name);
   return st;
 }
 
 Result<Attachment> BridgeNetworkImpl::Attach(const std::string& container_id, pid_t netns_pid,
                                              const std::vector<PortMapping>& ports) {
-  auto r = AttachLocked(container_id, netns_pid, ports);
+  auto r = AttachImpl(container_id, netns_pid, ports);
   if (!r.ok()) {
     return r.status().Wrap("attach container " + container_id + " to bridge " +
                            config_.bridge_name);
@@ -171,25 +229,11 @@ Result<Attachment> BridgeNetworkImpl::Attach(const std::string& container_id, pi
   return r;
 }
 
-Result<Attachment> BridgeNetworkImpl::AttachLocked(const std::string& container_id, pid_t netns_pid,
-                                                   const std::vector<PortMapping>& ports) {
+Result<Attachment> BridgeNetworkImpl::AttachImpl(const std::string& container_id, pid_t netns_pid,
+                                                 const std::vector<PortMapping>& ports) {
   FJORD_RETURN_IF_ERROR(ValidateContainerId(container_id));
   FJORD_RETURN_IF_ERROR(ValidatePorts(ports));
-  if (netns_pid <= 0) return InvalidArgument("netns_pid must be positive");
-  std::string ns_path = "/proc/" + std::to_string(netns_pid) + "/ns/net";
-  UniqueFd netns(::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!netns) {
-    if (errno == ENOENT) return base::NotFound("process " + std::to_string(netns_pid) + " is gone");
-    return ErrnoStatus("open " + ns_path);
-  }
-  struct stat ns_st {
-  }, self_st{};
-  if (::fstat(netns.get(), &ns_st) < 0) return ErrnoStatus("stat " + ns_path);
-  if (::stat("/proc/self/ns/net", &self_st) == 0 && self_st.st_ino == ns_st.st_ino) {
-    return base::FailedPrecondition("process " + std::to_string(netns_pid) +
-                                    " is in the host's network namespace; start the container "
-                                    "in a new one (CLONE_NEWNET) before attaching it");
-  }
+  FJORD_ASSIGN_OR_RETURN(UniqueFd netns, OpenContainerNetns(netns_pid));
   FJORD_ASSIGN_OR_RETURN(ProcessIdentity owner, ReadProcessIdentity(netns_pid));
 
   FJORD_ASSIGN_OR_RETURN(UniqueFd lock, store_.Lock());
@@ -200,19 +244,7 @@ Result<Attachment> BridgeNetworkImpl::AttachLocked(const std::string& container_
   }
   std::vector<Lease> leases;
   if (!ports.empty()) {
-    FJORD_ASSIGN_OR_RETURN(leases, store_.List());
-    for (const auto& other : leases) {
-      for (const auto& theirs : other.ports) {
-        for (const auto& mine : ports) {
-          if (mine.host_port == theirs.host_port && mine.protocol == theirs.protocol) {
-            return base::FailedPrecondition("host port " + std::to_string(mine.host_port) + "/" +
-                                            mine.protocol + " is already published by container " +
-                                            other.container_id);
-          }
-        }
-      }
-    }
-    for (const auto& p : ports) FJORD_RETURN_IF_ERROR(CheckHostPortFree(p));
+    FJORD_ASSIGN_OR_RETURN(leases, CheckPortsFree(ports));
   }
 
   Lease lease;
@@ -232,7 +264,19 @@ Result<Attachment> BridgeNetworkImpl::AttachLocked(const std::string& container_
                                     " does not exist (removed after Open?); open the network "
                                     "again to recreate it");
   }
-  FJORD_RETURN_IF_ERROR(nl.CreateVeth(lease.host_veth, *bridge_index, "eth0", netns.get()));
+  // The host-side name is derived from the container id, so a link of that name without a
+  // lease is debris of this container from a crashed run.
+  if (nl.LinkIndex(lease.host_veth).ok()) {
+    Status st = nl.DeleteLink(lease.host_veth);
+    if (!st.ok() && st.code() != base::Code::kNotFound) return st.Wrap("remove stale veth");
+  }
+  Status created = nl.CreateVeth(lease.host_veth, *bridge_index, "eth0", netns.get());
+  if (created.sys_errno() == EEXIST) {
+    return base::AlreadyExists(
+        "the container's network namespace already has an interface "
+        "named eth0; attach each namespace once");
+  }
+  FJORD_RETURN_IF_ERROR(created);
   Undo drop_veth([&] { (void)nl.DeleteLink(lease.host_veth); });
   // A container reaching its own published port through the gateway gets the reply back on
   // the port it came from; the bridge refuses that unless the port is in hairpin mode.
@@ -249,6 +293,24 @@ Result<Attachment> BridgeNetworkImpl::AttachLocked(const std::string& container_
   return Attachment{container_id,          FormatIpv4(lease.address),
                     subnet_.prefix_length, FormatIpv4(subnet_.Gateway()),
                     lease.host_veth,       ports};
+}
+
+Result<std::vector<Lease>> BridgeNetworkImpl::CheckPortsFree(
+    const std::vector<PortMapping>& ports) {
+  FJORD_ASSIGN_OR_RETURN(auto leases, store_.List());
+  for (const auto& other : leases) {
+    for (const auto& theirs : other.ports) {
+      for (const auto& mine : ports) {
+        if (mine.host_port == theirs.host_port && mine.protocol == theirs.protocol) {
+          return base::FailedPrecondition("host port " + std::to_string(mine.host_port) + "/" +
+                                          mine.protocol + " is already published by container " +
+                                          other.container_id);
+        }
+      }
+    }
+  }
+  for (const auto& p : ports) FJORD_RETURN_IF_ERROR(CheckHostPortFree(p));
+  return leases;
 }
 
 Status BridgeNetworkImpl::ConfigureInside(int netns_fd, uint32_t address) {
@@ -271,19 +333,29 @@ Status BridgeNetworkImpl::Detach(const std::string& container_id) {
   FJORD_ASSIGN_OR_RETURN(UniqueFd lock, store_.Lock());
   auto lease = store_.Find(container_id);
   if (!lease.ok()) return lease.status().Wrap(context);
-  FJORD_ASSIGN_OR_RETURN(Netlink nl, Netlink::Open());
-  Status st = nl.DeleteLink(VethName(config_.bridge_name, container_id));
-  if (!st.ok() && st.code() != base::Code::kNotFound) return st.Wrap(context);
-  if (!*lease) return Status::Ok();
-  if (!(*lease)->ports.empty()) {
+  // Deleting a link waits for RCU grace periods in the kernel; unpublishing ports meanwhile
+  // overlaps that wait with the iptables-restore run.
+  Status link_st;
+  std::thread unlink([&] {
+    auto nl = Netlink::Open();
+    link_st = nl.ok() ? nl->DeleteLink(VethName(config_.bridge_name, container_id)) : nl.status();
+    if (link_st.code() == base::Code::kNotFound) link_st = Status::Ok();
+  });
+  Status rules_st;
+  if (*lease && !(*lease)->ports.empty()) {
     // Rules go before the lease, so a failed Detach can be retried.
     auto leases = store_.List();
-    if (!leases.ok()) return leases.status().Wrap(context);
-    std::erase_if(*leases, [&](const Lease& l) { return l.container_id == container_id; });
-    st = Restore(DnatScript(config_.bridge_name, *leases));
-    if (!st.ok()) return st.Wrap(context + ": unpublish ports");
+    rules_st = leases.status();
+    if (leases.ok()) {
+      std::erase_if(*leases, [&](const Lease& l) { return l.container_id == container_id; });
+      rules_st = Restore(DnatScript(config_.bridge_name, *leases));
+    }
   }
-  st = store_.Remove(**lease);
+  unlink.join();
+  if (!link_st.ok()) return link_st.Wrap(context);
+  if (!rules_st.ok()) return rules_st.Wrap(context + ": unpublish ports");
+  if (!*lease) return Status::Ok();
+  Status st = store_.Remove(**lease);
   if (!st.ok()) return st.Wrap(context);
   return Status::Ok();
 }
@@ -326,10 +398,9 @@ Status BridgeNetworkImpl::RemoveBridgeIfUnused() {
                                     " container(s) still attached, e.g. " +
                                     leases->front().container_id + "; detach them first");
   }
-  auto nat = SaveTable("nat");
-  auto filter = nat.ok() ? SaveTable("filter") : nat;
-  if (!filter.ok()) return filter.status().Wrap(context);
-  std::string script = RemoveScript(br, *nat, *filter);
+  auto saved = SaveTables();
+  if (!saved.ok()) return saved.status().Wrap(context);
+  std::string script = RemoveScript(br, saved->nat, saved->filter);
   if (!script.empty()) {
     Status st = Restore(script);
     if (!st.ok()) return st.Wrap(context);

@@ -76,6 +76,12 @@ class BridgeTest : public ::testing::Test {
     EXPECT_TRUE(pid.ok()) << pid.status().ToString();
     return pid.ok() ? *pid : -1;
   }
+  // Exit code of a command run inside netns `suffix`, -1 if it could not run.
+  int Exec(const std::string& suffix, const std::vector<std::string>& argv) {
+    auto rc = sandbox_->Exec(suffix, argv);
+    EXPECT_TRUE(rc.ok()) << rc.status().ToString();
+    return rc.ok() ? *rc : -1;
+  }
   // Exit code of one ping; waits up to `wait_s` for the reply.
   int Ping(const std::string& from, const std::string& to, int wait_s = 2) {
     auto rc = sandbox_->Exec(from, {"busybox", "ping", "-c1", "-W" + std::to_string(wait_s), to});
@@ -87,9 +93,10 @@ class BridgeTest : public ::testing::Test {
 };
 
 TEST_F(BridgeTest, TwoContainersReachEachOtherAndDetachLeavesNothing) {
-  OpenNetwork();
+  ASSERT_NO_FATAL_FAILURE(OpenNetwork());
   EXPECT_TRUE(LinkExists(sandbox_->bridge()));
   pid_t a = AddNetns("a"), b = AddNetns("b");
+  ASSERT_FALSE(HasFailure()) << "could not create the test namespaces";
   auto att_a = net_->Attach("ctr-a", a, {});
   ASSERT_TRUE(att_a.ok()) << att_a.status().ToString();
   auto att_b = net_->Attach("ctr-b", b, {});
@@ -108,15 +115,14 @@ TEST_F(BridgeTest, TwoContainersReachEachOtherAndDetachLeavesNothing) {
   EXPECT_EQ(Ping("a", att_a->gateway), 0);
   EXPECT_EQ(Ping("a", "127.0.0.1"), 0) << "loopback is up inside";
   // The container side is eth0 with a default route via the bridge.
-  EXPECT_EQ(*sandbox_->Exec("a", {"ip", "link", "show", "eth0"}), 0);
+  EXPECT_EQ(Exec("a", {"ip", "link", "show", "eth0"}), 0);
   EXPECT_EQ(
-      *sandbox_->Exec(
-          "a", {"sh", "-c", "ip route | grep -q 'default via " + att_a->gateway + " dev eth0'"}),
+      Exec("a", {"sh", "-c", "ip route | grep -q 'default via " + att_a->gateway + " dev eth0'"}),
       0);
 
   ASSERT_TRUE(net_->Detach("ctr-a").ok());
   EXPECT_FALSE(LinkExists(att_a->host_veth));
-  EXPECT_NE(*sandbox_->Exec("a", {"ip", "link", "show", "eth0"}), 0);
+  EXPECT_NE(Exec("a", {"ip", "link", "show", "eth0"}), 0);
   EXPECT_NE(Ping("b", att_a->address, 1), 0);
   ASSERT_TRUE(net_->Detach("ctr-a").ok()) << "detach is idempotent";
   ASSERT_TRUE(net_->Detach("never-attached").ok());
@@ -132,8 +138,9 @@ TEST_F(BridgeTest, TwoContainersReachEachOtherAndDetachLeavesNothing) {
 }
 
 TEST_F(BridgeTest, PublishedTcpAndUdpPortsAnswerOnLoopback) {
-  OpenNetwork();
+  ASSERT_NO_FATAL_FAILURE(OpenNetwork());
   pid_t a = AddNetns("a");
+  ASSERT_FALSE(HasFailure()) << "could not create the test namespaces";
   uint16_t tcp_port = testing::FreeLoopbackPort(true);
   uint16_t udp_port = testing::FreeLoopbackPort(false);
   ASSERT_NE(tcp_port, 0);
@@ -159,8 +166,9 @@ TEST_F(BridgeTest, PublishedTcpAndUdpPortsAnswerOnLoopback) {
 }
 
 TEST_F(BridgeTest, OtherContainerReachesPublishedPortThroughGateway) {
-  OpenNetwork();
+  ASSERT_NO_FATAL_FAILURE(OpenNetwork());
   pid_t a = AddNetns("a"), b = AddNetns("b");
+  ASSERT_FALSE(HasFailure()) << "could not create the test namespaces";
   uint16_t port = testing::FreeLoopbackPort();
   ASSERT_TRUE(sandbox_->Serve("a", "tcp", 8080, "hairpin").ok());
   auto att_a = net_->Attach("srv", a, {{port, 8080, "tcp"}});
@@ -188,8 +196,9 @@ TEST_F(BridgeTest, OtherContainerReachesPublishedPortThroughGateway) {
 }
 
 TEST_F(BridgeTest, RecoverReclaimsLeaseOfKilledProcess) {
-  OpenNetwork();
+  ASSERT_NO_FATAL_FAILURE(OpenNetwork());
   pid_t a = AddNetns("a"), b = AddNetns("b");
+  ASSERT_FALSE(HasFailure()) << "could not create the test namespaces";
   uint16_t port = testing::FreeLoopbackPort();
   auto att_a = net_->Attach("dies", a, {{port, 80, "tcp"}});
   ASSERT_TRUE(att_a.ok()) << att_a.status().ToString();
@@ -214,7 +223,7 @@ TEST_F(BridgeTest, RecoverReclaimsLeaseOfKilledProcess) {
 }
 
 TEST_F(BridgeTest, RecoverRemovesOrphanedAndHalfWrittenLeases) {
-  OpenNetwork();
+  ASSERT_NO_FATAL_FAILURE(OpenNetwork());
   auto store = LeaseStore::Open(sandbox_->state_dir());
   ASSERT_TRUE(store.ok());
   auto self = ReadProcessIdentity(::getpid());
@@ -237,10 +246,11 @@ TEST_F(BridgeTest, RecoverRemovesOrphanedAndHalfWrittenLeases) {
 }
 
 TEST_F(BridgeTest, ConcurrentAttachesFromSeveralProcessesGetDistinctAddresses) {
-  OpenNetwork();
+  ASSERT_NO_FATAL_FAILURE(OpenNetwork());
   constexpr int kProcs = 4;
   std::vector<pid_t> targets;
   for (int i = 0; i < kProcs; ++i) targets.push_back(AddNetns("n" + std::to_string(i)));
+  ASSERT_FALSE(HasFailure()) << "could not create the test namespaces";
   int p[2];
   ASSERT_EQ(::pipe(p), 0);
   std::vector<pid_t> workers;
@@ -278,9 +288,64 @@ TEST_F(BridgeTest, ConcurrentAttachesFromSeveralProcessesGetDistinctAddresses) {
   EXPECT_EQ(LeaseFiles(sandbox_->state_dir()), 0u);
 }
 
+TEST_F(BridgeTest, OpenRepairsRulesRemovedBehindItsBack) {
+  ASSERT_NO_FATAL_FAILURE(OpenNetwork());
+  RuleParams params{sandbox_->bridge(), *ParseSubnet(sandbox_->subnet()), false};
+  auto saved = SaveTables();
+  ASSERT_TRUE(saved.ok());
+  EXPECT_TRUE(RulesInPlace(params, saved->nat, saved->filter)) << saved->nat << saved->filter;
+  params.outbound = true;
+  EXPECT_FALSE(RulesInPlace(params, saved->nat, saved->filter)) << "config change is noticed";
+  params.outbound = false;
+
+  // A firewall reload flushed our chain and dropped a jump.
+  ASSERT_TRUE(Restore("*nat\n:" + SnatChain(sandbox_->bridge()) +
+                      " - [0:0]\nCOMMIT\n*filter\n-D FORWARD -m comment --comment "
+                      "\"fjord:" +
+                      sandbox_->bridge() + ":forward\" -j " + ForwardChain(sandbox_->bridge()) +
+                      "\nCOMMIT\n")
+                  .ok());
+  saved = SaveTables();
+  ASSERT_TRUE(saved.ok());
+  EXPECT_FALSE(RulesInPlace(params, saved->nat, saved->filter));
+  auto reopened = BridgeNetwork::Open(sandbox_->Config());
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  saved = SaveTables();
+  ASSERT_TRUE(saved.ok());
+  EXPECT_TRUE(RulesInPlace(params, saved->nat, saved->filter));
+  EXPECT_EQ(CountRules(sandbox_->bridge(), "forward"), 1);
+}
+
+TEST_F(BridgeTest, DetachAfterTheContainerExited) {
+  ASSERT_NO_FATAL_FAILURE(OpenNetwork());
+  auto child = sandbox_->SpawnInNewNetns();
+  ASSERT_TRUE(child.ok()) << child.status().ToString();
+  auto att = net_->Attach("exits", *child, {{testing::FreeLoopbackPort(), 80, "tcp"}});
+  ASSERT_TRUE(att.ok()) << att.status().ToString();
+  sandbox_->Kill(*child);  // the namespace, and the veth with it, go away in the kernel
+  base::Status st = net_->Detach("exits");
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_FALSE(LinkExists(att->host_veth));
+  EXPECT_EQ(LeaseFiles(sandbox_->state_dir()), 0u);
+  EXPECT_EQ(CountRules(sandbox_->bridge(), "c:"), 0);
+}
+
+TEST_F(BridgeTest, RefusesASubnetAnotherInterfaceRoutes) {
+  ASSERT_NO_FATAL_FAILURE(OpenNetwork());
+  Sandbox other;  // only for its unique name and state dir; it reuses our subnet
+  BridgeConfig config = other.Config();
+  config.subnet = sandbox_->subnet();
+  auto clash = BridgeNetwork::Open(config);
+  ASSERT_FALSE(clash.ok());
+  EXPECT_EQ(clash.status().code(), base::Code::kFailedPrecondition);
+  EXPECT_THAT(clash.status().ToString(), HasSubstr("routed via " + sandbox_->bridge()));
+  EXPECT_FALSE(LinkExists(other.bridge()));
+}
+
 TEST_F(BridgeTest, TinySubnetExhaustsWithClearError) {
   OpenNetwork(30);  // .1 gateway, .2 the only container address
   pid_t a = AddNetns("a"), b = AddNetns("b");
+  ASSERT_FALSE(HasFailure()) << "could not create the test namespaces";
   auto first = net_->Attach("one", a, {});
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   auto second = net_->Attach("two", b, {});
@@ -288,7 +353,7 @@ TEST_F(BridgeTest, TinySubnetExhaustsWithClearError) {
   EXPECT_EQ(second.status().code(), base::Code::kResourceExhausted);
   EXPECT_THAT(second.status().ToString(), HasSubstr(sandbox_->subnet()));
   EXPECT_THAT(second.status().ToString(), HasSubstr("no free address"));
-  EXPECT_NE(*sandbox_->Exec("b", {"ip", "link", "show", "eth0"}), 0);
+  EXPECT_NE(Exec("b", {"ip", "link", "show", "eth0"}), 0);
   ASSERT_TRUE(net_->Detach("one").ok());
   auto retry = net_->Attach("two", b, {});
   ASSERT_TRUE(retry.ok()) << retry.status().ToString();
@@ -296,25 +361,46 @@ TEST_F(BridgeTest, TinySubnetExhaustsWithClearError) {
 }
 
 TEST_F(BridgeTest, FailedAttachLeavesNothingBehind) {
-  OpenNetwork();
+  ASSERT_NO_FATAL_FAILURE(OpenNetwork());
   pid_t a = AddNetns("a");
+  ASSERT_FALSE(HasFailure()) << "could not create the test namespaces";
   // The container already has an eth0, so creating the veth peer fails half-way.
-  ASSERT_EQ(
-      *sandbox_->Exec("a", {"ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth1"}),
-      0);
+  ASSERT_EQ(Exec("a", {"ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth1"}), 0);
   uint16_t port = testing::FreeLoopbackPort();
   auto att = net_->Attach("clash", a, {{port, 80, "tcp"}});
   ASSERT_FALSE(att.ok());
   EXPECT_THAT(att.status().ToString(), HasSubstr("clash"));
-  EXPECT_THAT(att.status().ToString(), HasSubstr("eth0"));
+  EXPECT_THAT(att.status().ToString(), HasSubstr("already has an interface named eth0"));
   EXPECT_EQ(LeaseFiles(sandbox_->state_dir()), 0u);
   EXPECT_EQ(CountRules(sandbox_->bridge(), "c:"), 0);
   ASSERT_TRUE(net_->RemoveBridgeIfUnused().ok()) << "no veth or lease keeps the bridge busy";
 }
 
-TEST_F(BridgeTest, RejectsBusyHostPortDuplicateAttachAndBadInput) {
-  OpenNetwork();
+TEST_F(BridgeTest, AttachClearsAStaleVethOfTheSameContainer) {
+  ASSERT_NO_FATAL_FAILURE(OpenNetwork());
   pid_t a = AddNetns("a"), b = AddNetns("b");
+  ASSERT_FALSE(HasFailure()) << "could not create the test namespaces";
+  auto first = net_->Attach("again", a, {});
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  // A crash lost the lease but left the veth (its namespace still alive).
+  auto store = LeaseStore::Open(sandbox_->state_dir());
+  ASSERT_TRUE(store.ok());
+  auto lease = store->Find("again");
+  ASSERT_TRUE(lease.ok() && lease->has_value());
+  ASSERT_TRUE(store->Remove(**lease).ok());
+  ASSERT_TRUE(LinkExists(first->host_veth));
+
+  auto second = net_->Attach("again", b, {});
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->host_veth, first->host_veth);
+  EXPECT_NE(Exec("a", {"ip", "link", "show", "eth0"}), 0) << "the stale pair is gone";
+  EXPECT_EQ(Ping("b", second->gateway), 0);
+}
+
+TEST_F(BridgeTest, RejectsBusyHostPortDuplicateAttachAndBadInput) {
+  ASSERT_NO_FATAL_FAILURE(OpenNetwork());
+  pid_t a = AddNetns("a"), b = AddNetns("b");
+  ASSERT_FALSE(HasFailure()) << "could not create the test namespaces";
   uint16_t port = testing::FreeLoopbackPort();
   auto att = net_->Attach("first", a, {{port, 80, "tcp"}});
   ASSERT_TRUE(att.ok()) << att.status().ToString();

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <set>
 
 #include "base/fd.h"
 #include "base/strings.h"
@@ -71,6 +72,41 @@ std::vector<Jump> Jumps(std::string_view bridge) {
   };
 }
 
+// The fixed contents of FJORD-SNAT-<bridge> (nat) and FJORD-FWD-<bridge> (filter).
+struct Rule {
+  bool nat;
+  std::string chain;
+  std::string tag;
+  std::string spec;  // without "-A CHAIN"
+};
+
+std::vector<Rule> StaticRules(const RuleParams& params) {
+  const std::string& br = params.bridge;
+  std::string subnet = params.subnet.ToString();
+  std::string snat = SnatChain(br), fwd = ForwardChain(br);
+  std::vector<Rule> rules;
+  auto add = [&](bool nat, const std::string& chain, const char* what, const std::string& match,
+                 const char* target) {
+    rules.push_back({nat, chain, Tag(br, what),
+                     match + " " + Comment(br, what) + " -j " + std::string(target)});
+  };
+  add(true, snat, "localhost", "-s 127.0.0.0/8 -o " + br, "MASQUERADE");
+  add(true, snat, "hairpin", "-s " + subnet + " -o " + br + " -m conntrack --ctstate DNAT",
+      "MASQUERADE");
+  if (params.outbound) {
+    add(true, snat, "outbound", "-s " + subnet + " ! -o " + br, "MASQUERADE");
+    add(false, fwd, "from-bridge", "-i " + br, "ACCEPT");
+  } else {
+    // Forwarding is on for the bridge (hairpin to published ports), so without outbound
+    // masquerading, unmasqueraded container packets must not leave through other interfaces.
+    add(false, fwd, "within-bridge", "-i " + br + " -o " + br, "ACCEPT");
+    add(false, fwd, "no-outbound", "-i " + br, "DROP");
+  }
+  add(false, fwd, "to-bridge", "-o " + br + " -m conntrack --ctstate RELATED,ESTABLISHED,DNAT",
+      "ACCEPT");
+  return rules;
+}
+
 void DnatRules(std::string_view bridge, const std::vector<Lease>& leases, std::string& out) {
   std::string chain = DnatChain(bridge);
   out += ":" + chain + " - [0:0]\n";
@@ -82,6 +118,12 @@ void DnatRules(std::string_view bridge, const std::vector<Lease>& leases, std::s
              std::to_string(p.container_port) + "\n";
     }
   }
+}
+
+// A failed spawn of iptables-save/-restore almost always means the package is missing.
+Status MissingTool(const Status& spawn) {
+  return Status(spawn.code(),
+                std::string(spawn.message()) + "; install the iptables package (Debian: iptables)");
 }
 
 }  // namespace
@@ -100,32 +142,13 @@ std::string DnatScript(std::string_view bridge, const std::vector<Lease>& leases
 std::string SyncScript(const RuleParams& params, const std::vector<Lease>& leases,
                        std::string_view saved_nat, std::string_view saved_filter) {
   const std::string& br = params.bridge;
-  std::string subnet = params.subnet.ToString();
-  std::string snat = SnatChain(br);
-  std::string fwd = ForwardChain(br);
   std::string nat = "*nat\n";
   DnatRules(br, leases, nat);
-  nat += ":" + snat + " - [0:0]\n";
-  nat += "-A " + snat + " -s 127.0.0.0/8 -o " + br + " " + Comment(br, "localhost") +
-         " -j MASQUERADE\n";
-  nat += "-A " + snat + " -s " + subnet + " -o " + br + " -m conntrack --ctstate DNAT " +
-         Comment(br, "hairpin") + " -j MASQUERADE\n";
-  if (params.outbound) {
-    nat += "-A " + snat + " -s " + subnet + " ! -o " + br + " " + Comment(br, "outbound") +
-           " -j MASQUERADE\n";
+  nat += ":" + SnatChain(br) + " - [0:0]\n";
+  std::string filter = "*filter\n:" + ForwardChain(br) + " - [0:0]\n";
+  for (const auto& rule : StaticRules(params)) {
+    (rule.nat ? nat : filter) += "-A " + rule.chain + " " + rule.spec + "\n";
   }
-  std::string filter = "*filter\n:" + fwd + " - [0:0]\n";
-  if (params.outbound) {
-    filter += "-A " + fwd + " -i " + br + " " + Comment(br, "from-bridge") + " -j ACCEPT\n";
-  } else {
-    // Forwarding is on for the bridge (hairpin to published ports), so without outbound
-    // masquerading, unmasqueraded container packets must not leave through other interfaces.
-    filter += "-A " + fwd + " -i " + br + " -o " + br + " " + Comment(br, "within-bridge") +
-              " -j ACCEPT\n";
-    filter += "-A " + fwd + " -i " + br + " " + Comment(br, "no-outbound") + " -j DROP\n";
-  }
-  filter += "-A " + fwd + " -o " + br + " -m conntrack --ctstate RELATED,ESTABLISHED,DNAT " +
-            Comment(br, "to-bridge") + " -j ACCEPT\n";
   for (const auto& jump : Jumps(br)) {
     bool is_nat = std::string_view(jump.table) == "nat";
     std::string_view saved = is_nat ? saved_nat : saved_filter;
@@ -133,6 +156,37 @@ std::string SyncScript(const RuleParams& params, const std::vector<Lease>& lease
     (is_nat ? nat : filter) += std::string("-I ") + jump.chain + " " + jump.rule + "\n";
   }
   return nat + "COMMIT\n" + filter + "COMMIT\n";
+}
+
+bool RulesInPlace(const RuleParams& params, std::string_view saved_nat,
+                  std::string_view saved_filter) {
+  const std::string& br = params.bridge;
+  if (!HasChain(saved_nat, DnatChain(br))) return false;
+  for (const auto& jump : Jumps(br)) {
+    bool is_nat = std::string_view(jump.table) == "nat";
+    if (!HasRule(is_nat ? saved_nat : saved_filter, jump.chain, Tag(br, jump.tag))) return false;
+  }
+  // The fixed chains must hold exactly the expected tagged rules (a changed `outbound` setting
+  // or a hand-added rule means a rewrite).
+  std::set<std::string> want_nat, want_filter, have_nat, have_filter;
+  for (const auto& rule : StaticRules(params)) (rule.nat ? want_nat : want_filter).insert(rule.tag);
+  auto collect = [](std::string_view saved, const std::string& chain, std::set<std::string>& out) {
+    std::string prefix = "-A " + chain + " ";
+    for (const auto& line : base::Split(saved, '\n')) {
+      if (!base::StartsWith(line, prefix)) continue;
+      auto at = line.find("--comment ");
+      if (at == std::string::npos) {
+        out.insert("");  // untagged: not ours
+        continue;
+      }
+      auto tag = std::string_view(line).substr(at + 10);
+      if (!tag.empty() && tag[0] == '"') tag = tag.substr(1);
+      out.insert(std::string(tag.substr(0, tag.find_first_of("\" "))));
+    }
+  };
+  collect(saved_nat, SnatChain(br), have_nat);
+  collect(saved_filter, ForwardChain(br), have_filter);
+  return want_nat == have_nat && want_filter == have_filter;
 }
 
 std::string RemoveScript(std::string_view bridge, std::string_view saved_nat,
@@ -248,9 +302,31 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv, std::stri
   return result;
 }
 
+Result<SavedTables> SaveTables() {
+  auto r = RunCommand({"iptables-save"});
+  if (!r.ok()) return MissingTool(r.status());
+  if (r->exit_code != 0) {
+    return base::Unavailable("iptables-save failed (exit " + std::to_string(r->exit_code) +
+                             "): " + std::string(base::TrimWhitespace(r->err)));
+  }
+  SavedTables saved;
+  std::string* section = nullptr;
+  for (const auto& line : base::Split(r->out, '\n')) {
+    if (line == "*nat") {
+      section = &saved.nat;
+    } else if (line == "*filter") {
+      section = &saved.filter;
+    } else if (!line.empty() && line[0] == '*') {
+      section = nullptr;
+    }
+    if (section != nullptr) *section += line + "\n";
+  }
+  return saved;
+}
+
 Result<std::string> SaveTable(std::string_view table) {
   auto r = RunCommand({"iptables-save", "-t", std::string(table)});
-  if (!r.ok()) return r.status().Wrap("is the iptables package installed?");
+  if (!r.ok()) return MissingTool(r.status());
   if (r->exit_code != 0) {
     return base::Unavailable("iptables-save -t " + std::string(table) + " failed (exit " +
                              std::to_string(r->exit_code) +
@@ -261,7 +337,7 @@ Result<std::string> SaveTable(std::string_view table) {
 
 Status Restore(const std::string& script) {
   auto r = RunCommand({"iptables-restore", "-w", "5", "--noflush"}, script);
-  if (!r.ok()) return r.status().Wrap("is the iptables package installed?");
+  if (!r.ok()) return MissingTool(r.status());
   if (r->exit_code != 0) {
     return base::Unavailable("iptables-restore failed (exit " + std::to_string(r->exit_code) +
                              "): " + std::string(base::TrimWhitespace(r->err)) +

@@ -44,6 +44,10 @@ std::string DnatScript(std::string_view bridge, const std::vector<Lease>& leases
 // `saved_filter` (iptables-save output) lack.
 std::string SyncScript(const RuleParams& params, const std::vector<Lease>& leases,
                        std::string_view saved_nat, std::string_view saved_filter);
+// True if every jump, chain and fixed rule of the bridge is present as configured (the DNAT
+// chain's contents are not checked), so Open can skip rewriting them.
+bool RulesInPlace(const RuleParams& params, std::string_view saved_nat,
+                  std::string_view saved_filter);
 // Script that deletes the bridge's jumps found in the saved tables, then its chains. Empty when
 // there is nothing to remove.
 std::string RemoveScript(std::string_view bridge, std::string_view saved_nat,
@@ -58,6 +62,12 @@ struct CommandResult {
 base::Result<CommandResult> RunCommand(const std::vector<std::string>& argv,
                                        std::string_view input = {});
 
+// The nat and filter tables from one iptables-save run (empty if a table does not exist).
+struct SavedTables {
+  std::string nat;
+  std::string filter;
+};
+base::Result<SavedTables> SaveTables();
 // iptables-save -t <table>.
 base::Result<std::string> SaveTable(std::string_view table);
 // iptables-restore --noflush; the error quotes iptables' own message.

@@ -154,6 +154,24 @@ Result<pid_t> Sandbox::AddNetns(const std::string& suffix) {
   });
 }
 
+Result<pid_t> Sandbox::SpawnInNewNetns() {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) < 0) return base::ErrnoStatus("pipe");
+  UniqueFd ready_r(p[0]), ready_w(p[1]);
+  pid_t pid = ::fork();
+  if (pid < 0) return base::ErrnoStatus("fork");
+  if (pid == 0) {
+    if (::unshare(CLONE_NEWNET) < 0) ::_exit(120);
+    WriteAll(ready_w.get(), "x");
+    for (;;) ::pause();
+  }
+  children_.emplace_back(pid);
+  ready_w.reset();
+  char c;
+  if (::read(ready_r.get(), &c, 1) != 1) return base::Internal("unshare -n child failed");
+  return pid;
+}
+
 void Sandbox::Kill(pid_t pid) {
   for (auto& child : children_) {
     if (child.get() == pid) child.reset();

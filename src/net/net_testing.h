@@ -35,6 +35,9 @@ class Sandbox {
   // Creates netns "<bridge>-<suffix>" and a process parked inside it; returns its pid.
   base::Result<pid_t> AddNetns(const std::string& suffix);
   std::string NetnsName(const std::string& suffix) const { return bridge_ + "-" + suffix; }
+  // A process alone in a fresh, unnamed network namespace: when it dies, the namespace (and any
+  // veth end inside it) goes with it, as with a real container.
+  base::Result<pid_t> SpawnInNewNetns();
   // Kills and reaps a process this sandbox started.
   void Kill(pid_t pid);
 
@@ -63,6 +66,6 @@ uint16_t FreeLoopbackPort(bool tcp = true);
 // Connects to 127.0.0.1:port (or `host`) and reads until EOF; UDP sends one datagram and reads one
 // reply. Fails after `timeout_ms`.
 base::Result<std::string> Fetch(const std::string& host, uint16_t port, const std::string& protocol,
-                                int timeout_ms = 3000);
+                                int timeout_ms = 5000);
 
 }  // namespace fjord::net::testing
