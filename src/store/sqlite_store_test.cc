@@ -3,6 +3,8 @@
 #include <sqlite3.h>
 
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include "store/store.h"
 #include "store/store_test_util.h"
@@ -130,6 +132,39 @@ TEST(SqliteStoreTest, AutoCompactionBoundsTheLogTable) {
   // At most the retained window plus one compaction step, plus one surviving record per key.
   EXPECT_LE(CountRows(path, "log"), 100 + 10 + 10);
   EXPECT_EQ(CountRows(path, "kv"), 10);
+}
+
+TEST(SqliteStoreTest, ConcurrentAcksSurviveReopen) {
+  TempDir dir;
+  auto path = dir.path() / "state.db";
+  std::vector<std::vector<std::pair<std::string, Revision>>> acked(8);
+  {
+    auto s = OpenSqliteStore(path);
+    ASSERT_TRUE(s.ok());
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 100; ++i) {
+          std::string key = "t" + std::to_string(t) + "/" + std::to_string(i);
+          auto r = (*s)->Put(key, key);
+          ASSERT_TRUE(r.ok());
+          acked[t].emplace_back(key, *r);
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+  }
+  auto s = OpenSqliteStore(path);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ((*s)->CurrentRevision(), 800);
+  for (const auto& list : acked) {
+    for (const auto& [key, rev] : list) {
+      auto kv = (*s)->Get(key);
+      ASSERT_TRUE(kv.ok() && kv->has_value()) << key;
+      EXPECT_EQ((*kv)->mod_revision, rev);
+      EXPECT_EQ((*kv)->value, key);
+    }
+  }
 }
 
 TEST(SqliteStoreTest, FullSyncWorks) {
