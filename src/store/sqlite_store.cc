@@ -689,6 +689,9 @@ base::Result<Opened> OpenWriter(const std::string& path, const Options& options)
   Opened out;
   FJORD_ASSIGN_OR_RETURN(out.conn, SqliteConn::Open(path, true));
   SqliteConn& c = *out.conn;
+  // 4 KiB pages: a ~1 KiB value stays inside its rowid-table cell, and a group commit of small
+  // writes adds few bytes to the WAL. Only takes effect when the file is new.
+  FJORD_RETURN_IF_ERROR(c.Exec("PRAGMA page_size = 4096"));
   {
     FJORD_ASSIGN_OR_RETURN(Stmt s, c.Prepare("PRAGMA journal_mode = WAL"));
     FJORD_ASSIGN_OR_RETURN(bool row, s.Step());
