@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <atomic>
+#include <chrono>
 #include <fstream>
 #include <thread>
 #include <vector>
@@ -165,6 +167,39 @@ TEST(SqliteStoreTest, ConcurrentAcksSurviveReopen) {
       EXPECT_EQ((*kv)->value, key);
     }
   }
+}
+
+// Under steady concurrent writes the WAL must still be rewound (bounded), not grow with history.
+TEST(SqliteStoreTest, WalStaysBoundedUnderSteadyWrites) {
+  TempDir dir;
+  auto path = dir.path() / "state.db";
+  auto s = OpenSqliteStore(path);
+  ASSERT_TRUE(s.ok());
+  std::vector<std::thread> threads;
+  uintmax_t max_wal = 0;
+  std::atomic<bool> done{false};
+  std::thread sampler([&] {
+    while (!done.load()) {
+      std::error_code ec;
+      uintmax_t n = std::filesystem::file_size(path.string() + "-wal", ec);
+      if (!ec) max_wal = std::max(max_wal, n);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 1250; ++i) {
+        ASSERT_TRUE(
+            (*s)->Put("t" + std::to_string(t) + "/" + std::to_string(i), std::string(2048, 'v'))
+                .ok());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  done = true;
+  sampler.join();
+  // 10,000 puts of 2 KiB write ~50 MiB of pages; the WAL is rewound every ~16 MiB.
+  EXPECT_LT(max_wal, 32u << 20) << "WAL grew to " << (max_wal >> 20) << " MiB";
 }
 
 TEST(SqliteStoreTest, FullSyncWorks) {
