@@ -58,9 +58,9 @@ void ExpectSame(const base::Status& a, const base::Status& b, const std::string&
                                 << b.ToString() << "`";
 }
 
-class DifferentialTest : public ::testing::TestWithParam<unsigned> {};
+class StoreDifferentialTest : public ::testing::TestWithParam<unsigned> {};
 
-TEST_P(DifferentialTest, BackendsAgree) {
+TEST_P(StoreDifferentialTest, BackendsAgree) {
   Options opts;
   opts.retain_revisions = 0;  // compaction only where the test asks for it
   opts.watch_ring_events = 16;
@@ -131,7 +131,7 @@ TEST_P(DifferentialTest, BackendsAgree) {
   EXPECT_EQ(a, b);
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, DifferentialTest, ::testing::Values(1u, 2u, 3u, 4u, 5u, 6u));
+INSTANTIATE_TEST_SUITE_P(Seeds, StoreDifferentialTest, ::testing::Values(1u, 2u, 3u, 4u, 5u, 6u));
 
 }  // namespace
 }  // namespace fjord::store
