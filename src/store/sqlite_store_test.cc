@@ -79,6 +79,35 @@ TEST(SqliteStoreTest, CorruptFileNamesThePath) {
   EXPECT_NE(msg.find("not a database"), std::string::npos) << msg;
 }
 
+// Damage inside a valid file (not just its header) must surface as an error naming the file,
+// at open or at the first read that touches it, never as a crash or silently wrong data.
+TEST(SqliteStoreTest, DamagedPagesNameThePath) {
+  TempDir dir;
+  auto path = dir.path() / "state.db";
+  {
+    auto s = OpenSqliteStore(path);
+    ASSERT_TRUE(s.ok());
+    TxnRequest txn;
+    for (int i = 0; i < 2000; ++i) txn.success.push_back(Op::Put("k" + std::to_string(i), "v"));
+    ASSERT_TRUE((*s)->Txn(txn).ok());
+  }  // closing checkpoints the WAL into the file
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4096 * 2);
+    std::string junk(4096 * 4, '\x5a');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  auto s = OpenSqliteStore(path);
+  base::Status st = s.status();
+  if (s.ok()) {
+    const std::string zero(1, '\0');
+    st = (*s)->Range(RangeRequest{zero, zero, 0, 0, false}).status();
+  }
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.ToString().find(path.string()), std::string::npos) << st.ToString();
+  EXPECT_NE(st.ToString().find("damaged"), std::string::npos) << st.ToString();
+}
+
 TEST(SqliteStoreTest, NewerSchemaVersionIsRefused) {
   TempDir dir;
   auto path = dir.path() / "state.db";
