@@ -106,6 +106,9 @@ void BenchDurablePuts(const std::string& dir, double seconds) {
       "sqlite put, synchronous=FULL, 64 writers, 1 KiB values: %8.0f writes/s  ack p50 %.2f ms  "
       "p99 %.2f ms  (%ld acks)\n",
       t.writes_per_s, t.p50_ms, t.p99_ms, t.total);
+  std::error_code ec;
+  auto wal = std::filesystem::file_size(dir + "/durable.db-wal", ec);
+  std::printf("WAL size after the durable phases: %.1f MiB\n", ec ? -1.0 : wal / 1048576.0);
 }
 
 void BenchRange(const std::string& dir) {

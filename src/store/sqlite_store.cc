@@ -34,6 +34,10 @@ constexpr int kPutType = 0;
 constexpr int kDeleteType = 1;
 // WAL length (pages) that triggers a background checkpoint; SQLite's own default is 1000.
 constexpr int kCheckpointPages = 1000;
+// WAL length at which the writer finishes the checkpoint itself. SQLite rewinds the WAL only when
+// a write starts after a checkpoint copied every frame; under steady load the background one never
+// catches up with the writer, so without this the WAL would grow without bound.
+constexpr int kWriterCheckpointPages = 4 * kCheckpointPages;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -188,6 +192,8 @@ class SqliteStore final : public Store, private internal::EventSource {
   std::condition_variable checkpoint_cv_;
   bool checkpoint_wanted_ = false;
   bool checkpoint_stop_ = false;
+  std::mutex checkpoint_run_mu_;   // held while either thread runs a checkpoint
+  std::atomic<int> wal_pages_{0};  // WAL length after the last commit (writer thread's hook)
 
   std::mutex queue_mu_;  // guards the queue and closing_
   std::condition_variable queue_cv_;
@@ -216,7 +222,9 @@ base::Result<SqliteStore::Lease> SqliteStore::AcquireReader() {
   }
   auto opened = [&]() -> base::Result<std::unique_ptr<SqliteConn>> {
     FJORD_ASSIGN_OR_RETURN(auto c, SqliteConn::Open(path_, false));
-    FJORD_RETURN_IF_ERROR(c->Exec("PRAGMA busy_timeout = 10000; PRAGMA query_only = 1; PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -32768;"));
+    FJORD_RETURN_IF_ERROR(
+        c->Exec("PRAGMA busy_timeout = 10000; PRAGMA query_only = 1; PRAGMA mmap_size = "
+                "1073741824; PRAGMA cache_size = -32768;"));
     return c;
   }();
   if (!opened.ok()) {
@@ -456,6 +464,7 @@ base::Status SqliteStore::Compact(Revision revision) {
 
 int SqliteStore::WalHook(void* self, sqlite3*, const char*, int pages) {
   auto* store = static_cast<SqliteStore*>(self);
+  store->wal_pages_.store(pages);
   if (pages >= kCheckpointPages) {
     std::lock_guard<std::mutex> l(store->checkpoint_mu_);
     store->checkpoint_wanted_ = true;
@@ -482,6 +491,7 @@ void SqliteStore::CheckpointLoop() {
       (void)conn->Exec(options_.sync == Options::Sync::kFull ? "PRAGMA synchronous = FULL"
                                                              : "PRAGMA synchronous = NORMAL");
     }
+    std::lock_guard<std::mutex> run(checkpoint_run_mu_);
     sqlite3_wal_checkpoint_v2(conn->db(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
   }
 }
@@ -513,6 +523,14 @@ void SqliteStore::WriterLoop() {
     }
     CommitGroup(group);
     MaybeAutoCompact();
+    if (wal_pages_.load() >= kWriterCheckpointPages) {
+      // Waits for a running background checkpoint, then copies the few frames it left; the next
+      // write then rewinds the WAL.
+      std::lock_guard<std::mutex> l(checkpoint_run_mu_);
+      sqlite3_wal_checkpoint_v2(writer_conn_->db(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                                nullptr);
+      wal_pages_.store(0);
+    }
   }
 }
 
@@ -689,6 +707,9 @@ base::Result<Opened> OpenWriter(const std::string& path, const Options& options)
   Opened out;
   FJORD_ASSIGN_OR_RETURN(out.conn, SqliteConn::Open(path, true));
   SqliteConn& c = *out.conn;
+  // 4 KiB pages: a ~1 KiB value stays inside its rowid-table cell, and a group commit of small
+  // writes adds few bytes to the WAL. Only takes effect when the file is new.
+  FJORD_RETURN_IF_ERROR(c.Exec("PRAGMA page_size = 4096"));
   {
     FJORD_ASSIGN_OR_RETURN(Stmt s, c.Prepare("PRAGMA journal_mode = WAL"));
     FJORD_ASSIGN_OR_RETURN(bool row, s.Step());

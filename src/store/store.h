@@ -146,8 +146,9 @@ class Watcher {
   virtual base::Result<std::vector<Event>> Next(base::Clock::TimePoint deadline) = 0;
 
   // `fn` runs on a store thread whenever new events may be ready, for event-loop users that poll
-  // with a past deadline instead of blocking. It must be quick and must not call into this
-  // watcher or the store (post to your loop instead). Empty `fn` removes it.
+  // with a past deadline instead of blocking. It is edge-triggered: after a call, poll Next until
+  // it returns no events. It must be quick and must not call into this watcher or the store
+  // (post to your loop instead). Empty `fn` removes it.
   virtual void SetNotify(std::function<void()> fn) = 0;
 };
 
