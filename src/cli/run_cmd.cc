@@ -293,9 +293,9 @@ void RegisterRunCommands(CLI::App& app, int& exit_code) {
   run->add_option("--memory", flags->memory, "Memory limit, e.g. 256M; no swap on top");
   run->add_option("--pids-max", flags->pids_max, "Maximum number of processes");
   run->add_option("--net", flags->net, "Network: none (loopback only), host or bridge");
-  run->add_option("--publish", flags->publish, "Publish HOSTPORT:CONTAINERPORT (bridge)");
-  run->add_option("--volume", flags->volumes, "Bind mount HOSTDIR:CTRDIR[:ro]");
-  run->add_option("--env", flags->env, "Environment variable KEY=VALUE");
+  run->add_option("--publish", flags->publish, "Publish HOSTPORT:CONTAINERPORT (bridge)")->allow_extra_args(false);
+  run->add_option("--volume", flags->volumes, "Bind mount HOSTDIR:CTRDIR[:ro]")->allow_extra_args(false);
+  run->add_option("--env", flags->env, "Environment variable KEY=VALUE")->allow_extra_args(false);
   run->add_option("--workdir", flags->workdir, "Working directory inside the container");
   run->add_option("--hostname", flags->hostname, "Container hostname");
   run->add_option("--user", flags->user, "UID[:GID] to run the command as");

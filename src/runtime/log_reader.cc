@@ -88,13 +88,25 @@ Status ReadContainerLog(const fs::path& path, const std::function<bool()>* runni
   for (;;) {
     bool was_running = running != nullptr && (*running)();
     if (fd) Drain(fd.get(), pending, sink);
-    // Rotated (or created) since we opened it: finish the old file, switch to the new one.
+    // Rotated (or created) since we opened it: finish the old file (our fd still reads it, even
+    // renamed or deleted), then the files rotated after it, oldest first, then the new one.
     ino_t now = InodeOf(path);
     if (now != 0 && now != ino) {
       if (fd) Drain(fd.get(), pending, sink);
       pending.clear();
+      int newer = 0;  // rotated files newer than ours: .1 .. .(k-1) where .k is ours
+      for (int k = 1; fs::exists(path.string() + "." + std::to_string(k)); k++) {
+        if (ino != 0 && InodeOf(path.string() + "." + std::to_string(k)) == ino) break;
+        newer = k;
+      }
+      if (ino == 0) newer = 0;  // there was no file before: nothing was rotated past us
+      for (int k = newer; k >= 1; k--) {
+        UniqueFd mid(::open((path.string() + "." + std::to_string(k)).c_str(), O_RDONLY | O_CLOEXEC));
+        std::string mid_pending;
+        if (mid) Drain(mid.get(), mid_pending, sink);
+      }
       fd.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-      ino = now;
+      ino = fd ? InodeOf(path) : 0;
       continue;
     }
     if (!was_running) break;

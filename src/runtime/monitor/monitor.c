@@ -139,47 +139,50 @@ static size_t FormatStamp(char* out, size_t cap) {
                           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
 }
 
-// Appends records for the complete lines in `s` (all of it when `flush`) with one write().
+// Writes buffered records, rotating first when they would push the file past its bound.
+static void LogWrite(struct Log* log, const char* p, size_t n) {
+  if (n == 0) return;
+  if (log->size > 0 && log->size + (long long)n > log->max_bytes) LogRotate(log);
+  if (log->fd >= 0) WriteAll(log->fd, p, n);
+  log->size += (long long)n;
+}
+
+// Appends records for the complete lines in `s` (all of it when `flush`), batching writes.
 static void EmitLines(struct Log* log, struct Stream* s, int flush) {
-  static char out[kLineMax * 2 + 4096];
+  static char out[kLineMax + 256];
   size_t n = 0;
   char stamp[64];
-  size_t stamp_len = FormatStamp(stamp, sizeof(stamp));
+  FormatStamp(stamp, sizeof(stamp));
   size_t start = 0;
-  for (size_t i = 0; i < s->len; i++) {
-    if (s->buf[i] != '\n') continue;
-    size_t line = i - start;
-    if (n + line + stamp_len + 16 > sizeof(out)) {
-      if (log->fd >= 0) WriteAll(log->fd, out, n);
-      log->size += (long long)n;
+  while (start < s->len) {
+    char* nl = memchr(s->buf + start, '\n', s->len - start);
+    size_t line;
+    char tag;
+    if (nl != NULL) {
+      line = (size_t)(nl - (s->buf + start));
+      tag = 'F';
+    } else if (flush || s->len == sizeof(s->buf)) {
+      line = s->len - start;
+      tag = 'P';
+    } else {
+      break;
+    }
+    size_t rec = strlen(stamp) + strlen(s->name) + 4 + line + 1;
+    // Flush when the batch is full or when this record would cross the file's bound.
+    if (n + rec > sizeof(out) || (n > 0 && log->size + (long long)(n + rec) > log->max_bytes)) {
+      LogWrite(log, out, n);
       n = 0;
     }
-    n += (size_t)snprintf(out + n, sizeof(out) - n, "%s %s F ", stamp, s->name);
+    if (rec > sizeof(out)) rec = sizeof(out);
+    n += (size_t)snprintf(out + n, sizeof(out) - n, "%s %s %c ", stamp, s->name, tag);
     memcpy(out + n, s->buf + start, line);
     n += line;
     out[n++] = '\n';
-    start = i + 1;
+    start += line + (tag == 'F' ? 1 : 0);
   }
-  size_t rest = s->len - start;
-  if (rest > 0 && (flush || rest == sizeof(s->buf))) {
-    if (n + rest + stamp_len + 16 > sizeof(out)) {
-      if (log->fd >= 0) WriteAll(log->fd, out, n);
-      log->size += (long long)n;
-      n = 0;
-    }
-    n += (size_t)snprintf(out + n, sizeof(out) - n, "%s %s P ", stamp, s->name);
-    memcpy(out + n, s->buf + start, rest);
-    n += rest;
-    out[n++] = '\n';
-    start = s->len;
-  }
-  if (n > 0) {
-    if (log->fd >= 0) WriteAll(log->fd, out, n);
-    log->size += (long long)n;
-  }
+  LogWrite(log, out, n);
   memmove(s->buf, s->buf + start, s->len - start);
   s->len -= start;
-  if (log->size >= log->max_bytes) LogRotate(log);
 }
 
 // Returns 0 at EOF or error (the stream is closed then), 1 when data was read.
