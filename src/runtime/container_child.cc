@@ -339,13 +339,8 @@ void DropPrivileges(const ChildConfig& c) {
 }  // namespace
 
 void RunContainerChild(const ChildConfig& c) {
-  for (const std::string& procs : c.cgroup_procs) {
-    int fd = open(procs.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || write(fd, "0", 1) != 1) Fail(c, 125, "join cgroup %s", procs.c_str(), errno);
-    close(fd);
-  }
-  // A private cgroup namespace: the container sees its own cgroup as "/".
-  (void)unshare(CLONE_NEWCGROUP);
+  // The creator moves this process into the container's cgroups while the mounts are built
+  // (the first cgroup migration waits for an RCU grace period: overlap it); "go" says it is done.
   SetupMounts(c);
   if (!c.hostname.empty() && sethostname(c.hostname.data(), c.hostname.size()) < 0) {
     Fail(c, 125, "set hostname %s", c.hostname.c_str(), errno);
@@ -354,6 +349,8 @@ void RunContainerChild(const ChildConfig& c) {
   char go = 0;
   if (read(c.go_fd, &go, 1) != 1) Fail(c, 125, "the creator went away before the start%s", "", 0);
   close(c.go_fd);
+  // A private cgroup namespace, now that we are in the container's cgroup: it shows as "/".
+  (void)unshare(CLONE_NEWCGROUP);
   pid_t workload = fork();
   if (workload < 0) Fail(c, 125, "fork the workload%s", "", errno);
   if (workload == 0) RunWorkload(c);

@@ -24,7 +24,6 @@ struct ChildMount {
 };
 
 struct ChildConfig {
-  std::vector<std::string> cgroup_procs;  // files to write "0" into, first thing
   std::string overlay_options;            // lowerdir=...,upperdir=...,workdir=...
   std::string rootfs;                     // mount point of the overlay
   std::vector<ChildMount> mounts;
@@ -40,7 +39,7 @@ struct ChildConfig {
   uint64_t capabilities = 0;
   std::vector<sock_filter> seccomp;  // empty: none
   int error_fd = -1;   // CLOEXEC pipe to the creator
-  int go_fd = -1;      // the creator writes one byte when networking is ready
+  int go_fd = -1;      // one byte from the creator: in the cgroups, networking ready
   int stdout_fd = -1;  // pipes to the monitor
   int stderr_fd = -1;
   int init_fd = -1;    // memfd with the monitor binary, exec'd as "init"

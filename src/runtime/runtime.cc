@@ -246,8 +246,7 @@ class RuntimeImpl final : public Runtime {
  private:
   Result<std::string> ResolveId(std::string_view name_or_id) const;
   ContainerInfo InfoOf(const std::string& id, const ContainerState& st) const;
-  Result<ChildConfig> MakeChildConfig(const ContainerSpec& spec, const std::string& id,
-                                      const CgroupDirs& cgroups);
+  Result<ChildConfig> MakeChildConfig(const ContainerSpec& spec, const std::string& id);
   // Kills and removes what a container still holds (processes, cgroups, network).
   void Teardown(const ContainerState& st);
   // Starts the monitor process; returns its pid, the container's init pid comes on `pid_pipe`.
@@ -396,11 +395,10 @@ Status RuntimeImpl::Recover() {
   return Status::Ok();
 }
 
-Result<ChildConfig> RuntimeImpl::MakeChildConfig(const ContainerSpec& spec, const std::string& id,
-                                                 const CgroupDirs& cgroups) {
+Result<ChildConfig> RuntimeImpl::MakeChildConfig(const ContainerSpec& spec,
+                                                 const std::string& id) {
   const fs::path dir = paths::ContainerDir(options_.root, id);
   ChildConfig c;
-  c.cgroup_procs = CgroupProcsFiles(cgroups);
   std::string lower;
   if (!spec.rootfs.empty()) {
     lower = spec.rootfs.string();
@@ -546,7 +544,7 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in) {
   FJORD_ASSIGN_OR_RETURN(st.cgroups, cgroups_->Create(options_.cgroup_parent, id, spec.limits));
   FJORD_RETURN_IF_ERROR(WriteState(dir, st));
 
-  FJORD_ASSIGN_OR_RETURN(ChildConfig cfg, MakeChildConfig(spec, id, st.cgroups));
+  FJORD_ASSIGN_OR_RETURN(ChildConfig cfg, MakeChildConfig(spec, id));
   FJORD_ASSIGN_OR_RETURN(UniqueFd monitor_fd, MonitorMemfd());
   FJORD_ASSIGN_OR_RETURN(Pipe err_pipe, MakePipe());
   FJORD_ASSIGN_OR_RETURN(Pipe go_pipe, MakePipe());
@@ -581,6 +579,11 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in) {
   st.init_pid = init;
   st.init_start = ProcessStartTime(init).value_or(0);
   st.status = "running";
+  // The container child waits for "go" before it forks the workload: join it to its cgroups
+  // first, so nothing of the workload ever runs outside them.
+  for (const std::string& procs : CgroupProcsFiles(st.cgroups)) {
+    FJORD_RETURN_IF_ERROR(WriteExisting(procs, std::to_string(init)).Wrap("join cgroup"));
+  }
   FJORD_RETURN_IF_ERROR(WriteState(dir, st));
   if (st.bridge) {
     Status net = options_.network.attach(id, init, spec.ports);
