@@ -116,7 +116,7 @@ class V1Backend final : public CgroupBackend {
   std::string_view Kind() const override { return mounts_.unified.empty() ? "v1" : "hybrid"; }
 
   Result<CgroupDirs> Create(const std::string& parent, const std::string& id,
-                            const Limits& limits) const override {
+                            const Limits& limits, bool all_devices) const override {
     CgroupDirs dirs;
     for (const auto& [controller, mount] : mounts_.v1) {
       fs::path p = mount;
@@ -138,7 +138,7 @@ class V1Backend final : public CgroupBackend {
       }
       dirs[controller] = dir;
     }
-    if (Status st = Apply(dirs, limits); !st.ok()) {
+    if (Status st = Apply(dirs, limits, all_devices); !st.ok()) {
       RemoveDirs(dirs);
       return st;
     }
@@ -181,7 +181,7 @@ class V1Backend final : public CgroupBackend {
   }
 
  private:
-  static Status Apply(const CgroupDirs& dirs, const Limits& limits) {
+  static Status Apply(const CgroupDirs& dirs, const Limits& limits, bool all_devices) {
     auto dir = [&](const char* c) -> const fs::path* {
       auto it = dirs.find(c);
       return it == dirs.end() ? nullptr : &it->second;
@@ -218,7 +218,7 @@ class V1Backend final : public CgroupBackend {
       if (pids == nullptr) return base::FailedPrecondition("no pids cgroup controller mounted");
       FJORD_RETURN_IF_ERROR(WriteExisting(*pids / "pids.max", std::to_string(*limits.pids_max)));
     }
-    if (const fs::path* dev = dir("devices")) {
+    if (const fs::path* dev = dir("devices"); dev != nullptr && !all_devices) {
       // Only the nodes fjord creates in the container's /dev (and mknod, as docker allows).
       FJORD_RETURN_IF_ERROR(WriteExisting(*dev / "devices.deny", "a"));
       for (const char* rule : {"c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm",
@@ -239,13 +239,15 @@ class V2Backend final : public CgroupBackend {
   std::string_view Kind() const override { return "v2"; }
 
   Result<CgroupDirs> Create(const std::string& parent, const std::string& id,
-                            const Limits& limits) const override {
+                            const Limits& limits, bool all_devices) const override {
     // Controllers must be enabled in every ancestor's subtree_control.
     (void)WriteExisting(mount_ / "cgroup.subtree_control", "+cpu +memory +pids");
     FJORD_RETURN_IF_ERROR(MkdirParent(mount_ / parent));
     (void)WriteExisting(mount_ / parent / "cgroup.subtree_control", "+cpu +memory +pids");
     fs::path dir = mount_ / parent / id;
     if (::mkdir(dir.c_str(), 0755) < 0) return ErrnoStatus("create cgroup " + dir.string());
+    // v2 has no devices files (it takes a BPF program); /dev holds only safe nodes anyway.
+    (void)all_devices;
     CgroupDirs dirs{{"unified", dir}};
     if (Status st = Apply(dir, limits); !st.ok()) {
       RemoveDirs(dirs);

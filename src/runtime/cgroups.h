@@ -34,9 +34,10 @@ class CgroupBackend {
   // "v1", "hybrid" or "v2".
   virtual std::string_view Kind() const = 0;
 
-  // Creates <parent>/<id> in every hierarchy and applies `limits`. On failure nothing is left.
+  // Creates <parent>/<id> in every hierarchy and applies `limits`; device access is limited to
+  // the nodes a container's /dev has unless `all_devices` (privileged). On failure nothing is left.
   virtual base::Result<CgroupDirs> Create(const std::string& parent, const std::string& id,
-                                          const Limits& limits) const = 0;
+                                          const Limits& limits, bool all_devices) const = 0;
 
   // The file whose "oom_kill N" line counts OOM kills (v1 memory.oom_control, v2 memory.events).
   virtual std::filesystem::path OomFile(const CgroupDirs& dirs) const = 0;

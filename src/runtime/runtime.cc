@@ -541,7 +541,7 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in) {
   }
   FJORD_RETURN_IF_ERROR(WriteState(dir, st));
   FJORD_RETURN_IF_ERROR(WriteSpec(dir, spec));
-  FJORD_ASSIGN_OR_RETURN(st.cgroups, cgroups_->Create(options_.cgroup_parent, id, spec.limits));
+  FJORD_ASSIGN_OR_RETURN(st.cgroups, cgroups_->Create(options_.cgroup_parent, id, spec.limits, spec.privileged));
   FJORD_RETURN_IF_ERROR(WriteState(dir, st));
 
   FJORD_ASSIGN_OR_RETURN(ChildConfig cfg, MakeChildConfig(spec, id));

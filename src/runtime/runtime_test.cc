@@ -90,7 +90,7 @@ TEST(Cgroups, CreateApplyRemove) {
   limits.memory_bytes = 64ull << 20;
   limits.pids_max = 10;
   std::string id = "unit-" + std::to_string(getpid());
-  auto dirs = (*backend)->Create("fjord-test", id, limits);
+  auto dirs = (*backend)->Create("fjord-test", id, limits, false);
   ASSERT_TRUE(dirs.ok()) << dirs.status().ToString();
   for (const auto& [_, d] : *dirs) EXPECT_TRUE(std::filesystem::exists(d)) << d;
   EXPECT_FALSE(CgroupHasProcesses(*dirs));

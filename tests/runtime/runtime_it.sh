@@ -185,6 +185,17 @@ stop_rm)
   "$F" rm --root "$R" t 2>/dev/null && fail "rm of a running container without --force"
   "$F" rm --root "$R" --force t || fail "rm --force"
   "$F" rm --root "$R" s || fail "rm"
+  # A foreground run forwards SIGTERM to the container and exits with its code.
+  "$F" run --root "$R" --rootfs "$RFS" --name sig -- /bin/sh -c \
+    'trap "echo got-term; exit 7" TERM; echo ready; while :; do sleep 0.1; done' >"$T/sig" &
+  runner=$!
+  BG_PIDS+=("$runner")
+  wait_for 10 grep -q ready "$T/sig" || fail "foreground container never started"
+  kill -TERM "$runner"
+  wait "$runner"
+  expect_eq 7 $? "exit code after a forwarded SIGTERM"
+  grep -q got-term "$T/sig" || fail "SIGTERM not forwarded: $(cat "$T/sig")"
+  "$F" rm --root "$R" sig || fail "rm sig"
   expect_eq 0 "$(ls "$R/containers" | wc -l)" "containers left"
   grep -q "$R" /proc/mounts && fail "mounts left: $(grep "$R" /proc/mounts)"
   ;;
