@@ -72,8 +72,9 @@ Status ApplyImage(const std::string& ref, const std::filesystem::path& root,
   (void)ref;
   (void)root;
   (void)spec;
-  return base::FailedPrecondition("--image: the image store is not available in this build; use "
-                                  "--rootfs DIR");
+  return base::FailedPrecondition(
+      "--image: the image store is not available in this build; use "
+      "--rootfs DIR");
 #endif
 }
 
@@ -186,8 +187,8 @@ Result<rt::ContainerSpec> BuildSpec(const RunFlags& f, std::vector<std::string> 
       return base::InvalidArgument("--publish " + base::QuoteForDisplay(p) +
                                    ": expected HOSTPORT:CONTAINERPORT[/tcp|udp], e.g. 8080:80");
     }
-    spec.ports.push_back({static_cast<uint16_t>(port(parts[0])),
-                          static_cast<uint16_t>(port(parts[1])), proto});
+    spec.ports.push_back(
+        {static_cast<uint16_t>(port(parts[0])), static_cast<uint16_t>(port(parts[1])), proto});
   }
   for (const std::string& v : f.volumes) {
     auto parts = base::Split(v, ':');
@@ -293,8 +294,10 @@ void RegisterRunCommands(CLI::App& app, int& exit_code) {
   run->add_option("--memory", flags->memory, "Memory limit, e.g. 256M; no swap on top");
   run->add_option("--pids-max", flags->pids_max, "Maximum number of processes");
   run->add_option("--net", flags->net, "Network: none (loopback only), host or bridge");
-  run->add_option("--publish", flags->publish, "Publish HOSTPORT:CONTAINERPORT (bridge)")->allow_extra_args(false);
-  run->add_option("--volume", flags->volumes, "Bind mount HOSTDIR:CTRDIR[:ro]")->allow_extra_args(false);
+  run->add_option("--publish", flags->publish, "Publish HOSTPORT:CONTAINERPORT (bridge)")
+      ->allow_extra_args(false);
+  run->add_option("--volume", flags->volumes, "Bind mount HOSTDIR:CTRDIR[:ro]")
+      ->allow_extra_args(false);
   run->add_option("--env", flags->env, "Environment variable KEY=VALUE")->allow_extra_args(false);
   run->add_option("--workdir", flags->workdir, "Working directory inside the container");
   run->add_option("--hostname", flags->hostname, "Container hostname");

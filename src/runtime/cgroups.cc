@@ -23,7 +23,7 @@ namespace {
 
 struct CgroupMounts {
   std::map<std::string, fs::path> v1;  // controller -> mount point
-  fs::path unified;                     // cgroup2 mount point, empty if none
+  fs::path unified;                    // cgroup2 mount point, empty if none
 };
 
 CgroupMounts ReadMounts() {
@@ -80,7 +80,8 @@ std::vector<pid_t> ReadProcs(const fs::path& dir) {
 }
 
 Status MkdirParent(const fs::path& dir) {
-  if (::mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST) return ErrnoStatus("mkdir " + dir.string());
+  if (::mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST)
+    return ErrnoStatus("mkdir " + dir.string());
   return Status::Ok();
 }
 
@@ -115,8 +116,8 @@ class V1Backend final : public CgroupBackend {
 
   std::string_view Kind() const override { return mounts_.unified.empty() ? "v1" : "hybrid"; }
 
-  Result<CgroupDirs> Create(const std::string& parent, const std::string& id,
-                            const Limits& limits, bool all_devices) const override {
+  Result<CgroupDirs> Create(const std::string& parent, const std::string& id, const Limits& limits,
+                            bool all_devices) const override {
     CgroupDirs dirs;
     for (const auto& [controller, mount] : mounts_.v1) {
       fs::path p = mount;
@@ -238,8 +239,8 @@ class V2Backend final : public CgroupBackend {
 
   std::string_view Kind() const override { return "v2"; }
 
-  Result<CgroupDirs> Create(const std::string& parent, const std::string& id,
-                            const Limits& limits, bool all_devices) const override {
+  Result<CgroupDirs> Create(const std::string& parent, const std::string& id, const Limits& limits,
+                            bool all_devices) const override {
     // Controllers must be enabled in every ancestor's subtree_control.
     (void)WriteExisting(mount_ / "cgroup.subtree_control", "+cpu +memory +pids");
     FJORD_RETURN_IF_ERROR(MkdirParent(mount_ / parent));
@@ -292,8 +293,7 @@ class V2Backend final : public CgroupBackend {
       FJORD_RETURN_IF_ERROR(WriteExisting(d / "cpu.weight", std::to_string(*limits.cpu_weight)));
     }
     if (limits.memory_bytes) {
-      FJORD_RETURN_IF_ERROR(
-          WriteExisting(d / "memory.max", std::to_string(*limits.memory_bytes)));
+      FJORD_RETURN_IF_ERROR(WriteExisting(d / "memory.max", std::to_string(*limits.memory_bytes)));
       if (fs::exists(d / "memory.swap.max")) (void)WriteExisting(d / "memory.swap.max", "0");
     }
     if (limits.pids_max) {

@@ -69,8 +69,8 @@ int OpenInRoot(const ChildConfig& c, int rootfd, const char* rel, bool file) {
       }
       if (parent < 0) Fail(c, 125, "open parent of /%s in the container", rel, errno);
       bool last = saved == '\0';
-      int rc = (last && file) ? mknodat(parent, name, S_IFREG | 0644, 0)
-                              : mkdirat(parent, name, 0755);
+      int rc =
+          (last && file) ? mknodat(parent, name, S_IFREG | 0644, 0) : mkdirat(parent, name, 0755);
       if (rc < 0 && errno != EEXIST) Fail(c, 125, "create /%s in the container", rel, errno);
       if (parent != rootfd) close(parent);
       fd = OpenAt2(rootfd, path, O_PATH);
@@ -130,7 +130,7 @@ void SetupDev(const ChildConfig& c, int rootfd) {
     const char* name;
     unsigned major, minor;
   };
-  static const Node kNodes[] = {{"null", 1, 3},    {"zero", 1, 5},    {"full", 1, 7},
+  static const Node kNodes[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
                                 {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
   for (const Node& n : kNodes) {
     if (mknodat(dev, n.name, S_IFCHR | 0666, makedev(n.major, n.minor)) == 0) {
@@ -158,9 +158,9 @@ void SetupDev(const ChildConfig& c, int rootfd) {
 }
 
 void MaskPaths(const ChildConfig& c, int rootfd) {
-  static const char* const kMaskedFiles[] = {
-      "proc/kcore", "proc/keys", "proc/timer_list", "proc/sched_debug", "proc/latency_stats",
-      "proc/timer_stats"};
+  static const char* const kMaskedFiles[] = {"proc/kcore",         "proc/keys",
+                                             "proc/timer_list",    "proc/sched_debug",
+                                             "proc/latency_stats", "proc/timer_stats"};
   for (const char* rel : kMaskedFiles) {
     int fd = OpenAt2(rootfd, rel, O_PATH);
     if (fd < 0) continue;
@@ -222,15 +222,16 @@ void SetupMounts(const ChildConfig& c) {
   for (const ChildMount& m : c.mounts) {
     struct stat st;
     bool file = stat(m.source.c_str(), &st) == 0 && !S_ISDIR(st.st_mode);
-    MountIn(c, rootfd, m.destination.c_str(), m.source.c_str(), nullptr, MS_BIND | MS_REC,
-            nullptr, file);
+    MountIn(c, rootfd, m.destination.c_str(), m.source.c_str(), nullptr, MS_BIND | MS_REC, nullptr,
+            file);
     if (m.read_only) RemountReadOnly(c, rootfd, m.destination.c_str(), false);
   }
   if (!c.privileged) MaskPaths(c, rootfd);
   if (c.read_only) RemountReadOnly(c, rootfd, ".", false);
   close(rootfd);
   if (chdir(c.rootfs.c_str()) < 0) Fail(c, 125, "chdir %s", c.rootfs.c_str(), errno);
-  if (syscall(SYS_pivot_root, ".", ".") < 0) Fail(c, 125, "pivot_root into %s", c.rootfs.c_str(), errno);
+  if (syscall(SYS_pivot_root, ".", ".") < 0)
+    Fail(c, 125, "pivot_root into %s", c.rootfs.c_str(), errno);
   if (umount2(".", MNT_DETACH) < 0) Fail(c, 125, "detach the old root%s", "", errno);
   if (chdir("/") < 0) Fail(c, 125, "chdir %s", "/", errno);
 }

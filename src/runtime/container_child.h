@@ -24,8 +24,8 @@ struct ChildMount {
 };
 
 struct ChildConfig {
-  std::string overlay_options;            // lowerdir=...,upperdir=...,workdir=...
-  std::string rootfs;                     // mount point of the overlay
+  std::string overlay_options;  // lowerdir=...,upperdir=...,workdir=...
+  std::string rootfs;           // mount point of the overlay
   std::vector<ChildMount> mounts;
   std::string hostname;
   std::vector<std::string> argv;
@@ -38,11 +38,11 @@ struct ChildConfig {
   bool privileged = false;
   uint64_t capabilities = 0;
   std::vector<sock_filter> seccomp;  // empty: none
-  int error_fd = -1;   // CLOEXEC pipe to the creator
-  int go_fd = -1;      // one byte from the creator: in the cgroups, networking ready
-  int stdout_fd = -1;  // pipes to the monitor
+  int error_fd = -1;                 // CLOEXEC pipe to the creator
+  int go_fd = -1;                    // one byte from the creator: in the cgroups, networking ready
+  int stdout_fd = -1;                // pipes to the monitor
   int stderr_fd = -1;
-  int init_fd = -1;    // memfd with the monitor binary, exec'd as "init"
+  int init_fd = -1;  // memfd with the monitor binary, exec'd as "init"
 };
 
 [[noreturn]] void RunContainerChild(const ChildConfig& config);

@@ -101,7 +101,8 @@ Status ReadContainerLog(const fs::path& path, const std::function<bool()>* runni
       }
       if (ino == 0) newer = 0;  // there was no file before: nothing was rotated past us
       for (int k = newer; k >= 1; k--) {
-        UniqueFd mid(::open((path.string() + "." + std::to_string(k)).c_str(), O_RDONLY | O_CLOEXEC));
+        UniqueFd mid(
+            ::open((path.string() + "." + std::to_string(k)).c_str(), O_RDONLY | O_CLOEXEC));
         std::string mid_pending;
         if (mid) Drain(mid.get(), mid_pending, sink);
       }

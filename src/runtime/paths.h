@@ -25,6 +25,7 @@
 // Not thread-safe (plain functions of their arguments).
 #pragma once
 
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -35,9 +36,7 @@ inline std::filesystem::path DefaultRoot() {
   return (env != nullptr && env[0] != '\0') ? std::filesystem::path(env)
                                             : std::filesystem::path("/var/lib/fjord");
 }
-inline std::filesystem::path NamesDir(const std::filesystem::path& root) {
-  return root / "names";
-}
+inline std::filesystem::path NamesDir(const std::filesystem::path& root) { return root / "names"; }
 inline std::filesystem::path NameLink(const std::filesystem::path& root, const std::string& name) {
   return NamesDir(root) / name;
 }

@@ -92,7 +92,8 @@ Result<std::pair<uid_t, gid_t>> ParseUser(std::string_view user) {
 
 Status Validate(ContainerSpec& s, bool have_bridge) {
   if (s.argv.empty() || s.argv[0].empty()) {
-    return base::InvalidArgument("no command given: put it after `--`, e.g. -- /bin/sh -c 'echo hi'");
+    return base::InvalidArgument(
+        "no command given: put it after `--`, e.g. -- /bin/sh -c 'echo hi'");
   }
   if (!s.name.empty() && !ValidName(s.name)) {
     return base::InvalidArgument("--name " + base::QuoteForDisplay(s.name) +
@@ -106,12 +107,14 @@ Status Validate(ContainerSpec& s, bool have_bridge) {
     std::error_code ec;
     s.rootfs = fs::absolute(s.rootfs, ec);
     if (!fs::is_directory(s.rootfs, ec)) {
-      return base::NotFound("rootfs " + s.rootfs.string() + " does not exist or is not a directory");
+      return base::NotFound("rootfs " + s.rootfs.string() +
+                            " does not exist or is not a directory");
     }
   }
   for (const auto& l : s.layers) {
     std::error_code ec;
-    if (!fs::is_directory(l, ec)) return base::NotFound("image layer " + l.string() + " is missing");
+    if (!fs::is_directory(l, ec))
+      return base::NotFound("image layer " + l.string() + " is missing");
   }
   for (Mount& m : s.mounts) {
     std::error_code ec;
@@ -332,7 +335,8 @@ Result<std::vector<ContainerInfo>> RuntimeImpl::List() {
 Result<ContainerStats> RuntimeImpl::Stats(std::string_view name_or_id) {
   FJORD_ASSIGN_OR_RETURN(std::string id, ResolveId(name_or_id));
   FJORD_ASSIGN_OR_RETURN(ContainerState st, ReadState(paths::ContainerDir(options_.root, id)));
-  if (st.cgroups.empty()) return base::FailedPrecondition("container " + st.name + " has no cgroup");
+  if (st.cgroups.empty())
+    return base::FailedPrecondition("container " + st.name + " has no cgroup");
   return cgroups_->Stats(st.cgroups);
 }
 
@@ -395,8 +399,7 @@ Status RuntimeImpl::Recover() {
   return Status::Ok();
 }
 
-Result<ChildConfig> RuntimeImpl::MakeChildConfig(const ContainerSpec& spec,
-                                                 const std::string& id) {
+Result<ChildConfig> RuntimeImpl::MakeChildConfig(const ContainerSpec& spec, const std::string& id) {
   const fs::path dir = paths::ContainerDir(options_.root, id);
   ChildConfig c;
   std::string lower;
@@ -452,8 +455,12 @@ Result<pid_t> RuntimeImpl::ForkMonitor(const ChildConfig& cfg, const fs::path& d
                                        int pid_pipe_write, int monitor_fd, int out_read,
                                        int err_read) {
   // Everything the monitor's argv needs, built before fork.
-  std::vector<std::string> args = {"fjord-monitor", "monitor", dir.string(), "",
-                                   std::to_string(out_read), std::to_string(err_read),
+  std::vector<std::string> args = {"fjord-monitor",
+                                   "monitor",
+                                   dir.string(),
+                                   "",
+                                   std::to_string(out_read),
+                                   std::to_string(err_read),
                                    std::to_string(spec.log.max_bytes),
                                    std::to_string(spec.log.max_files)};
   fs::path oom = cgroups_->OomFile(cgroups);
@@ -482,7 +489,8 @@ Result<pid_t> RuntimeImpl::ForkMonitor(const ChildConfig& cfg, const fs::path& d
   if (child == 0) RunContainerChild(cfg);
   if (child < 0) {
     char msg[256];
-    std::snprintf(msg, sizeof(msg), "125 clone the container's namespaces: %s", std::strerror(errno));
+    std::snprintf(msg, sizeof(msg), "125 clone the container's namespaces: %s",
+                  std::strerror(errno));
     (void)!::write(cfg.error_fd, msg, std::strlen(msg));
     _exit(125);
   }
@@ -515,8 +523,10 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in) {
 
   if (::symlink(id.c_str(), link.c_str()) < 0) {
     if (errno == EEXIST) {
-      return base::AlreadyExists("the name `" + name + "` is already in use; remove it with "
-                                 "`fjord rm " + name + "` or choose another --name");
+      return base::AlreadyExists("the name `" + name +
+                                 "` is already in use; remove it with "
+                                 "`fjord rm " +
+                                 name + "` or choose another --name");
     }
     return ErrnoStatus("reserve the name " + link.string());
   }
@@ -535,13 +545,14 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in) {
     ::unlink(link.c_str());
   });
   FJORD_RETURN_IF_ERROR(MakeDir(dir));
-  for (const fs::path& d : {paths::UpperDir(dir), paths::WorkDir(dir), paths::RootfsDir(dir),
-                            paths::LogDir(dir)}) {
+  for (const fs::path& d :
+       {paths::UpperDir(dir), paths::WorkDir(dir), paths::RootfsDir(dir), paths::LogDir(dir)}) {
     FJORD_RETURN_IF_ERROR(MakeDir(d));
   }
   FJORD_RETURN_IF_ERROR(WriteState(dir, st));
   FJORD_RETURN_IF_ERROR(WriteSpec(dir, spec));
-  FJORD_ASSIGN_OR_RETURN(st.cgroups, cgroups_->Create(options_.cgroup_parent, id, spec.limits, spec.privileged));
+  FJORD_ASSIGN_OR_RETURN(
+      st.cgroups, cgroups_->Create(options_.cgroup_parent, id, spec.limits, spec.privileged));
   FJORD_RETURN_IF_ERROR(WriteState(dir, st));
 
   FJORD_ASSIGN_OR_RETURN(ChildConfig cfg, MakeChildConfig(spec, id));
@@ -557,10 +568,9 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in) {
   cfg.stderr_fd = errout_pipe.write.get();
   cfg.init_fd = monitor_fd.get();
 
-  FJORD_ASSIGN_OR_RETURN(pid_t monitor,
-                         ForkMonitor(cfg, dir, spec, st.cgroups, pid_pipe.write.get(),
-                                     monitor_fd.get(), out_pipe.read.get(),
-                                     errout_pipe.read.get()));
+  FJORD_ASSIGN_OR_RETURN(
+      pid_t monitor, ForkMonitor(cfg, dir, spec, st.cgroups, pid_pipe.write.get(), monitor_fd.get(),
+                                 out_pipe.read.get(), errout_pipe.read.get()));
   st.monitor_pid = monitor;
   st.monitor_start = ProcessStartTime(monitor).value_or(0);
   // Only the child's ends stay open in the children; ours close so EOF means "they are gone".

@@ -43,9 +43,9 @@ struct PortPublish {
 };
 
 struct Limits {
-  std::optional<double> cpus;             // CPU quota in CPUs: 0.5 = 50% of one CPU
-  std::optional<uint64_t> cpu_weight;     // 1..10000, cgroup v2 scale (100 = default)
-  std::optional<uint64_t> memory_bytes;   // hard limit, no swap on top
+  std::optional<double> cpus;            // CPU quota in CPUs: 0.5 = 50% of one CPU
+  std::optional<uint64_t> cpu_weight;    // 1..10000, cgroup v2 scale (100 = default)
+  std::optional<uint64_t> memory_bytes;  // hard limit, no swap on top
   std::optional<int64_t> pids_max;
 };
 
@@ -55,21 +55,21 @@ struct LogOptions {
 };
 
 struct ContainerSpec {
-  std::string name;                             // empty: the short id is the name
-  std::filesystem::path rootfs;                 // used as the one read-only lower layer, or
-  std::vector<std::filesystem::path> layers;    // image layers, lowest first (rootfs empty)
-  std::vector<std::string> argv;                // argv[0] is looked up in the container's PATH
-  std::vector<std::string> env;                 // "K=V"; PATH and HOME get defaults
+  std::string name;                           // empty: the short id is the name
+  std::filesystem::path rootfs;               // used as the one read-only lower layer, or
+  std::vector<std::filesystem::path> layers;  // image layers, lowest first (rootfs empty)
+  std::vector<std::string> argv;              // argv[0] is looked up in the container's PATH
+  std::vector<std::string> env;               // "K=V"; PATH and HOME get defaults
   std::string cwd = "/";
-  std::string hostname;                         // empty: the short id
+  std::string hostname;  // empty: the short id
   Limits limits;
   std::vector<Mount> mounts;
   NetMode net = NetMode::kNone;
-  std::vector<PortPublish> ports;               // only with NetMode::kBridge
-  bool read_only = false;                       // root filesystem read-only
-  bool privileged = false;                      // all capabilities, no seccomp, /sys writable
-  std::string user;                             // "UID[:GID]", numeric; empty = 0:0
-  int stop_signal = 15;                         // SIGTERM
+  std::vector<PortPublish> ports;  // only with NetMode::kBridge
+  bool read_only = false;          // root filesystem read-only
+  bool privileged = false;         // all capabilities, no seccomp, /sys writable
+  std::string user;                // "UID[:GID]", numeric; empty = 0:0
+  int stop_signal = 15;            // SIGTERM
   LogOptions log;
 };
 
@@ -80,10 +80,10 @@ struct ContainerInfo {
   std::string name;
   State state = State::kCreating;
   pid_t monitor_pid = 0;
-  pid_t init_pid = 0;       // host pid of the container's PID 1
-  int exit_code = 0;        // 128+N when killed by signal N
+  pid_t init_pid = 0;  // host pid of the container's PID 1
+  int exit_code = 0;   // 128+N when killed by signal N
   bool oom_killed = false;
-  std::string error;        // why the workload could not start (exec error), or monitor loss
+  std::string error;  // why the workload could not start (exec error), or monitor loss
   std::vector<std::string> argv;
   int64_t created_unix = 0;
   int64_t finished_unix = 0;
@@ -109,8 +109,8 @@ struct NetworkHooks {
 };
 
 struct RuntimeOptions {
-  std::filesystem::path root;              // state root (see paths.h)
-  std::string cgroup_parent = "fjord";     // cgroups go to <hierarchy>/<cgroup_parent>/<id>
+  std::filesystem::path root;           // state root (see paths.h)
+  std::string cgroup_parent = "fjord";  // cgroups go to <hierarchy>/<cgroup_parent>/<id>
   NetworkHooks network;
 };
 
@@ -118,7 +118,7 @@ struct RuntimeOptions {
 struct LogRecord {
   std::string_view timestamp;  // RFC 3339 with nanoseconds, UTC
   bool is_stderr = false;
-  bool partial = false;        // the text did not end with a newline in the stream
+  bool partial = false;  // the text did not end with a newline in the stream
   std::string_view text;
 };
 

@@ -1,8 +1,7 @@
 #include "runtime/runtime.h"
 
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "runtime/cgroups.h"
 #include "runtime/hardening.h"
@@ -17,8 +16,9 @@ TEST(ParseByteSize, Table) {
     const char* in;
     uint64_t want;
   };
-  for (const Case& c : {Case{"1024", 1024}, Case{"4k", 4096}, Case{"256M", 256ull << 20},
-                        Case{"1G", 1ull << 30}, Case{"2gib", 2ull << 30}, Case{" 8m ", 8ull << 20}}) {
+  for (const Case& c :
+       {Case{"1024", 1024}, Case{"4k", 4096}, Case{"256M", 256ull << 20}, Case{"1G", 1ull << 30},
+        Case{"2gib", 2ull << 30}, Case{" 8m ", 8ull << 20}}) {
     auto r = ParseByteSize(c.in);
     ASSERT_TRUE(r.ok()) << c.in << ": " << r.status().ToString();
     EXPECT_EQ(*r, c.want) << c.in;

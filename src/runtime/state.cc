@@ -1,7 +1,6 @@
 #include "runtime/state.h"
 
 #include <cerrno>
-
 #include <nlohmann/json.hpp>
 
 #include "base/strings.h"
@@ -18,12 +17,14 @@ using nlohmann::json;
 Status WriteSpec(const fs::path& dir, const ContainerSpec& s) {
   json mounts = json::array();
   for (const Mount& m : s.mounts) {
-    mounts.push_back({{"source", m.source.string()}, {"destination", m.destination},
+    mounts.push_back({{"source", m.source.string()},
+                      {"destination", m.destination},
                       {"read_only", m.read_only}});
   }
   json ports = json::array();
   for (const PortPublish& p : s.ports) {
-    ports.push_back({{"host_port", p.host_port}, {"container_port", p.container_port},
+    ports.push_back({{"host_port", p.host_port},
+                     {"container_port", p.container_port},
                      {"protocol", p.protocol}});
   }
   json layers = json::array();
@@ -42,7 +43,9 @@ Status WriteSpec(const fs::path& dir, const ContainerSpec& s) {
             {"hostname", s.hostname},
             {"limits", limits},
             {"mounts", mounts},
-            {"net", s.net == NetMode::kHost ? "host" : s.net == NetMode::kBridge ? "bridge" : "none"},
+            {"net", s.net == NetMode::kHost     ? "host"
+                    : s.net == NetMode::kBridge ? "bridge"
+                                                : "none"},
             {"ports", ports},
             {"read_only", s.read_only},
             {"privileged", s.privileged},
@@ -76,8 +79,8 @@ Result<ContainerSpec> ReadSpec(const fs::path& dir) {
     if (limits.contains("pids_max")) s.limits.pids_max = limits["pids_max"].get<int64_t>();
     const json& mounts = j.contains("mounts") ? j["mounts"] : empty_array;
     for (const auto& m : mounts) {
-      s.mounts.push_back({m.value("source", ""), m.value("destination", ""),
-                          m.value("read_only", false)});
+      s.mounts.push_back(
+          {m.value("source", ""), m.value("destination", ""), m.value("read_only", false)});
     }
     std::string net = j.value("net", "none");
     s.net = net == "host" ? NetMode::kHost : net == "bridge" ? NetMode::kBridge : NetMode::kNone;
