@@ -72,7 +72,7 @@ echo "  crun run       : $(stats "$work/crun.ns")"
 
 # Monitor RSS: one long-running container.
 id=$("$fjord" run -d --root "$work/root" --rootfs "$work/rootfs" -- sleep 60)
-mon=$(grep -o '"monitor_pid": [0-9]*' "$work/root/containers/$id/state.json" | grep -o '[0-9]*$')
+mon=$(grep -o '"monitor_pid": [0-9]*' "$work/root/containers/$id/running.json" | grep -o '[0-9]*$')
 echo "fjord monitor RSS: $(grep VmRSS /proc/"$mon"/status | awk '{print $2, $3}')" \
   "(anon $(grep RssAnon /proc/"$mon"/status | awk '{print $2, $3}'))"
 "$fjord" rm --root "$work/root" -f "$id" >/dev/null

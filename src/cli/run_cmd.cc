@@ -236,7 +236,8 @@ int RunMain(const RunFlags& flags, const std::vector<std::string>& argv) {
   auto runtime = OpenRuntime(flags.root);
   if (!runtime.ok()) return Fail("run", runtime.status());
   rt::Runtime& r = **runtime;
-  auto id = r.Start(*spec);
+  base::UniqueFd attach;
+  auto id = r.Start(*spec, flags.detach ? nullptr : &attach);
   if (!id.ok()) return Fail("run", id.status());
   if (flags.detach) {
     std::cout << *id << "\n";
@@ -247,7 +248,7 @@ int RunMain(const RunFlags& flags, const std::vector<std::string>& argv) {
   sa.sa_handler = ForwardSignal;
   for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaction(s, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
-  Status logs = r.Logs(*id, /*follow=*/true, PrintRecord);
+  Status logs = rt::ReadLogStream(attach.get(), PrintRecord);
   if (!logs.ok()) std::cerr << "fjord run: reading output: " << logs.message() << "\n";
   auto info = r.Wait(*id);
   if (!info.ok()) return Fail("run", info.status());

@@ -60,6 +60,15 @@ ino_t InodeOf(const fs::path& p) {
 
 }  // namespace
 
+Status ReadLogStream(int fd, const std::function<void(const LogRecord&)>& sink) {
+  std::string pending;
+  Drain(fd, pending, sink);
+  if (!pending.empty()) {
+    if (auto r = ParseLogRecord(pending)) sink(*r);
+  }
+  return Status::Ok();
+}
+
 Status ReadContainerLog(const fs::path& path, const std::function<bool()>* running,
                         pid_t monitor_pid, const std::function<void(const LogRecord&)>& sink) {
   // Rotated files first, oldest (highest number) first.

@@ -6,10 +6,12 @@
 //     names/<name> -> <id>             symlink; symlink(2) is atomic, so it reserves the name
 //     containers/<id>/                 one directory per container, id = 32 lowercase hex
 //       config.json                    the ContainerSpec as given (written once, by the creator)
-//       state.json                     written by fjord: status ("creating"|"running"),
-//                                      creator/monitor/init pids with their start times (to tell
-//                                      a live process from a reused pid), cgroup dirs, created/
-//                                      started time, start error
+//       state.json                     written once by the creator, before the container
+//                                      process exists: id, name, creator pid + start time (to
+//                                      tell a live process from a reused pid), cgroup dirs
+//       running.json                   written once when the container runs: monitor and init
+//                                      pids with their start times; its presence means "running"
+//       start_error                    why the workload could not be exec'd (126/127 only)
 //       exit                           written by the monitor (tmp + rename) when the container
 //                                      ended: exit_code=, signal=, oom_killed=, finished_unix_ns=
 //                                      key=value lines; its presence means "exited"
@@ -52,6 +54,12 @@ inline std::filesystem::path ConfigFile(const std::filesystem::path& dir) {
 }
 inline std::filesystem::path StateFile(const std::filesystem::path& dir) {
   return dir / "state.json";
+}
+inline std::filesystem::path RunningFile(const std::filesystem::path& dir) {
+  return dir / "running.json";
+}
+inline std::filesystem::path StartErrorFile(const std::filesystem::path& dir) {
+  return dir / "start_error";
 }
 inline std::filesystem::path ExitFile(const std::filesystem::path& dir) { return dir / "exit"; }
 inline std::filesystem::path RootfsDir(const std::filesystem::path& dir) { return dir / "rootfs"; }

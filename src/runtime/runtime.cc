@@ -235,7 +235,7 @@ class RuntimeImpl final : public Runtime {
       : options_(std::move(options)), cgroups_(std::move(cgroups)) {}
 
   Status Recover() override;
-  Result<std::string> Start(const ContainerSpec& spec) override;
+  Result<std::string> Start(const ContainerSpec& spec, UniqueFd* attach) override;
   Result<ContainerInfo> Wait(std::string_view name_or_id) override;
   Status Kill(std::string_view name_or_id, int sig) override;
   Status Stop(std::string_view name_or_id, std::chrono::milliseconds timeout) override;
@@ -255,7 +255,7 @@ class RuntimeImpl final : public Runtime {
   // Starts the monitor process; returns its pid, the container's init pid comes on `pid_pipe`.
   Result<pid_t> ForkMonitor(const ChildConfig& cfg, const fs::path& dir, const ContainerSpec& spec,
                             const CgroupDirs& cgroups, int pid_pipe_write, int monitor_fd,
-                            int out_read, int err_read);
+                            int out_read, int err_read, int attach_write);
 
   RuntimeOptions options_;
   std::unique_ptr<CgroupBackend> cgroups_;
@@ -453,7 +453,7 @@ Result<ChildConfig> RuntimeImpl::MakeChildConfig(const ContainerSpec& spec, cons
 Result<pid_t> RuntimeImpl::ForkMonitor(const ChildConfig& cfg, const fs::path& dir,
                                        const ContainerSpec& spec, const CgroupDirs& cgroups,
                                        int pid_pipe_write, int monitor_fd, int out_read,
-                                       int err_read) {
+                                       int err_read, int attach_write) {
   // Everything the monitor's argv needs, built before fork.
   std::vector<std::string> args = {"fjord-monitor",
                                    "monitor",
@@ -465,9 +465,10 @@ Result<pid_t> RuntimeImpl::ForkMonitor(const ChildConfig& cfg, const fs::path& d
                                    std::to_string(spec.log.max_files)};
   fs::path oom = cgroups_->OomFile(cgroups);
   args.push_back(oom.empty() ? "-" : oom.string());
+  args.push_back(attach_write >= 0 ? std::to_string(attach_write) : "-");
   for (const auto& [_, d] : cgroups) {
     bool dup = false;
-    for (size_t i = 9; i < args.size(); i++) dup |= args[i] == d.string();
+    for (size_t i = 10; i < args.size(); i++) dup |= args[i] == d.string();
     if (!dup) args.push_back(d.string());
   }
   int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
@@ -504,6 +505,7 @@ Result<pid_t> RuntimeImpl::ForkMonitor(const ChildConfig& cfg, const fs::path& d
   // The log pipes must survive the exec; every other fd is CLOEXEC.
   ::fcntl(out_read, F_SETFD, 0);
   ::fcntl(err_read, F_SETFD, 0);
+  if (attach_write >= 0) ::fcntl(attach_write, F_SETFD, 0);
   ::fexecve(monitor_fd, argv.data(), envp);
   // No monitor: nothing would own the container. Kill it and report.
   ::kill(c, SIGKILL);
@@ -513,7 +515,7 @@ Result<pid_t> RuntimeImpl::ForkMonitor(const ChildConfig& cfg, const fs::path& d
   _exit(125);
 }
 
-Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in) {
+Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* attach) {
   ContainerSpec spec = spec_in;
   FJORD_RETURN_IF_ERROR(Validate(spec, static_cast<bool>(options_.network.attach)));
   const std::string id = RandomId();
@@ -549,8 +551,8 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in) {
        {paths::UpperDir(dir), paths::WorkDir(dir), paths::RootfsDir(dir), paths::LogDir(dir)}) {
     FJORD_RETURN_IF_ERROR(MakeDir(d));
   }
-  FJORD_RETURN_IF_ERROR(WriteState(dir, st));
   FJORD_RETURN_IF_ERROR(WriteSpec(dir, spec));
+  // state.json names the cgroups, so a crash from here on leaves nothing Recover() cannot find.
   FJORD_ASSIGN_OR_RETURN(
       st.cgroups, cgroups_->Create(options_.cgroup_parent, id, spec.limits, spec.privileged));
   FJORD_RETURN_IF_ERROR(WriteState(dir, st));
@@ -562,15 +564,22 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in) {
   FJORD_ASSIGN_OR_RETURN(Pipe pid_pipe, MakePipe());
   FJORD_ASSIGN_OR_RETURN(Pipe out_pipe, MakePipe());
   FJORD_ASSIGN_OR_RETURN(Pipe errout_pipe, MakePipe());
+  Pipe attach_pipe;
+  if (attach != nullptr) {
+    FJORD_ASSIGN_OR_RETURN(attach_pipe, MakePipe());
+    // Room for bursts, so the container rarely waits for the attached client.
+    ::fcntl(attach_pipe.write.get(), F_SETPIPE_SZ, 1 << 20);
+  }
   cfg.error_fd = err_pipe.write.get();
   cfg.go_fd = go_pipe.read.get();
   cfg.stdout_fd = out_pipe.write.get();
   cfg.stderr_fd = errout_pipe.write.get();
   cfg.init_fd = monitor_fd.get();
 
+  const int attach_write = attach_pipe.write.valid() ? attach_pipe.write.get() : -1;
   FJORD_ASSIGN_OR_RETURN(
       pid_t monitor, ForkMonitor(cfg, dir, spec, st.cgroups, pid_pipe.write.get(), monitor_fd.get(),
-                                 out_pipe.read.get(), errout_pipe.read.get()));
+                                 out_pipe.read.get(), errout_pipe.read.get(), attach_write));
   st.monitor_pid = monitor;
   st.monitor_start = ProcessStartTime(monitor).value_or(0);
   // Only the child's ends stay open in the children; ours close so EOF means "they are gone".
@@ -579,6 +588,7 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in) {
   pid_pipe.write.reset();
   out_pipe = {};
   errout_pipe = {};
+  attach_pipe.write.reset();
 
   pid_t init = 0;
   if (::read(pid_pipe.read.get(), &init, sizeof(init)) != sizeof(init)) {
@@ -594,7 +604,7 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in) {
   for (const std::string& procs : CgroupProcsFiles(st.cgroups)) {
     FJORD_RETURN_IF_ERROR(WriteExisting(procs, std::to_string(init)).Wrap("join cgroup"));
   }
-  FJORD_RETURN_IF_ERROR(WriteState(dir, st));
+  FJORD_RETURN_IF_ERROR(WriteRunning(dir, st));
   if (st.bridge) {
     Status net = options_.network.attach(id, init, spec.ports);
     if (!net.ok()) return net.Wrap("attach container " + name + " to the bridge");
@@ -610,9 +620,9 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in) {
     std::string text = msg.substr(std::min(msg.size(), msg.find(' ') + 1));
     if (code == 126 || code == 127) {
       // The container ran and failed to exec: it exists, exited, with the reason recorded.
-      st.error = text;
-      FJORD_RETURN_IF_ERROR(WriteState(dir, st));
+      FJORD_RETURN_IF_ERROR(WriteStartError(dir, text));
       guard.Dismiss();
+      if (attach != nullptr) *attach = std::move(attach_pipe.read);
       return id;
     }
     ::kill(init, SIGKILL);
@@ -620,6 +630,7 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in) {
     return base::Internal("start container " + name + ": " + text);
   }
   guard.Dismiss();
+  if (attach != nullptr) *attach = std::move(attach_pipe.read);
   return id;
 }
 

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/fd.h"
 #include "base/status.h"
 
 namespace fjord::runtime {
@@ -136,7 +137,11 @@ class Runtime {
   // Creates and starts a container; returns its id once the workload was exec'd (or failed to:
   // then the container is already exited with 126/127 and Inspect().error says why). A setup
   // failure returns an error and leaves nothing behind.
-  virtual base::Result<std::string> Start(const ContainerSpec& spec) = 0;
+  // With `attach`, it receives a pipe that carries the container's output as log records
+  // (ReadLogStream) until the container has exited: a foreground run reads it instead of the
+  // log file.
+  virtual base::Result<std::string> Start(const ContainerSpec& spec,
+                                          base::UniqueFd* attach = nullptr) = 0;
 
   // Blocks until the container has exited; returns its final info.
   virtual base::Result<ContainerInfo> Wait(std::string_view name_or_id) = 0;
@@ -159,6 +164,9 @@ class Runtime {
   virtual base::Status Logs(std::string_view name_or_id, bool follow,
                             const std::function<void(const LogRecord&)>& sink) = 0;
 };
+
+// Reads log records from `fd` (an attach pipe from Start) until EOF.
+base::Status ReadLogStream(int fd, const std::function<void(const LogRecord&)>& sink);
 
 // Parses "256M", "1G", "512k", "1024" (bytes; binary units) into bytes.
 base::Result<uint64_t> ParseByteSize(std::string_view text);

@@ -106,48 +106,63 @@ Status WriteState(const fs::path& dir, const ContainerState& s) {
   for (const auto& [k, v] : s.cgroups) cg[k] = v.string();
   json j = {{"id", s.id},
             {"name", s.name},
-            {"status", s.status},
             {"creator_pid", s.creator_pid},
             {"creator_start", s.creator_start},
-            {"monitor_pid", s.monitor_pid},
-            {"monitor_start", s.monitor_start},
-            {"init_pid", s.init_pid},
-            {"init_start", s.init_start},
             {"cgroups", cg},
-            {"error", s.error},
             {"stop_signal", s.stop_signal},
             {"bridge", s.bridge},
             {"created_unix", s.created_unix}};
   return WriteFileAtomic(paths::StateFile(dir), j.dump(2) + "\n");
 }
 
+Status WriteRunning(const fs::path& dir, const ContainerState& s) {
+  json j = {{"monitor_pid", s.monitor_pid},
+            {"monitor_start", s.monitor_start},
+            {"init_pid", s.init_pid},
+            {"init_start", s.init_start}};
+  return WriteFileAtomic(paths::RunningFile(dir), j.dump(2) + "\n");
+}
+
+Status WriteStartError(const fs::path& dir, const std::string& error) {
+  return WriteFileAtomic(paths::StartErrorFile(dir), error + "\n");
+}
+
 Result<ContainerState> ReadState(const fs::path& dir) {
   FJORD_ASSIGN_OR_RETURN(std::string text, ReadFile(paths::StateFile(dir)));
+  ContainerState s;
   try {
     json j = json::parse(text);
-    ContainerState s;
     s.id = j.value("id", "");
     s.name = j.value("name", "");
-    s.status = j.value("status", "creating");
     s.creator_pid = j.value("creator_pid", 0);
     s.creator_start = j.value("creator_start", uint64_t{0});
-    s.monitor_pid = j.value("monitor_pid", 0);
-    s.monitor_start = j.value("monitor_start", uint64_t{0});
-    s.init_pid = j.value("init_pid", 0);
-    s.init_start = j.value("init_start", uint64_t{0});
     const json empty_object = json::object();
     const json& cgroups = j.contains("cgroups") ? j["cgroups"] : empty_object;
     for (const auto& [k, v] : cgroups.items()) {
       s.cgroups[k] = v.get<std::string>();
     }
-    s.error = j.value("error", "");
     s.stop_signal = j.value("stop_signal", 15);
     s.bridge = j.value("bridge", false);
     s.created_unix = j.value("created_unix", int64_t{0});
-    return s;
   } catch (const json::exception& e) {
     return base::Internal(paths::StateFile(dir).string() + ": " + e.what());
   }
+  if (auto running = ReadFile(paths::RunningFile(dir)); running.ok()) {
+    try {
+      json j = json::parse(*running);
+      s.monitor_pid = j.value("monitor_pid", 0);
+      s.monitor_start = j.value("monitor_start", uint64_t{0});
+      s.init_pid = j.value("init_pid", 0);
+      s.init_start = j.value("init_start", uint64_t{0});
+      s.status = "running";
+    } catch (const json::exception& e) {
+      return base::Internal(paths::RunningFile(dir).string() + ": " + e.what());
+    }
+  }
+  if (auto error = ReadFile(paths::StartErrorFile(dir)); error.ok()) {
+    s.error = std::string(base::TrimWhitespace(*error));
+  }
+  return s;
 }
 
 Result<ExitRecord> ReadExit(const fs::path& dir) {

@@ -42,7 +42,16 @@ struct ExitRecord {
 
 base::Status WriteSpec(const std::filesystem::path& dir, const ContainerSpec& spec);
 base::Result<ContainerSpec> ReadSpec(const std::filesystem::path& dir);
+// Each state file is written once and never replaced: renaming over an existing file makes ext4
+// allocate blocks at once (auto_da_alloc), and freeing them later costs a synchronous discard on
+// hosts mounted with `discard`; short-lived containers then never touch the disk at all.
+//   state.json    identity, creator, cgroups (before the container process exists)
+//   running.json  monitor and init pids with start times (once they exist)
+//   start_error   why the workload could not be exec'd (126/127 only)
 base::Status WriteState(const std::filesystem::path& dir, const ContainerState& state);
+base::Status WriteRunning(const std::filesystem::path& dir, const ContainerState& state);
+base::Status WriteStartError(const std::filesystem::path& dir, const std::string& error);
+// Merges the three files; status is "running" once running.json exists.
 base::Result<ContainerState> ReadState(const std::filesystem::path& dir);
 // nullopt-like: NotFound when the container has not exited.
 base::Result<ExitRecord> ReadExit(const std::filesystem::path& dir);

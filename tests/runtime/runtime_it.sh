@@ -33,7 +33,7 @@ expect_eq() {  # expect_eq WANT GOT WHAT
 run() { "$F" run --root "$R" --rootfs "$RFS" "$@"; }
 # The cgroup directories of container $1 (from its state.json).
 cgroup_dirs() { grep -o '"/sys/fs/cgroup[^"]*"' "$R/containers/$1/state.json" | tr -d '"'; }
-state_field() { grep -o "\"$2\": [0-9]*" "$R/containers/$1/state.json" | grep -o '[0-9]*$'; }
+state_field() { grep -o "\"$2\": [0-9]*" "$R/containers/$1/running.json" | grep -o '[0-9]*$'; }
 wait_for() {  # wait_for SECONDS COMMAND...: polls until COMMAND succeeds
   local deadline=$((SECONDS + $1))
   shift
@@ -204,7 +204,7 @@ kill_run)
   "$F" run --root "$R" --rootfs "$RFS" --name fg -- sleep 100 >/dev/null 2>&1 &
   runner=$!
   BG_PIDS+=("$runner")
-  wait_for 10 sh -c "grep -qs running $R/containers/*/state.json" || fail "never running"
+  wait_for 10 sh -c "ls $R/containers/*/running.json" >/dev/null 2>&1 || fail "never running"
   id=$(ls "$R/containers")
   kill -9 "$runner"
   wait "$runner" 2>/dev/null

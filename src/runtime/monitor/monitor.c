@@ -4,11 +4,13 @@
 // fexecve, so fjord stays one file and the monitor costs well under 1 MiB of RSS.
 //
 //   fjord-monitor monitor STATE_DIR CHILD_PID OUT_FD ERR_FD LOG_MAX_BYTES LOG_MAX_FILES
-//                 OOM_FILE|- CGROUP_DIR...
+//                 OOM_FILE|- ATTACH_FD|- CGROUP_DIR...
 //     Owns CHILD_PID (the container's init, already its child), copies the container's stdout
 //     and stderr into STATE_DIR/log/container.log (CRI format, rotated), and when the child
 //     exits: reads the OOM counter, kills leftovers, removes the cgroups and writes
 //     STATE_DIR/exit atomically. Exits 0 after that; fjord watches its pidfd.
+//     ATTACH_FD, when given, is a pipe to a foreground `fjord run`: it gets the same records as
+//     the log (blocking writes, so an attached client sees all output) until the client goes.
 //
 //   fjord-monitor init CHILD_PID
 //     PID 1 inside the container: forwards signals to CHILD_PID (the workload), reaps every
@@ -95,6 +97,7 @@ static int InitMain(pid_t child) {
 struct Log {
   char path[4096];
   int fd;
+  int attach_fd;  // -1 when no client is attached
   long long size;
   long long max_bytes;
   int max_files;
@@ -142,6 +145,10 @@ static size_t FormatStamp(char* out, size_t cap) {
 // Writes buffered records, rotating first when they would push the file past its bound.
 static void LogWrite(struct Log* log, const char* p, size_t n) {
   if (n == 0) return;
+  if (log->attach_fd >= 0 && WriteAll(log->attach_fd, p, n) < 0) {
+    close(log->attach_fd);  // the client went away (EPIPE): keep logging to the file only
+    log->attach_fd = -1;
+  }
   if (log->size > 0 && log->size + (long long)n > log->max_bytes) LogRotate(log);
   if (log->fd >= 0) WriteAll(log->fd, p, n);
   log->size += (long long)n;
@@ -249,8 +256,8 @@ static void WriteExit(const char* state_dir, int status, long long oom_kills) {
 }
 
 static int MonitorMain(int argc, char** argv) {
-  if (argc < 9) {
-    fprintf(stderr, "fjord-monitor: usage: monitor STATE_DIR PID OUT ERR MAXB MAXF OOM CG...\n");
+  if (argc < 10) {
+    fprintf(stderr, "fjord-monitor: usage: monitor DIR PID OUT ERR MAXB MAXF OOM ATTACH CG...\n");
     return 2;
   }
   const char* state_dir = argv[2];
@@ -268,6 +275,7 @@ static int MonitorMain(int argc, char** argv) {
   if (log.max_bytes <= 0) log.max_bytes = 10LL << 20;
   if (log.max_files <= 0) log.max_files = 1;
   const char* oom_file = argv[8];
+  log.attach_fd = strcmp(argv[9], "-") == 0 ? -1 : atoi(argv[9]);
   LogOpen(&log);
 
   sigset_t mask;
@@ -330,7 +338,7 @@ static int MonitorMain(int argc, char** argv) {
   }
   if (log.fd >= 0) close(log.fd);
   long long oom = ReadOomKills(oom_file);
-  for (int i = 9; i < argc; i++) RemoveCgroup(argv[i]);
+  for (int i = 10; i < argc; i++) RemoveCgroup(argv[i]);
   WriteExit(state_dir, status, oom);
   return 0;
 }
