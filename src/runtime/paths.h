@@ -3,6 +3,8 @@
 // later fjord invocation (a restarted agent, `fjord ps`, `fjord rm`) can take over.
 //
 //   ROOT/                              --root, default $FJORD_ROOT or /var/lib/fjord
+//     trash/<id>.<rand>/               removed containers, deleted in the background (Recover()
+//                                      deletes what a crash left)
 //     names/<name> -> <id>             symlink; symlink(2) is atomic, so it reserves the name
 //     containers/<id>/                 one directory per container, id = 32 lowercase hex
 //       config.json                    the ContainerSpec as given (written once, by the creator)
@@ -42,6 +44,7 @@ inline std::filesystem::path NamesDir(const std::filesystem::path& root) { retur
 inline std::filesystem::path NameLink(const std::filesystem::path& root, const std::string& name) {
   return NamesDir(root) / name;
 }
+inline std::filesystem::path TrashDir(const std::filesystem::path& root) { return root / "trash"; }
 inline std::filesystem::path ContainersDir(const std::filesystem::path& root) {
   return root / "containers";
 }
