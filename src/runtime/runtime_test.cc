@@ -116,3 +116,64 @@ TEST(Runtime, OpenRejectsBadCgroupParent) {
 
 }  // namespace
 }  // namespace fjord::runtime
+
+namespace fjord::runtime {
+namespace {
+
+class LogDir : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/fjord-logtest-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    log_ = dir_ / "container.log";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void Append(const std::filesystem::path& p, std::initializer_list<const char*> texts) {
+    FILE* f = std::fopen(p.c_str(), "a");
+    ASSERT_NE(f, nullptr);
+    for (const char* t : texts) std::fprintf(f, "2026-01-01T00:00:00.000000000Z stdout F %s\n", t);
+    std::fclose(f);
+  }
+  // container.log -> .1 -> .2 (the oldest is dropped), as the monitor does with 3 files.
+  void Rotate() {
+    std::filesystem::rename(log_.string() + ".1", log_.string() + ".2");
+    std::filesystem::rename(log_, log_.string() + ".1");
+  }
+  std::filesystem::path dir_, log_;
+};
+
+TEST_F(LogDir, ReadsRotatedFilesOldestFirst) {
+  Append(log_.string() + ".2", {"1", "2"});
+  Append(log_.string() + ".1", {"3"});
+  Append(log_, {"4", "5"});
+  std::string got;
+  auto st = ReadContainerLog(log_, nullptr, 0, [&](const LogRecord& r) { got += r.text; });
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(got, "12345");
+}
+
+TEST_F(LogDir, FollowKeepsEveryLineAcrossTwoRotationsBetweenReads) {
+  Append(log_.string() + ".1", {"old"});
+  Append(log_, {"a"});
+  int calls = 0;
+  // Each poll of "running" rotates twice and writes more, like a fast container would.
+  std::function<bool()> running = [&] {
+    calls++;
+    if (calls == 2) {
+      Append(log_, {"b"});
+      Rotate();
+      Append(log_, {"c"});
+      Rotate();
+      Append(log_, {"d"});
+    }
+    return calls < 4;
+  };
+  std::string got;
+  auto st = ReadContainerLog(log_, &running, 0, [&](const LogRecord& r) { got += r.text; });
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(got, "oldabcd");
+}
+
+}  // namespace
+}  // namespace fjord::runtime
