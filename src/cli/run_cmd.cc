@@ -126,7 +126,7 @@ struct RunFlags {
   int log_max_files = 3;
   uint64_t cpu_weight = 0;
   std::vector<std::string> publish, volumes, env;
-  bool read_only = false, detach = false, privileged = false, remove = false;
+  bool read_only = false, detach = false, privileged = false, remove = false, userns = false;
 };
 
 Result<rt::ContainerSpec> BuildSpec(const RunFlags& f, std::vector<std::string> argv) {
@@ -138,6 +138,7 @@ Result<rt::ContainerSpec> BuildSpec(const RunFlags& f, std::vector<std::string> 
   spec.hostname = f.hostname;
   spec.read_only = f.read_only;
   spec.privileged = f.privileged;
+  spec.user_namespace = f.userns;
   spec.user = f.user;
   if (!f.cpu_quota.empty()) {
     FJORD_ASSIGN_OR_RETURN(double cpus, rt::ParseCpuQuota(f.cpu_quota));
@@ -308,6 +309,8 @@ void RegisterRunCommands(CLI::App& app, int& exit_code) {
   run->add_flag("--read-only", flags->read_only, "Mount the root filesystem read-only");
   run->add_flag("--detach,-d", flags->detach, "Print the container id and return");
   run->add_flag("--privileged", flags->privileged, "All capabilities, no seccomp filter");
+  run->add_flag("--userns", flags->userns,
+                "User namespace: container root is host uid 100000 (rootfs files read-only)");
   run->add_flag("--rm", flags->remove, "Remove the container when it exits (foreground only)");
   auto argv = std::make_shared<std::vector<std::string>>();
   run->add_option("command", *argv, "The command and its arguments, after `--`");

@@ -257,7 +257,9 @@ void DropPrivileges(const ChildConfig& c) {
     }
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
   }
-  if (setgroups(0, nullptr) < 0) Fail(c, 125, "setgroups%s", "", errno);
+  // In a user namespace setgroups is denied (a requirement for an unprivileged gid map) and the
+  // supplementary groups are already none that are mapped.
+  if (!c.user_namespace && setgroups(0, nullptr) < 0) Fail(c, 125, "setgroups%s", "", errno);
   if (setresgid(c.gid, c.gid, c.gid) < 0) Fail(c, 125, "setgid%s", "", errno);
   if (setresuid(c.uid, c.uid, c.uid) < 0) Fail(c, 125, "setuid%s", "", errno);
   if (!c.privileged && c.uid == 0) {
@@ -342,6 +344,14 @@ void DropPrivileges(const ChildConfig& c) {
 void RunContainerChild(const ChildConfig& c) {
   // The creator moves this process into the container's cgroups while the mounts are built
   // (the first cgroup migration waits for an RCU grace period: overlap it); "go" says it is done.
+  if (c.user_namespace) {
+    // Until the creator has written our uid/gid maps we are nobody in the new namespace.
+    char mapped = 0;
+    if (read(c.go_fd, &mapped, 1) != 1) Fail(c, 125, "no user namespace mapping%s", "", 0);
+    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) {
+      Fail(c, 125, "become root in the user namespace%s", "", errno);
+    }
+  }
   SetupMounts(c);
   if (!c.hostname.empty() && sethostname(c.hostname.data(), c.hostname.size()) < 0) {
     Fail(c, 125, "set hostname %s", c.hostname.c_str(), errno);

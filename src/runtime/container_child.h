@@ -36,6 +36,7 @@ struct ChildConfig {
   NetMode net = NetMode::kNone;
   bool read_only = false;
   bool privileged = false;
+  bool user_namespace = false;  // wait for the id maps (one byte on go_fd) before anything
   uint64_t capabilities = 0;
   std::vector<sock_filter> seccomp;  // empty: none
   int error_fd = -1;                 // CLOEXEC pipe to the creator

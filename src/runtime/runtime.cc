@@ -46,6 +46,18 @@ using base::UniqueFd;
 
 namespace {
 
+// --userns: container ids 0..kUsernsSize-1 are host ids kUsernsBase.. (like a subuid range).
+constexpr uid_t kUsernsBase = 100000;
+constexpr uid_t kUsernsSize = 65536;
+
+Status WriteIdMaps(pid_t pid) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  const std::string map = "0 " + std::to_string(kUsernsBase) + " " + std::to_string(kUsernsSize);
+  FJORD_RETURN_IF_ERROR(WriteExisting(proc + "/uid_map", map).Wrap("user namespace"));
+  FJORD_RETURN_IF_ERROR(WriteExisting(proc + "/setgroups", "deny").Wrap("user namespace"));
+  return WriteExisting(proc + "/gid_map", map).Wrap("user namespace");
+}
+
 constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 int64_t NowUnix() { return static_cast<int64_t>(std::time(nullptr)); }
@@ -473,6 +485,7 @@ Result<ChildConfig> RuntimeImpl::MakeChildConfig(const ContainerSpec& spec, cons
   c.net = spec.net;
   c.read_only = spec.read_only;
   c.privileged = spec.privileged;
+  c.user_namespace = spec.user_namespace;
   c.capabilities = DefaultCapabilities();
   if (!spec.privileged) {
     if (!seccomp_) {
@@ -507,6 +520,7 @@ Result<pid_t> RuntimeImpl::ForkMonitor(const ChildConfig& cfg, const fs::path& d
   }
   int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
   if (spec.net != NetMode::kHost) flags |= CLONE_NEWNET;
+  if (spec.user_namespace) flags |= CLONE_NEWUSER;
 
   pid_t p = ::fork();
   if (p < 0) return ErrnoStatus("fork the container monitor");
@@ -585,6 +599,14 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* a
        {paths::UpperDir(dir), paths::WorkDir(dir), paths::RootfsDir(dir), paths::LogDir(dir)}) {
     FJORD_RETURN_IF_ERROR(MakeDir(d));
   }
+  if (spec.user_namespace) {
+    // The overlay's writable dirs belong to the container's root; the rest stays the host's.
+    for (const fs::path& d : {paths::UpperDir(dir), paths::WorkDir(dir)}) {
+      if (::chown(d.c_str(), kUsernsBase, kUsernsBase) < 0) {
+        return ErrnoStatus("chown " + d.string());
+      }
+    }
+  }
   FJORD_RETURN_IF_ERROR(WriteSpec(dir, spec));
   // state.json names the cgroups, so a crash from here on leaves nothing Recover() cannot find.
   FJORD_ASSIGN_OR_RETURN(
@@ -633,6 +655,11 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* a
   st.init_pid = init;
   st.init_start = ProcessStartTime(init).value_or(0);
   st.status = "running";
+  if (spec.user_namespace) {
+    FJORD_RETURN_IF_ERROR(WriteIdMaps(init));
+    char mapped = 1;
+    if (::write(go_pipe.write.get(), &mapped, 1) != 1) return ErrnoStatus("release the child");
+  }
   // The container child waits for "go" before it forks the workload: join it to its cgroups
   // first, so nothing of the workload ever runs outside them.
   for (const std::string& procs : CgroupProcsFiles(st.cgroups)) {

@@ -70,7 +70,10 @@ struct ContainerSpec {
   bool read_only = false;          // root filesystem read-only
   bool privileged = false;         // all capabilities, no seccomp, /sys writable
   std::string user;                // "UID[:GID]", numeric; empty = 0:0
-  int stop_signal = 15;            // SIGTERM
+  // A user namespace: container uid/gid 0..65535 are host 100000..165535. Files of the rootfs
+  // then belong to an unmapped owner (read-only for the container); new files are its own.
+  bool user_namespace = false;
+  int stop_signal = 15;  // SIGTERM
   LogOptions log;
 };
 

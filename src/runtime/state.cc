@@ -49,6 +49,7 @@ Status WriteSpec(const fs::path& dir, const ContainerSpec& s) {
             {"ports", ports},
             {"read_only", s.read_only},
             {"privileged", s.privileged},
+            {"user_namespace", s.user_namespace},
             {"user", s.user},
             {"stop_signal", s.stop_signal},
             {"log_max_bytes", s.log.max_bytes},
@@ -91,6 +92,7 @@ Result<ContainerSpec> ReadSpec(const fs::path& dir) {
     }
     s.read_only = j.value("read_only", false);
     s.privileged = j.value("privileged", false);
+    s.user_namespace = j.value("user_namespace", false);
     s.user = j.value("user", "");
     s.stop_signal = j.value("stop_signal", 15);
     s.log.max_bytes = j.value("log_max_bytes", uint64_t{10} << 20);
