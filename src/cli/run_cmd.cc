@@ -241,6 +241,12 @@ int RunMain(const RunFlags& flags, const std::vector<std::string>& argv) {
   auto id = r.Start(*spec, flags.detach ? nullptr : &attach);
   if (!id.ok()) return Fail("run", id.status());
   if (flags.detach) {
+    // A command that could not be exec'd fails the run even detached (the container exited).
+    if (auto info = r.Inspect(*id); info.ok() && !info->error.empty()) {
+      std::cerr << "fjord run: " << info->error << "\n";
+      auto exited = r.Wait(*id);
+      return exited.ok() && exited->exit_code != 0 ? exited->exit_code : kFjordFailed;
+    }
     std::cout << *id << "\n";
     return 0;
   }

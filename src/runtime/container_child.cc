@@ -367,6 +367,14 @@ void RunContainerChild(const ChildConfig& c) {
   if (workload == 0) RunWorkload(c);
   close(c.stdout_fd);
   close(c.stderr_fd);
+  // The init needs no privilege to reap and forward signals: it keeps none, so a workload that
+  // got hold of it would gain nothing.
+  if (!c.privileged) {
+    for (int cap = 0; cap < 64; cap++) {
+      if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno == EINVAL) break;
+    }
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  }
   char pid_arg[16];
   std::snprintf(pid_arg, sizeof(pid_arg), "%d", workload);
   char arg0[] = "fjord-init";

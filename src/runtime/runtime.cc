@@ -545,6 +545,12 @@ Result<pid_t> RuntimeImpl::ForkMonitor(const ChildConfig& cfg, const fs::path& d
   }
   pid_t c = static_cast<pid_t>(child);
   (void)!::write(pid_pipe_write, &c, sizeof(c));
+  // Spare the monitor in an OOM (like containerd's shim). Without CAP_SYS_RESOURCE a negative
+  // score is refused: that is fine, the monitor is tiny anyway.
+  if (int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC); fd >= 0) {
+    (void)!::write(fd, "-999", 4);
+    ::close(fd);
+  }
   args[3] = std::to_string(c);
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());

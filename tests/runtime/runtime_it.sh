@@ -70,6 +70,8 @@ exit_codes)
   grep -q '/no/such/binary' "$T/err" || fail "127 message names the command: $(cat "$T/err")"
   run -- nosuchcmd 2>/dev/null
   expect_eq 127 $? "command not in PATH"
+  run -d -- nosuchcmd 2>/dev/null
+  expect_eq 127 $? "command not in PATH, detached"
   run -- /etc/passwd 2>"$T/err"
   expect_eq 126 $? "not executable"
   expect_eq 1 "$(wc -l <"$T/err")" "one line for 126"
@@ -228,6 +230,7 @@ hardening)
   run -- /bin/sh -c 'nsenter -t 1 -m true' 2>/dev/null && fail "setns allowed"
   expect_eq "00000000a80425fb" "$(run -- /bin/sh -c 'grep CapEff /proc/self/status' | awk '{print $2}')" "CapEff"
   expect_eq "00000000a80425fb" "$(run -- /bin/sh -c 'grep CapBnd /proc/self/status' | awk '{print $2}')" "CapBnd"
+  expect_eq "0000000000000000" "$(run -- /bin/sh -c 'grep CapEff /proc/1/status' | awk '{print $2}')" "init's caps"
   expect_eq 2 "$(run -- /bin/sh -c 'grep ^Seccomp: /proc/self/status' | awk '{print $2}')" "seccomp mode"
   expect_eq 1 "$(run -- /bin/sh -c 'grep NoNewPrivs /proc/self/status' | awk '{print $2}')" "no_new_privs"
   expect_eq 0 "$(run --privileged -- /bin/sh -c 'grep ^Seccomp: /proc/self/status' | awk '{print $2}')" "privileged seccomp"
