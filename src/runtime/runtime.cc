@@ -429,10 +429,13 @@ Status RuntimeImpl::Recover() {
     for (const auto& [_, d] : st->cgroups) leftover |= fs::exists(d, ec);
     if (leftover && !ProcessAlive(st->monitor_pid, st->monitor_start)) Teardown(*st);
   }
-  // Removals a crashed fjord left half-done.
+  // Removals a crashed fjord left half-done; younger entries are still being deleted by the
+  // background process of a recent rm (deleting them here too would only wait on its discards).
   for (const auto& e : fs::directory_iterator(paths::TrashDir(options_.root), ec)) {
-    std::error_code rec;
-    fs::remove_all(e.path(), rec);
+    struct stat sb;
+    if (::lstat(e.path().c_str(), &sb) == 0 && std::time(nullptr) - sb.st_ctime > 60) {
+      RemoveInBackground(e.path());
+    }
   }
   // Names whose container is gone.
   for (const auto& e : fs::directory_iterator(paths::NamesDir(options_.root), ec)) {
