@@ -296,7 +296,7 @@ class RuntimeImpl final : public Runtime {
   // Starts the monitor process; returns its pid, the container's init pid comes on `pid_pipe`.
   Result<pid_t> ForkMonitor(const ChildConfig& cfg, const fs::path& dir, const ContainerSpec& spec,
                             const CgroupDirs& cgroups, int pid_pipe_write, int monitor_fd,
-                            int out_read, int err_read, int attach_write);
+                            int out_read, int err_read, int attach_write, int go_write);
 
   RuntimeOptions options_;
   std::unique_ptr<CgroupBackend> cgroups_;
@@ -503,7 +503,7 @@ Result<ChildConfig> RuntimeImpl::MakeChildConfig(const ContainerSpec& spec, cons
 Result<pid_t> RuntimeImpl::ForkMonitor(const ChildConfig& cfg, const fs::path& dir,
                                        const ContainerSpec& spec, const CgroupDirs& cgroups,
                                        int pid_pipe_write, int monitor_fd, int out_read,
-                                       int err_read, int attach_write) {
+                                       int err_read, int attach_write, int go_write) {
   // Everything the monitor's argv needs, built before fork.
   std::vector<std::string> args = {"fjord-monitor",
                                    "monitor",
@@ -524,6 +524,11 @@ Result<pid_t> RuntimeImpl::ForkMonitor(const ChildConfig& cfg, const fs::path& d
   int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
   if (spec.net != NetMode::kHost) flags |= CLONE_NEWNET;
   if (spec.user_namespace) flags |= CLONE_NEWUSER;
+  // Without bridge networking P itself maps ids, joins the child to its cgroups and releases it:
+  // the creator is then off the critical path (one process hop less before the workload runs).
+  const bool p_releases = go_write >= 0;
+  const std::vector<std::string> procs_files = CgroupProcsFiles(cgroups);
+  const std::string id_map = "0 " + std::to_string(kUsernsBase) + " " + std::to_string(kUsernsSize);
 
   pid_t p = ::fork();
   if (p < 0) return ErrnoStatus("fork the container monitor");
@@ -548,6 +553,32 @@ Result<pid_t> RuntimeImpl::ForkMonitor(const ChildConfig& cfg, const fs::path& d
   }
   pid_t c = static_cast<pid_t>(child);
   (void)!::write(pid_pipe_write, &c, sizeof(c));
+  if (p_releases) {
+    char path[64], pid_text[16];
+    std::snprintf(pid_text, sizeof(pid_text), "%d", c);
+    auto write_file = [&](const char* file, const std::string& text) {
+      int fd = ::open(file, O_WRONLY | O_CLOEXEC);
+      bool ok =
+          fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+      int err = errno;
+      if (fd >= 0) ::close(fd);
+      if (ok) return;
+      char msg[512];
+      std::snprintf(msg, sizeof(msg), "125 write %s: %s", file, std::strerror(err));
+      (void)!::write(cfg.error_fd, msg, std::strlen(msg));
+      ::kill(c, SIGKILL);
+      _exit(125);
+    };
+    if (spec.user_namespace) {
+      for (const char* f : {"uid_map", "setgroups", "gid_map"}) {
+        std::snprintf(path, sizeof(path), "/proc/%d/%s", c, f);
+        write_file(path, std::strcmp(f, "setgroups") == 0 ? std::string("deny") : id_map);
+      }
+      (void)!::write(go_write, "m", 1);
+    }
+    for (const std::string& procs : procs_files) write_file(procs.c_str(), pid_text);
+    (void)!::write(go_write, "g", 1);
+  }
   // Spare the monitor in an OOM (like containerd's shim). Without CAP_SYS_RESOURCE a negative
   // score is refused: that is fine, the monitor is tiny anyway.
   if (int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC); fd >= 0) {
@@ -644,7 +675,8 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* a
   const int attach_write = attach_pipe.write.valid() ? attach_pipe.write.get() : -1;
   FJORD_ASSIGN_OR_RETURN(
       pid_t monitor, ForkMonitor(cfg, dir, spec, st.cgroups, pid_pipe.write.get(), monitor_fd.get(),
-                                 out_pipe.read.get(), errout_pipe.read.get(), attach_write));
+                                 out_pipe.read.get(), errout_pipe.read.get(), attach_write,
+                                 st.bridge ? -1 : go_pipe.write.get()));
   st.monitor_pid = monitor;
   st.monitor_start = ProcessStartTime(monitor).value_or(0);
   // Only the child's ends stay open in the children; ours close so EOF means "they are gone".
@@ -664,23 +696,21 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* a
   st.init_pid = init;
   st.init_start = ProcessStartTime(init).value_or(0);
   st.status = "running";
-  if (spec.user_namespace) {
-    FJORD_RETURN_IF_ERROR(WriteIdMaps(init));
-    char mapped = 1;
-    if (::write(go_pipe.write.get(), &mapped, 1) != 1) return ErrnoStatus("release the child");
-  }
-  // The container child waits for "go" before it forks the workload: join it to its cgroups
-  // first, so nothing of the workload ever runs outside them.
-  for (const std::string& procs : CgroupProcsFiles(st.cgroups)) {
-    FJORD_RETURN_IF_ERROR(WriteExisting(procs, std::to_string(init)).Wrap("join cgroup"));
-  }
   FJORD_RETURN_IF_ERROR(WriteRunning(dir, st));
   if (st.bridge) {
+    // The container child waits for "go" before it forks the workload: map its ids, join it to
+    // its cgroups (nothing of the workload ever runs outside them) and attach its network.
+    if (spec.user_namespace) {
+      FJORD_RETURN_IF_ERROR(WriteIdMaps(init));
+      if (::write(go_pipe.write.get(), "m", 1) != 1) return ErrnoStatus("release the child");
+    }
+    for (const std::string& procs : CgroupProcsFiles(st.cgroups)) {
+      FJORD_RETURN_IF_ERROR(WriteExisting(procs, std::to_string(init)).Wrap("join cgroup"));
+    }
     Status net = options_.network.attach(id, init, spec.ports);
     if (!net.ok()) return net.Wrap("attach container " + name + " to the bridge");
+    if (::write(go_pipe.write.get(), "g", 1) != 1) return ErrnoStatus("release the container");
   }
-  char go = 1;
-  if (::write(go_pipe.write.get(), &go, 1) != 1) return ErrnoStatus("release the container");
   go_pipe.write.reset();
 
   // EOF once both the workload and the init have exec'd; a message means one of them failed.
