@@ -19,7 +19,13 @@ fjord=$(readlink -f "$fjord")
 
 work=$(mktemp -d /tmp/fjord-bench.XXXXXX)
 export FJORD_CGROUP_PARENT=fjord-bench-$$
+made_hugetlb_dir=0
+[[ -d /sys/fs/cgroup/hugetlb ]] || made_hugetlb_dir=1
 cleanup() {
+  # The hugetlb mount lived only in the benchmark's mount namespace; its mount point did not.
+  if ((made_hugetlb_dir)) && ! mountpoint -q /sys/fs/cgroup/hugetlb; then
+    rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
+  fi
   for c in $(ls "$work/root/containers" 2>/dev/null); do "$fjord" rm --root "$work/root" -f "$c" >/dev/null 2>&1; done
   rmdir /sys/fs/cgroup/*/"$FJORD_CGROUP_PARENT" 2>/dev/null || true
   rm -rf "$work"
