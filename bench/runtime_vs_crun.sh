@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Start-to-exit latency of /bin/true in the busybox test rootfs: `fjord run --rm` against
+# `crun run` on an OCI bundle of the same rootfs, interleaved in one run; median and p95.
+# Also the RSS of fjord's per-container monitor, and of conmon (podman's) when installed.
+#
+#   Usage: bench/runtime_vs_crun.sh [FJORD_BINARY] [RUNS]     (root; needs crun)
+#
+# On a hybrid cgroup host crun refuses to run ("cgroups in hybrid mode not supported") until the
+# hugetlb controller is mounted as a v1 hierarchy; that mount is made inside a private mount
+# namespace (unshare -m) so the host is untouched. fjord needs no such step.
+set -euo pipefail
+fjord=${1:-${FJORD_BIN:-build/fjord}}
+runs=${2:-40}
+src=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
+[[ -n ${FJORD_SOURCE_DIR:-} ]] && src=$FJORD_SOURCE_DIR
+command -v crun >/dev/null || { echo "bench_runtime_vs_crun: crun not installed; skipped"; exit 0; }
+[[ $(id -u) == 0 ]] || { echo "bench_runtime_vs_crun: needs root; skipped"; exit 0; }
+fjord=$(readlink -f "$fjord")
+
+work=$(mktemp -d /tmp/fjord-bench.XXXXXX)
+export FJORD_CGROUP_PARENT=fjord-bench-$$
+made_hugetlb_dir=0
+[[ -d /sys/fs/cgroup/hugetlb ]] || made_hugetlb_dir=1
+cleanup() {
+  # The hugetlb mount lived only in the benchmark's mount namespace; its mount point did not.
+  if ((made_hugetlb_dir)) && ! mountpoint -q /sys/fs/cgroup/hugetlb; then
+    rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
+  fi
+  for c in $(ls "$work/root/containers" 2>/dev/null); do "$fjord" rm --root "$work/root" -f "$c" >/dev/null 2>&1; done
+  rmdir /sys/fs/cgroup/*/"$FJORD_CGROUP_PARENT" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$src/scripts/make-test-rootfs.sh" "$work/rootfs"
+mkdir -p "$work/bundle"
+cp -a "$work/rootfs" "$work/bundle/rootfs"
+(cd "$work/bundle" && crun spec)
+sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"\/bin\/true"/' "$work/bundle/config.json"
+
+inner() {
+  set -euo pipefail
+  if grep -q ' /sys/fs/cgroup/unified cgroup2' /proc/mounts && ! grep -q hugetlb /proc/mounts; then
+    mkdir -p /sys/fs/cgroup/hugetlb
+    mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
+  fi
+  local i t0 t1
+  : >"$work/fjord.ns"
+  : >"$work/crun.ns"
+  for ((i = 0; i < 3; i++)); do  # warm-up
+    "$fjord" run --rm --root "$work/root" --rootfs "$work/rootfs" -- /bin/true
+    crun run --bundle "$work/bundle" "fjord-bench-$$-w$i"
+  done
+  for ((i = 0; i < runs; i++)); do
+    t0=$(date +%s%N)
+    "$fjord" run --rm --root "$work/root" --rootfs "$work/rootfs" -- /bin/true
+    t1=$(date +%s%N)
+    echo $((t1 - t0)) >>"$work/fjord.ns"
+    t0=$(date +%s%N)
+    crun run --bundle "$work/bundle" "fjord-bench-$$-$i"
+    t1=$(date +%s%N)
+    echo $((t1 - t0)) >>"$work/crun.ns"
+  done
+}
+export -f inner
+export fjord work runs
+unshare -m bash -c inner
+
+stats() {  # median and p95 in ms of the nanosecond samples in $1
+  sort -n "$1" | awk '{ v[NR] = $1 } END {
+    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+    p = v[int(NR * 0.95 + 0.999999)]
+    printf "median %6.1f ms   p95 %6.1f ms   (n=%d)", m / 1e6, p / 1e6, NR }'
+}
+echo "start-to-exit latency of /bin/true (busybox rootfs), interleaved, load $(cut -d' ' -f1 /proc/loadavg):"
+echo "  fjord run --rm : $(stats "$work/fjord.ns")"
+echo "  crun run       : $(stats "$work/crun.ns")"
+
+# Monitor RSS: one long-running container.
+id=$("$fjord" run -d --root "$work/root" --rootfs "$work/rootfs" -- sleep 60)
+mon=$(grep -o '"monitor_pid": [0-9]*' "$work/root/containers/$id/running.json" | grep -o '[0-9]*$')
+echo "fjord monitor RSS: $(grep VmRSS /proc/"$mon"/status | awk '{print $2, $3}')" \
+  "(anon $(grep RssAnon /proc/"$mon"/status | awk '{print $2, $3}'))"
+"$fjord" rm --root "$work/root" -f "$id" >/dev/null

@@ -1,0 +1,76 @@
+// The runtime's on-disk layout, written down in one place (like Mesos' slave/paths.hpp).
+// Everything a fjord process needs to re-adopt, stop or clean up a container lives here, so any
+// later fjord invocation (a restarted agent, `fjord ps`, `fjord rm`) can take over.
+//
+//   ROOT/                              --root, default $FJORD_ROOT or /var/lib/fjord
+//     trash/<id>.<rand>/               removed containers, deleted in the background (Recover()
+//                                      deletes what a crash left)
+//     names/<name> -> <id>             symlink; symlink(2) is atomic, so it reserves the name
+//     containers/<id>/                 one directory per container, id = 32 lowercase hex
+//       config.json                    the ContainerSpec as given (written once, by the creator)
+//       state.json                     written once by the creator, before the container
+//                                      process exists: id, name, creator pid + start time (to
+//                                      tell a live process from a reused pid), cgroup dirs
+//       running.json                   written once when the container runs: monitor and init
+//                                      pids with their start times; its presence means "running"
+//       start_error                    why the workload could not be exec'd (126/127 only)
+//       exit                           written by the monitor (tmp + rename) when the container
+//                                      ended: exit_code=, signal=, oom_killed=, finished_unix_ns=
+//                                      key=value lines; its presence means "exited"
+//       rootfs/                        mount point of the overlay; mounted only inside the
+//                                      container's mount namespace, so it dies with it
+//       upper/ work/                   the overlay's per-container writable layer
+//       log/container.log[.1 .2 ...]   stdout/stderr records, rotated by the monitor; format in
+//                                      monitor/monitor.c ("<RFC3339Nano> <stream> <F|P> <text>")
+//
+// Cgroups live outside ROOT: <hierarchy>/<cgroup_parent>/<id> for every v1 hierarchy fjord uses
+// (cpu, cpuacct, memory, pids, freezer, devices) or once in the v2 tree; state.json lists them.
+//
+// Not thread-safe (plain functions of their arguments).
+#pragma once
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace fjord::runtime::paths {
+
+inline std::filesystem::path DefaultRoot() {
+  const char* env = std::getenv("FJORD_ROOT");
+  return (env != nullptr && env[0] != '\0') ? std::filesystem::path(env)
+                                            : std::filesystem::path("/var/lib/fjord");
+}
+inline std::filesystem::path NamesDir(const std::filesystem::path& root) { return root / "names"; }
+inline std::filesystem::path NameLink(const std::filesystem::path& root, const std::string& name) {
+  return NamesDir(root) / name;
+}
+inline std::filesystem::path TrashDir(const std::filesystem::path& root) { return root / "trash"; }
+inline std::filesystem::path ContainersDir(const std::filesystem::path& root) {
+  return root / "containers";
+}
+inline std::filesystem::path ContainerDir(const std::filesystem::path& root,
+                                          const std::string& id) {
+  return ContainersDir(root) / id;
+}
+inline std::filesystem::path ConfigFile(const std::filesystem::path& dir) {
+  return dir / "config.json";
+}
+inline std::filesystem::path StateFile(const std::filesystem::path& dir) {
+  return dir / "state.json";
+}
+inline std::filesystem::path RunningFile(const std::filesystem::path& dir) {
+  return dir / "running.json";
+}
+inline std::filesystem::path StartErrorFile(const std::filesystem::path& dir) {
+  return dir / "start_error";
+}
+inline std::filesystem::path ExitFile(const std::filesystem::path& dir) { return dir / "exit"; }
+inline std::filesystem::path RootfsDir(const std::filesystem::path& dir) { return dir / "rootfs"; }
+inline std::filesystem::path UpperDir(const std::filesystem::path& dir) { return dir / "upper"; }
+inline std::filesystem::path WorkDir(const std::filesystem::path& dir) { return dir / "work"; }
+inline std::filesystem::path LogDir(const std::filesystem::path& dir) { return dir / "log"; }
+inline std::filesystem::path LogFile(const std::filesystem::path& dir) {
+  return LogDir(dir) / "container.log";
+}
+
+}  // namespace fjord::runtime::paths
