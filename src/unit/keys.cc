@@ -486,6 +486,20 @@ const Table* TableFor(SectionKind kind) {
   }
 }
 
+// Lowercased key names of each table, in table order (for suggestions).
+const std::vector<std::string>& LoweredFor(SectionKind kind) {
+  static const auto* lowered = [] {
+    auto* v = new std::vector<std::vector<std::string>>();
+    for (SectionKind k : {SectionKind::kUnit, SectionKind::kService, SectionKind::kInstall,
+                          SectionKind::kXFleet, SectionKind::kXFjord, SectionKind::kContainer}) {
+      auto& names = v->emplace_back();
+      for (const KeyInfo& info : *TableFor(k)) names.push_back(base::AsciiLower(info.name));
+    }
+    return v;
+  }();
+  return (*lowered)[static_cast<size_t>(kind)];
+}
+
 const Index* IndexFor(SectionKind kind) {
   static const Index kIdx[] = {MakeIndex(UnitKeys()),  MakeIndex(ServiceKeys()),
                                MakeIndex(InstallKeys()), MakeIndex(FleetKeys()),
@@ -506,21 +520,52 @@ std::string_view SectionOf(SectionKind k) {
   }
 }
 
-// The nearest known key: a case-insensitive match first, then the smallest edit distance
-// (at most a third of the key's length, so wild guesses are not offered).
-std::string NearestKey(std::string_view key, const Table& table) {
-  if (key.size() > 64) return {};  // keeps EditDistance cheap on hostile input
-  std::string lower = base::AsciiLower(key);
-  for (const KeyInfo& k : table) {
-    if (base::AsciiLower(k.name) == lower) return std::string(k.name);
+// Levenshtein distance if it is at most `limit`, else limit + 1. Only the diagonal band
+// |i - j| <= limit is computed (Ukkonen), so the cost is O(len * limit); lengths <= 64.
+size_t BoundedDistance(std::string_view a, std::string_view b, size_t limit) {
+  constexpr size_t kMax = 65;
+  const size_t over = limit + 1;
+  if (a.size() >= kMax || b.size() >= kMax) return over;
+  if ((a.size() > b.size() ? a.size() - b.size() : b.size() - a.size()) > limit) return over;
+  size_t prev[kMax], cur[kMax];
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t lo = i > limit ? i - limit : 1, hi = std::min(b.size(), i + limit);
+    cur[0] = i;
+    if (lo > 1) cur[lo - 1] = over;
+    size_t row_min = lo == 1 ? cur[0] : over;
+    for (size_t j = lo; j <= hi; ++j) {
+      size_t up = (j <= i - 1 + limit) ? prev[j] : over;
+      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({up + 1, cur[j - 1] + 1, sub, over});
+      row_min = std::min(row_min, cur[j]);
+    }
+    if (hi < b.size()) cur[hi + 1] = over;
+    if (row_min >= over) return over;
+    std::copy(cur, cur + std::min(b.size(), hi + 1) + 1, prev);
   }
-  size_t best = std::max<size_t>(1, key.size() / 3) + 1;
+  return std::min(prev[b.size()], over);
+}
+
+// The nearest known key: a case-insensitive match first, then the smallest edit distance
+// (at most 3 edits and a third of the key's length, so wild guesses are not offered).
+std::string NearestKey(std::string_view key, const Table& table,
+                       const std::vector<std::string>& names) {
+  if (key.size() > 40) return {};  // the longest known key is 31 bytes
+  std::string lower = base::AsciiLower(key);
+  for (size_t i = 0; i < table.size(); ++i) {
+    if (names[i] == lower) return std::string(table[i].name);
+  }
+  size_t limit = std::min<size_t>(3, std::max<size_t>(1, key.size() / 3));
   std::string_view found;
-  for (const KeyInfo& k : table) {
-    size_t d = base::EditDistance(lower, base::AsciiLower(k.name));
-    if (d < best) {
-      best = d;
-      found = k.name;
+  for (size_t i = 0; i < table.size(); ++i) {
+    size_t a = names[i].size(), b = lower.size();
+    if ((a > b ? a - b : b - a) > limit) continue;
+    size_t d = BoundedDistance(lower, names[i], limit);
+    if (d <= limit) {
+      limit = d == 0 ? 0 : d - 1;  // only strictly closer keys replace this one
+      found = table[i].name;
+      if (d == 0) break;
     }
   }
   return std::string(found);
@@ -646,7 +691,7 @@ void CheckOption(const ParsedOption& o, SectionKind kind, DiagSink& sink) {
   auto it = idx->find(key);
   if (it == idx->end()) {
     const Table& table = *TableFor(kind);
-    std::string near = sink.TakeSuggestionBudget() ? NearestKey(key, table) : std::string();
+    std::string near = sink.TakeSuggestionBudget() ? NearestKey(key, table, LoweredFor(kind)) : std::string();
     std::string msg = "unknown key " + Q(key) + " in [" + std::string(o.section) + "]";
     if (!near.empty()) msg += "; did you mean \"" + near + "\"?";
     // A key of another section is a common slip; say where it belongs.

@@ -125,6 +125,26 @@ TEST(ParseUnit, Diagnostics) {
   }
 }
 
+TEST(ParseUnit, SuggestsTheNearestKey) {
+  struct Case {
+    const char* line;
+    const char* suggestion;
+  } cases[] = {
+      {"ExecStartPRE=/bin/x", "ExecStartPre"}, {"execstart=/bin/x", "ExecStart"},
+      {"ExecStrat=/bin/x", "ExecStart"},       {"TimeoutStartSex=5", "TimeoutStartSec"},
+      {"RestrtSec=1", "RestartSec"},           {"Enviroment=A=1", "Environment"},
+      {"MemroyMax=1G", "MemoryMax"},           {"CPUQuote=5%", "CPUQuota"},
+      {"WorkingDirectry=/", "WorkingDirectory"}, {"Xyzzy=1", ""},
+      {"Type2=simple", "Type"},                {"ExecStartPost2=/bin/x", "ExecStartPost"},
+  };
+  for (const auto& c : cases) {
+    auto r = Parse(std::string("[Service]\nExecStart=/bin/true\n") + c.line + "\n");
+    ASSERT_EQ(r.diagnostics.size(), 1u) << c.line << Dump(r.diagnostics);
+    EXPECT_EQ(r.diagnostics[0].suggestion, c.suggestion) << c.line;
+    EXPECT_EQ(r.diagnostics[0].severity, Severity::kWarning);
+  }
+}
+
 TEST(ParseUnit, ColumnsPointAtTheProblem) {
   auto r = Parse("[Service]\nExecStart=/bin/true\n  TimeoutStopSec = soon\n");
   ASSERT_EQ(r.diagnostics.size(), 1u) << Dump(r.diagnostics);

@@ -47,7 +47,7 @@ class DiagSink {
  private:
   std::string_view file_;
   std::vector<Diagnostic>* out_;
-  int suggestions_left_ = 64;
+  int suggestions_left_ = 16;
 };
 
 // Groups items by section name in order of first appearance: returns each item's group and
