@@ -20,7 +20,8 @@ Unit MustParse(const std::string& text, const char* name = "app@7.service") {
   auto r = ParseUnit(text, name, *UnitName::Parse(name));
   EXPECT_TRUE(r.unit.has_value()) << Dump(r.diagnostics);
   EXPECT_TRUE(r.diagnostics.empty()) << Dump(r.diagnostics);
-  return r.unit ? *r.unit : *ParseUnit("[Service]\nExecStop=/x\n", name, *UnitName::Parse(name)).unit;
+  return r.unit ? *r.unit
+                : *ParseUnit("[Service]\nExecStop=/x\n", name, *UnitName::Parse(name)).unit;
 }
 
 TEST(Accessors, Defaults) {
@@ -122,8 +123,12 @@ TEST(Accessors, ResourceVariants) {
     std::optional<double> tasks_pct;
     std::optional<int64_t> millicores;
   } cases[] = {
-      {"CPUQuota=250%\nMemoryMax=infinity\nTasksMax=infinity\n", kInfiniteBytes, {},
-       kInfiniteBytes, {}, 2500},
+      {"CPUQuota=250%\nMemoryMax=infinity\nTasksMax=infinity\n",
+       kInfiniteBytes,
+       {},
+       kInfiniteBytes,
+       {},
+       2500},
       {"MemoryMax=1.5G\nTasksMax=10%\nCPUQuota=12.5%\n", 3ull << 29, {}, {}, 10.0, 125},
       {"MemoryMax=20%\n", {}, 20.0, {}, {}, {}},
       {"MemoryMax=1G\nMemoryMax=\n", {}, {}, {}, {}, {}},  // reset

@@ -43,15 +43,35 @@ void AppendUtf8(uint32_t cp, std::string* out) {
 size_t CUnescapeOne(std::string_view s, size_t i, std::string* out) {
   char c = s[i];
   switch (c) {
-    case 'a': *out += '\a'; return 1;
-    case 'b': *out += '\b'; return 1;
-    case 'f': *out += '\f'; return 1;
-    case 'n': *out += '\n'; return 1;
-    case 'r': *out += '\r'; return 1;
-    case 't': *out += '\t'; return 1;
-    case 'v': *out += '\v'; return 1;
-    case 's': *out += ' '; return 1;
-    case '\\': case '"': case '\'': *out += c; return 1;
+    case 'a':
+      *out += '\a';
+      return 1;
+    case 'b':
+      *out += '\b';
+      return 1;
+    case 'f':
+      *out += '\f';
+      return 1;
+    case 'n':
+      *out += '\n';
+      return 1;
+    case 'r':
+      *out += '\r';
+      return 1;
+    case 't':
+      *out += '\t';
+      return 1;
+    case 'v':
+      *out += '\v';
+      return 1;
+    case 's':
+      *out += ' ';
+      return 1;
+    case '\\':
+    case '"':
+    case '\'':
+      *out += c;
+      return 1;
     case 'x': {
       if (i + 2 >= s.size()) return 0;
       int a = Hex(s[i + 1]), b = Hex(s[i + 2]);
@@ -301,8 +321,8 @@ Status CheckEnvironment(std::string_view value) {
 bool IsValidEnvName(std::string_view n) {
   if (n.empty() || (n[0] >= '0' && n[0] <= '9')) return false;
   for (char c : n) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_';
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
     if (!ok) return false;
   }
   return true;

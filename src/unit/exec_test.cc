@@ -13,11 +13,14 @@ TEST(ParseExecLine, WordsAndQuoting) {
     const char* path;
     Argv argv;
   } cases[] = {
-      {"/usr/bin/docker run --name x", "/usr/bin/docker", {"/usr/bin/docker", "run", "--name", "x"}},
+      {"/usr/bin/docker run --name x",
+       "/usr/bin/docker",
+       {"/usr/bin/docker", "run", "--name", "x"}},
       {"/bin/sh -c \"echo hello world\"", "/bin/sh", {"/bin/sh", "-c", "echo hello world"}},
       {"/bin/echo 'single quoted' \"a\\\"b\"", "/bin/echo", {"/bin/echo", "single quoted", "a\"b"}},
       {"/bin/printf \"a\\tb\\n\"", "/bin/printf", {"/bin/printf", "a\tb\n"}},
-      {"/bin/echo \\x41 \\101 \\u00e9 \\U0001F600", "/bin/echo",
+      {"/bin/echo \\x41 \\101 \\u00e9 \\U0001F600",
+       "/bin/echo",
        {"/bin/echo", "A", "A", "\xc3\xa9", "\xf0\x9f\x98\x80"}},
       {"/bin/x --opt=\"a b\"c", "/bin/x", {"/bin/x", "--opt=a bc"}},
       {"/bin/x \\d \\x0 \\s", "/bin/x", {"/bin/x", "\\d", "\\x0", " "}},
@@ -41,7 +44,13 @@ TEST(ParseExecLine, Prefixes) {
     bool dash, at, colon, plus, bang, bangbang;
     Argv argv;
   } cases[] = {
-      {"-/usr/bin/docker kill nginx-lb", true, false, false, false, false, false,
+      {"-/usr/bin/docker kill nginx-lb",
+       true,
+       false,
+       false,
+       false,
+       false,
+       false,
        {"/usr/bin/docker", "kill", "nginx-lb"}},
       {"@/bin/sleep sleeper 10", false, true, false, false, false, false, {"sleeper", "10"}},
       {":/bin/echo $X", false, false, true, false, false, false, {"/bin/echo", "$X"}},

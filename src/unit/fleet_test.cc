@@ -13,8 +13,10 @@ std::string Dump(const std::vector<Diagnostic>& d) {
 }
 
 ParseResult ParseFleet(const std::string& xfleet, const char* name = "web.service") {
-  std::string text = "[Unit]\nDescription=fixture\n\n[Service]\nExecStart=/usr/bin/sleep 1d\n\n"
-                     "[X-Fleet]\n" + xfleet;
+  std::string text =
+      "[Unit]\nDescription=fixture\n\n[Service]\nExecStart=/usr/bin/sleep 1d\n\n"
+      "[X-Fleet]\n" +
+      xfleet;
   return ParseUnit(text, name, *UnitName::Parse(name));
 }
 
@@ -57,7 +59,7 @@ TEST(FleetRequirements, MetadataOrWithinKeyAndAcrossKeys) {
   ASSERT_EQ(m.size(), 2u);
   EXPECT_EQ(m[0].key, "region");
   EXPECT_EQ(m[0].values, (Strings{"us-east", "us-west", "eu-west"}));  // any of them (OR)
-  EXPECT_EQ(m[1].key, "disk");                                        // and this key too
+  EXPECT_EQ(m[1].key, "disk");                                         // and this key too
   EXPECT_EQ(m[1].values, Strings{"ssd"});
   auto bad = ParseFleet("MachineMetadata=region\n");
   EXPECT_FALSE(bad.unit);
@@ -104,9 +106,9 @@ TEST(FleetRequirements, InvalidCombinationsAsFleetRefusesThem) {
   }
   // What fleet allows: Global with MachineMetadata and Conflicts; MachineOf with Replaces
   // when they do not match.
-  for (const char* ok : {"Global=true\nMachineMetadata=a=b\nConflicts=x*.service\n",
-                         "MachineOf=db.service\nReplaces=old.service\n",
-                         "Global=false\nMachineID=abc\n"}) {
+  for (const char* ok :
+       {"Global=true\nMachineMetadata=a=b\nConflicts=x*.service\n",
+        "MachineOf=db.service\nReplaces=old.service\n", "Global=false\nMachineID=abc\n"}) {
     auto r = ParseFleet(ok);
     EXPECT_TRUE(r.unit.has_value()) << ok << Dump(r.diagnostics);
   }
@@ -145,13 +147,20 @@ TEST(GlobMatch, GoPathMatchRules) {
     const char* name;
     bool want;
   } cases[] = {
-      {"foo*.service", "foo@1.service", true}, {"foo*.service", "bar.service", false},
-      {"*", "anything", true},                {"a?c", "abc", true},
-      {"a?c", "ac", false},                   {"[a-c]x", "bx", true},
-      {"[^a-c]x", "bx", false},               {"[!a]x", "!x", true},
-      {"a\\*b", "a*b", true},                 {"a\\*b", "axb", false},
-      {"*b*c*", "abxbyc", true},              {"[unterminated", "u", false},
-      {"exact.service", "exact.service", true}, {"", "", true},
+      {"foo*.service", "foo@1.service", true},
+      {"foo*.service", "bar.service", false},
+      {"*", "anything", true},
+      {"a?c", "abc", true},
+      {"a?c", "ac", false},
+      {"[a-c]x", "bx", true},
+      {"[^a-c]x", "bx", false},
+      {"[!a]x", "!x", true},
+      {"a\\*b", "a*b", true},
+      {"a\\*b", "axb", false},
+      {"*b*c*", "abxbyc", true},
+      {"[unterminated", "u", false},
+      {"exact.service", "exact.service", true},
+      {"", "", true},
       {"*.service", "x.socket", false},
   };
   for (const auto& c : cases) EXPECT_EQ(GlobMatch(c.pattern, c.name), c.want) << c.pattern;

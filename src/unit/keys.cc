@@ -36,7 +36,7 @@ enum class VType : uint8_t {
 
 struct KeyInfo {
   KeyInfo(std::string_view n, VType t = VType::kAny, std::string_view e = {},
-           std::string_view r = {})
+          std::string_view r = {})
       : name(n), type(t), extra(e), replacement(r) {}
   std::string_view name;
   VType type;
@@ -93,14 +93,39 @@ const Table& UnitKeys() {
         {"StartLimitInterval", VType::kTime, {}, "StartLimitIntervalSec"},
         {"OnFailureIsolate", VType::kBool, {}, "OnFailureJobMode"},
     };
-    for (std::string_view c :
-         {"Architecture", "Firmware", "Virtualization", "Host", "KernelCommandLine",
-          "KernelVersion", "Credential", "Environment", "Security", "Capability", "ACPower",
-          "NeedsUpdate", "FirstBoot", "PathExists", "PathExistsGlob", "PathIsDirectory",
-          "PathIsSymbolicLink", "PathIsMountPoint", "PathIsReadWrite", "PathIsEncrypted",
-          "DirectoryNotEmpty", "FileNotEmpty", "FileIsExecutable", "User", "Group",
-          "ControlGroupController", "Memory", "CPUs", "CPUFeature", "OSRelease",
-          "MemoryPressure", "CPUPressure", "IOPressure"}) {
+    for (std::string_view c : {"Architecture",
+                               "Firmware",
+                               "Virtualization",
+                               "Host",
+                               "KernelCommandLine",
+                               "KernelVersion",
+                               "Credential",
+                               "Environment",
+                               "Security",
+                               "Capability",
+                               "ACPower",
+                               "NeedsUpdate",
+                               "FirstBoot",
+                               "PathExists",
+                               "PathExistsGlob",
+                               "PathIsDirectory",
+                               "PathIsSymbolicLink",
+                               "PathIsMountPoint",
+                               "PathIsReadWrite",
+                               "PathIsEncrypted",
+                               "DirectoryNotEmpty",
+                               "FileNotEmpty",
+                               "FileIsExecutable",
+                               "User",
+                               "Group",
+                               "ControlGroupController",
+                               "Memory",
+                               "CPUs",
+                               "CPUFeature",
+                               "OSRelease",
+                               "MemoryPressure",
+                               "CPUPressure",
+                               "IOPressure"}) {
       static std::deque<std::string> names;  // owns the generated names; never moves them
       names.push_back("Condition" + std::string(c));
       t->push_back({names.back()});
@@ -113,9 +138,9 @@ const Table& UnitKeys() {
 }
 
 constexpr std::string_view kLimits[] = {
-    "LimitCPU",  "LimitFSIZE",   "LimitDATA",   "LimitSTACK",      "LimitCORE",
-    "LimitRSS",  "LimitNOFILE",  "LimitAS",     "LimitNPROC",      "LimitMEMLOCK",
-    "LimitLOCKS", "LimitSIGPENDING", "LimitMSGQUEUE", "LimitNICE", "LimitRTPRIO", "LimitRTTIME"};
+    "LimitCPU",      "LimitFSIZE", "LimitDATA",   "LimitSTACK",   "LimitCORE",  "LimitRSS",
+    "LimitNOFILE",   "LimitAS",    "LimitNPROC",  "LimitMEMLOCK", "LimitLOCKS", "LimitSIGPENDING",
+    "LimitMSGQUEUE", "LimitNICE",  "LimitRTPRIO", "LimitRTTIME"};
 
 const Table& ServiceKeys() {
   static const Table* t = [] {
@@ -367,7 +392,7 @@ const Table& ServiceKeys() {
 }
 
 const Table& InstallKeys() {
-  static const Table t = {{"Alias", VType::kUnitNames},     {"WantedBy", VType::kUnitNames},
+  static const Table t = {{"Alias", VType::kUnitNames},      {"WantedBy", VType::kUnitNames},
                           {"RequiredBy", VType::kUnitNames}, {"UpheldBy", VType::kUnitNames},
                           {"Also", VType::kUnitNames},       {"DefaultInstance"}};
   return t;
@@ -476,13 +501,20 @@ Index MakeIndex(const Table& t) {
 
 const Table* TableFor(SectionKind kind) {
   switch (kind) {
-    case SectionKind::kUnit: return &UnitKeys();
-    case SectionKind::kService: return &ServiceKeys();
-    case SectionKind::kInstall: return &InstallKeys();
-    case SectionKind::kXFleet: return &FleetKeys();
-    case SectionKind::kXFjord: return &FjordKeys();
-    case SectionKind::kContainer: return &ContainerKeys();
-    default: return nullptr;
+    case SectionKind::kUnit:
+      return &UnitKeys();
+    case SectionKind::kService:
+      return &ServiceKeys();
+    case SectionKind::kInstall:
+      return &InstallKeys();
+    case SectionKind::kXFleet:
+      return &FleetKeys();
+    case SectionKind::kXFjord:
+      return &FjordKeys();
+    case SectionKind::kContainer:
+      return &ContainerKeys();
+    default:
+      return nullptr;
   }
 }
 
@@ -501,22 +533,29 @@ const std::vector<std::string>& LoweredFor(SectionKind kind) {
 }
 
 const Index* IndexFor(SectionKind kind) {
-  static const Index kIdx[] = {MakeIndex(UnitKeys()),  MakeIndex(ServiceKeys()),
+  static const Index kIdx[] = {MakeIndex(UnitKeys()),    MakeIndex(ServiceKeys()),
                                MakeIndex(InstallKeys()), MakeIndex(FleetKeys()),
-                               MakeIndex(FjordKeys()), MakeIndex(ContainerKeys())};
+                               MakeIndex(FjordKeys()),   MakeIndex(ContainerKeys())};
   size_t i = static_cast<size_t>(kind);
   return i < std::size(kIdx) ? &kIdx[i] : nullptr;
 }
 
 std::string_view SectionOf(SectionKind k) {
   switch (k) {
-    case SectionKind::kUnit: return "Unit";
-    case SectionKind::kService: return "Service";
-    case SectionKind::kInstall: return "Install";
-    case SectionKind::kXFleet: return "X-Fleet";
-    case SectionKind::kXFjord: return "X-Fjord";
-    case SectionKind::kContainer: return "Container";
-    default: return "";
+    case SectionKind::kUnit:
+      return "Unit";
+    case SectionKind::kService:
+      return "Service";
+    case SectionKind::kInstall:
+      return "Install";
+    case SectionKind::kXFleet:
+      return "X-Fleet";
+    case SectionKind::kXFjord:
+      return "X-Fjord";
+    case SectionKind::kContainer:
+      return "Container";
+    default:
+      return "";
   }
 }
 
@@ -577,14 +616,13 @@ void CheckSpecifiers(const ParsedOption& o, DiagSink& sink) {
   std::string_view v = o.value;
   for (size_t i = v.find('%'); i != std::string::npos; i = v.find('%', i + 2)) {
     if (i + 1 == v.size()) {
-      sink.Add(Severity::kError, o.line, o.value_col + static_cast<int>(i), o.section,
-               o.name, "a lone '%' ends the value of " + std::string(o.name) +
-                               "=; write %% for a literal percent sign");
+      sink.Add(Severity::kError, o.line, o.value_col + static_cast<int>(i), o.section, o.name,
+               "a lone '%' ends the value of " + std::string(o.name) +
+                   "=; write %% for a literal percent sign");
       return;
     }
     if (!IsKnownSpecifier(v[i + 1])) {
-      sink.Add(Severity::kError, o.line, o.value_col + static_cast<int>(i), o.section,
-               o.name,
+      sink.Add(Severity::kError, o.line, o.value_col + static_cast<int>(i), o.section, o.name,
                "unknown specifier " + Q(v.substr(i, 2)) + " in " + std::string(o.name) +
                    "=; write %% for a literal percent sign (known: %n %N %p %P %i %I %H %m %b "
                    "and systemd's others)");
@@ -623,11 +661,14 @@ Status CheckValue(const KeyInfo& k, const ParsedOption& o) {
     case VType::kPorts:       // checked with the whole [X-Fjord] section
     case VType::kConstraint:  // likewise
     case VType::kInstances:
-    case VType::kFleetBool:   // fleet's own rules, in validate.cc
+    case VType::kFleetBool:  // fleet's own rules, in validate.cc
       return Status::Ok();
-    case VType::kBool: return base::StatusOf(ParseBool(v));
-    case VType::kTime: return base::StatusOf(ParseTimeSpan(v));
-    case VType::kBytes: return base::StatusOf(ParseBytes(v));
+    case VType::kBool:
+      return base::StatusOf(ParseBool(v));
+    case VType::kTime:
+      return base::StatusOf(ParseTimeSpan(v));
+    case VType::kBytes:
+      return base::StatusOf(ParseBytes(v));
     case VType::kPercent: {
       auto p = ParsePercent(v);
       if (p.ok() && *p <= 0) return base::InvalidArgument("CPU quota must be above 0%");
@@ -638,12 +679,18 @@ Status CheckValue(const KeyInfo& k, const ParsedOption& o) {
       if (!v.empty() && v.back() == '%') return base::StatusOf(ParsePercent(v));
       if (k.type == VType::kTasks && v != "infinity") return CheckInt(v);
       return base::StatusOf(ParseBytes(v));
-    case VType::kInt: return CheckInt(v);
-    case VType::kEnum: return CheckEnum(v, k.extra);
-    case VType::kSignal: return base::StatusOf(ParseSignal(v));
-    case VType::kExec: return CheckExecLine(v);
-    case VType::kEnv: return CheckEnvironment(v);
-    case VType::kWords: return CheckWordsSyntax(v);
+    case VType::kInt:
+      return CheckInt(v);
+    case VType::kEnum:
+      return CheckEnum(v, k.extra);
+    case VType::kSignal:
+      return base::StatusOf(ParseSignal(v));
+    case VType::kExec:
+      return CheckExecLine(v);
+    case VType::kEnv:
+      return CheckEnvironment(v);
+    case VType::kWords:
+      return CheckWordsSyntax(v);
     case VType::kUnitNames: {
       if (!ContainsAny(v, "\"'\\%")) {  // plain names: no copies
         Status st;
@@ -670,13 +717,13 @@ bool IsExecKey(std::string_view name) { return base::StartsWith(name, "Exec"); }
 
 SectionKind ClassifySection(std::string_view name) {
   static const std::unordered_map<std::string_view, SectionKind> kSections = {
-      {"Unit", SectionKind::kUnit},          {"Service", SectionKind::kService},
-      {"Install", SectionKind::kInstall},    {"X-Fleet", SectionKind::kXFleet},
-      {"X-Fjord", SectionKind::kXFjord},     {"Container", SectionKind::kContainer},
-      {"Socket", SectionKind::kUnchecked},   {"Timer", SectionKind::kUnchecked},
-      {"Path", SectionKind::kUnchecked},     {"Mount", SectionKind::kUnchecked},
+      {"Unit", SectionKind::kUnit},           {"Service", SectionKind::kService},
+      {"Install", SectionKind::kInstall},     {"X-Fleet", SectionKind::kXFleet},
+      {"X-Fjord", SectionKind::kXFjord},      {"Container", SectionKind::kContainer},
+      {"Socket", SectionKind::kUnchecked},    {"Timer", SectionKind::kUnchecked},
+      {"Path", SectionKind::kUnchecked},      {"Mount", SectionKind::kUnchecked},
       {"Automount", SectionKind::kUnchecked}, {"Swap", SectionKind::kUnchecked},
-      {"Slice", SectionKind::kUnchecked},    {"Scope", SectionKind::kUnchecked},
+      {"Slice", SectionKind::kUnchecked},     {"Scope", SectionKind::kUnchecked},
   };
   auto it = kSections.find(name);
   if (it != kSections.end()) return it->second;
@@ -691,7 +738,8 @@ void CheckOption(const ParsedOption& o, SectionKind kind, DiagSink& sink) {
   auto it = idx->find(key);
   if (it == idx->end()) {
     const Table& table = *TableFor(kind);
-    std::string near = sink.TakeSuggestionBudget() ? NearestKey(key, table, LoweredFor(kind)) : std::string();
+    std::string near =
+        sink.TakeSuggestionBudget() ? NearestKey(key, table, LoweredFor(kind)) : std::string();
     std::string msg = "unknown key " + Q(key) + " in [" + std::string(o.section) + "]";
     if (!near.empty()) msg += "; did you mean \"" + near + "\"?";
     // A key of another section is a common slip; say where it belongs.
@@ -720,9 +768,10 @@ void CheckOption(const ParsedOption& o, SectionKind kind, DiagSink& sink) {
   }
   const KeyInfo& info = *it->second;
   if (!info.replacement.empty()) {
-    sink.Add(Severity::kWarning, o.line, o.key_col, o.section, key,
-             std::string(key) + "= is deprecated; use " + std::string(info.replacement) + " instead",
-             std::string(info.replacement));
+    sink.Add(
+        Severity::kWarning, o.line, o.key_col, o.section, key,
+        std::string(key) + "= is deprecated; use " + std::string(info.replacement) + " instead",
+        std::string(info.replacement));
   }
   if (info.type == VType::kIgnored) {
     sink.Warn(o, false, std::string(key) + "= is ignored: " + std::string(info.extra));
@@ -737,21 +786,22 @@ void CheckOption(const ParsedOption& o, SectionKind kind, DiagSink& sink) {
   if (o.value.empty()) return;  // an empty assignment resets the setting
   Status st = CheckValue(info, o);
   if (!st.ok()) {
-    sink.Error(o, true, "invalid " + std::string(key) + "=: " + std::string(st.message()) +
-                            "; systemd would ignore this line");
+    sink.Error(o, true,
+               "invalid " + std::string(key) + "=: " + std::string(st.message()) +
+                   "; systemd would ignore this line");
   }
 }
 
 Result<int> ParseSignal(std::string_view s) {
   static const std::unordered_map<std::string_view, int> kSignals = {
-      {"HUP", SIGHUP},   {"INT", SIGINT},     {"QUIT", SIGQUIT},     {"ILL", SIGILL},
-      {"TRAP", SIGTRAP}, {"ABRT", SIGABRT},   {"BUS", SIGBUS},       {"FPE", SIGFPE},
-      {"KILL", SIGKILL}, {"USR1", SIGUSR1},   {"SEGV", SIGSEGV},     {"USR2", SIGUSR2},
-      {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},   {"TERM", SIGTERM},     {"STKFLT", SIGSTKFLT},
-      {"CHLD", SIGCHLD}, {"CONT", SIGCONT},   {"STOP", SIGSTOP},     {"TSTP", SIGTSTP},
-      {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},   {"URG", SIGURG},       {"XCPU", SIGXCPU},
-      {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},   {"WINCH", SIGWINCH},
-      {"IO", SIGIO},     {"POLL", SIGPOLL},   {"PWR", SIGPWR},       {"SYS", SIGSYS},
+      {"HUP", SIGHUP},   {"INT", SIGINT},       {"QUIT", SIGQUIT}, {"ILL", SIGILL},
+      {"TRAP", SIGTRAP}, {"ABRT", SIGABRT},     {"BUS", SIGBUS},   {"FPE", SIGFPE},
+      {"KILL", SIGKILL}, {"USR1", SIGUSR1},     {"SEGV", SIGSEGV}, {"USR2", SIGUSR2},
+      {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM}, {"STKFLT", SIGSTKFLT},
+      {"CHLD", SIGCHLD}, {"CONT", SIGCONT},     {"STOP", SIGSTOP}, {"TSTP", SIGTSTP},
+      {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},     {"URG", SIGURG},   {"XCPU", SIGXCPU},
+      {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH},
+      {"IO", SIGIO},     {"POLL", SIGPOLL},     {"PWR", SIGPWR},   {"SYS", SIGSYS},
   };
   std::string_view n = s;
   if (base::StartsWith(n, "SIG")) n.remove_prefix(3);

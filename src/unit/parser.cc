@@ -258,8 +258,8 @@ void Reader::HandleLogical(std::string_view raw, int line) {
 std::vector<UnitOption> Canonical(std::vector<ParsedOption>& parsed) {
   std::vector<UnitOption> out;
   size_t groups = 0;
-  std::vector<uint32_t> group =
-      GroupBySection(parsed.size(), [&](size_t i) { return parsed[i].section; }, &groups);
+  std::vector<uint32_t> group = GroupBySection(
+      parsed.size(), [&](size_t i) { return parsed[i].section; }, &groups);
   // Counting sort by group keeps file order inside each section.
   std::vector<uint32_t> start(groups + 1, 0);
   for (uint32_t g : group) ++start[g + 1];
@@ -279,7 +279,7 @@ std::vector<UnitOption> Canonical(std::vector<ParsedOption>& parsed) {
 std::vector<uint32_t> GroupBySection(size_t n, const std::function<std::string_view(size_t)>& at,
                                      size_t* groups) {
   std::vector<uint32_t> group(n);
-  std::vector<std::string_view> names;                  // few sections: a linear scan
+  std::vector<std::string_view> names;                 // few sections: a linear scan
   std::unordered_map<std::string_view, uint32_t> ids;  // many (hostile input): a hash map
   constexpr size_t kLinearMax = 16;
   std::string_view prev;

@@ -114,13 +114,14 @@ TEST(ParseUnit, Diagnostics) {
     auto r = Parse(c.text);
     bool found = false;
     for (const auto& d : r.diagnostics) {
-      if (d.severity == c.sev && d.line == c.line &&
-          d.message.find(c.says) != std::string::npos) {
+      if (d.severity == c.sev && d.line == c.line && d.message.find(c.says) != std::string::npos) {
         found = true;
       }
     }
-    EXPECT_TRUE(found) << "input:\n" << c.text << "\nwanted " << SeverityName(c.sev) << " at line "
-                       << c.line << " saying: " << c.says << "\ngot:\n" << Dump(r.diagnostics);
+    EXPECT_TRUE(found) << "input:\n"
+                       << c.text << "\nwanted " << SeverityName(c.sev) << " at line " << c.line
+                       << " saying: " << c.says << "\ngot:\n"
+                       << Dump(r.diagnostics);
     EXPECT_EQ(r.unit.has_value(), c.sev == Severity::kWarning) << c.text;
   }
 }
@@ -130,12 +131,18 @@ TEST(ParseUnit, SuggestsTheNearestKey) {
     const char* line;
     const char* suggestion;
   } cases[] = {
-      {"ExecStartPRE=/bin/x", "ExecStartPre"}, {"execstart=/bin/x", "ExecStart"},
-      {"ExecStrat=/bin/x", "ExecStart"},       {"TimeoutStartSex=5", "TimeoutStartSec"},
-      {"RestrtSec=1", "RestartSec"},           {"Enviroment=A=1", "Environment"},
-      {"MemroyMax=1G", "MemoryMax"},           {"CPUQuote=5%", "CPUQuota"},
-      {"WorkingDirectry=/", "WorkingDirectory"}, {"Xyzzy=1", ""},
-      {"Type2=simple", "Type"},                {"ExecStartPost2=/bin/x", "ExecStartPost"},
+      {"ExecStartPRE=/bin/x", "ExecStartPre"},
+      {"execstart=/bin/x", "ExecStart"},
+      {"ExecStrat=/bin/x", "ExecStart"},
+      {"TimeoutStartSex=5", "TimeoutStartSec"},
+      {"RestrtSec=1", "RestartSec"},
+      {"Enviroment=A=1", "Environment"},
+      {"MemroyMax=1G", "MemoryMax"},
+      {"CPUQuote=5%", "CPUQuota"},
+      {"WorkingDirectry=/", "WorkingDirectory"},
+      {"Xyzzy=1", ""},
+      {"Type2=simple", "Type"},
+      {"ExecStartPost2=/bin/x", "ExecStartPost"},
   };
   for (const auto& c : cases) {
     auto r = Parse(std::string("[Service]\nExecStart=/bin/true\n") + c.line + "\n");
@@ -189,9 +196,8 @@ TEST(ParseUnit, ContinuationCommentsAndEscapedBackslash) {
 }
 
 TEST(ParseUnit, RepeatedKeysAccumulateAndEmptyResets) {
-  auto r = Parse(
-      "[Unit]\nAfter=a.service\nAfter=b.service x.service\nAfter=\nAfter=c.service\n" +
-      std::string("[Service]\nExecStart=/bin/true\nDescription=ignored\n"));
+  auto r = Parse("[Unit]\nAfter=a.service\nAfter=b.service x.service\nAfter=\nAfter=c.service\n" +
+                 std::string("[Service]\nExecStart=/bin/true\nDescription=ignored\n"));
   ASSERT_TRUE(r.unit) << Dump(r.diagnostics);
   auto after = r.unit->GetAll("Unit", "After");
   ASSERT_EQ(after.size(), 1u);
@@ -203,8 +209,8 @@ TEST(ParseUnit, RepeatedKeysAccumulateAndEmptyResets) {
 }
 
 TEST(Canonical, GroupsSectionsAndRoundTrips) {
-  auto r = Parse(
-      "[Unit]\nDescription=Hello\n[Service]\nExecStart=/bin/true\n[Unit]\nAfter=a.service\n");
+  auto r =
+      Parse("[Unit]\nDescription=Hello\n[Service]\nExecStart=/bin/true\n[Unit]\nAfter=a.service\n");
   ASSERT_TRUE(r.unit) << Dump(r.diagnostics);
   std::vector<UnitOption> want = {{"Unit", "Description", "Hello"},
                                   {"Unit", "After", "a.service"},
@@ -217,8 +223,10 @@ TEST(Canonical, GroupsSectionsAndRoundTrips) {
   EXPECT_EQ(again.unit->options(), want);
   // SHA-1 of the text above (fleet's unit hash), checked with `sha1sum`.
   EXPECT_EQ(ContentHash(want), "bde085eede20f0e8ff5b99c4c3912d54820345fd");
-  EXPECT_EQ(ContentHash({{"Unit", "Description", "x"}}), "9fcce57bebda098e6fb9d87b2543194856511ef2");
-  EXPECT_NE(ContentHash({{"Unit", "Description", "y"}}), ContentHash({{"Unit", "Description", "x"}}));
+  EXPECT_EQ(ContentHash({{"Unit", "Description", "x"}}),
+            "9fcce57bebda098e6fb9d87b2543194856511ef2");
+  EXPECT_NE(ContentHash({{"Unit", "Description", "y"}}),
+            ContentHash({{"Unit", "Description", "x"}}));
 }
 
 TEST(Canonical, ValueEndingInBackslashSurvives) {
@@ -288,15 +296,20 @@ TEST(ParseUnit, HostileInputStaysLinearAndExplained) {
     for (int i = 0; i < 30000; ++i) s += "k" + std::to_string(i) + "=v ";
     return s;
   }() + "\n[Service]\nExecStart=/bin/true\n");
-  timed("[X-Fleet]\nMachineOf=" + [] {
-    std::string s;
-    for (int i = 0; i < 3000; ++i) s += "a" + std::to_string(i) + ".service ";
-    return s;
-  }() + "\nConflicts=" + [] {
-    std::string s;
-    for (int i = 0; i < 3000; ++i) s += "*b*c*d*e*" + std::to_string(i) + " ";
-    return s;
-  }() + "\n[Service]\nExecStart=/bin/true\n");
+  timed(
+      "[X-Fleet]\nMachineOf=" +
+      [] {
+        std::string s;
+        for (int i = 0; i < 3000; ++i) s += "a" + std::to_string(i) + ".service ";
+        return s;
+      }() +
+      "\nConflicts=" +
+      [] {
+        std::string s;
+        for (int i = 0; i < 3000; ++i) s += "*b*c*d*e*" + std::to_string(i) + " ";
+        return s;
+      }() +
+      "\n[Service]\nExecStart=/bin/true\n");
 }
 
 TEST(ParseUnit, BinaryGarbageNeverCrashes) {

@@ -75,17 +75,19 @@ struct TimeUnit {
 };
 
 constexpr uint64_t kUsec = 1, kMsec = 1000, kSec = 1000 * kMsec, kMin = 60 * kSec,
-                   kHour = 60 * kMin, kDay = 24 * kHour, kWeek = 7 * kDay,
-                   kMonth = 2629800 * kSec, kYear = 31557600 * kSec;
+                   kHour = 60 * kMin, kDay = 24 * kHour, kWeek = 7 * kDay, kMonth = 2629800 * kSec,
+                   kYear = 31557600 * kSec;
 
 // Longest names first so "ms" is not read as "m" + "s".
 constexpr TimeUnit kTimeUnits[] = {
-    {"seconds", kSec}, {"second", kSec},  {"minutes", kMin}, {"minute", kMin}, {"months", kMonth},
-    {"month", kMonth}, {"hours", kHour},  {"years", kYear},  {"weeks", kWeek}, {"usec", kUsec},
-    {"msec", kMsec},   {"hour", kHour},   {"days", kDay},    {"week", kWeek},  {"year", kYear},
-    {"sec", kSec},     {"min", kMin},     {"day", kDay},     {"\xc2\xb5s", kUsec},
-    {"us", kUsec},     {"ms", kMsec},     {"hr", kHour},     {"s", kSec},      {"m", kMin},
-    {"h", kHour},      {"d", kDay},       {"w", kWeek},      {"M", kMonth},    {"y", kYear},
+    {"seconds", kSec},  {"second", kSec},  {"minutes", kMin},    {"minute", kMin},
+    {"months", kMonth}, {"month", kMonth}, {"hours", kHour},     {"years", kYear},
+    {"weeks", kWeek},   {"usec", kUsec},   {"msec", kMsec},      {"hour", kHour},
+    {"days", kDay},     {"week", kWeek},   {"year", kYear},      {"sec", kSec},
+    {"min", kMin},      {"day", kDay},     {"\xc2\xb5s", kUsec}, {"us", kUsec},
+    {"ms", kMsec},      {"hr", kHour},     {"s", kSec},          {"m", kMin},
+    {"h", kHour},       {"d", kDay},       {"w", kWeek},         {"M", kMonth},
+    {"y", kYear},
 };
 
 }  // namespace
@@ -135,8 +137,7 @@ Result<std::chrono::microseconds> ParseTimeSpan(std::string_view s) {
     }
     if (!found && i < t.size() && !IsDigit(t[i])) {
       return base::InvalidArgument("time span " + Q(t) + " has an unknown unit at " +
-                                   Q(t.substr(i, 8)) +
-                                   "; use us, ms, s, min, h, d, w, M or y");
+                                   Q(t.substr(i, 8)) + "; use us, ms, s, min, h, d, w, M or y");
     }
     uint64_t part;
     if (!Scale(d, mult, &part) || part > UINT64_MAX - 1 - total) {
