@@ -104,9 +104,24 @@ void CheckFleet(const std::vector<ParsedOption>& opts, const UnitName& name, Dia
           continue;
         }
         std::string k = w.substr(0, eq), v = w.substr(eq + 1);
-        auto [it, inserted] = meta_index.emplace(k, f->metadata.size());
-        if (inserted) f->metadata.push_back({k, {}});
-        auto& values = f->metadata[it->second].values;
+        // A few keys: a linear scan; many (hostile input): a hash index built on demand.
+        size_t pos = std::string::npos;
+        if (f->metadata.size() <= 16) {
+          for (size_t i = 0; i < f->metadata.size(); ++i) {
+            if (f->metadata[i].key == k) pos = i;
+          }
+        } else {
+          if (meta_index.empty()) {
+            for (size_t i = 0; i < f->metadata.size(); ++i) meta_index.emplace(f->metadata[i].key, i);
+          }
+          if (auto it = meta_index.find(k); it != meta_index.end()) pos = it->second;
+        }
+        if (pos == std::string::npos) {
+          pos = f->metadata.size();
+          f->metadata.push_back({k, {}});
+          if (!meta_index.empty()) meta_index.emplace(k, pos);
+        }
+        auto& values = f->metadata[pos].values;
         // Duplicates are dropped; the scan is bounded so a hostile line stays cheap.
         if (values.size() > 64 || std::find(values.begin(), values.end(), v) == values.end()) {
           values.push_back(v);

@@ -125,7 +125,7 @@ Result<std::chrono::microseconds> ParseTimeSpan(std::string_view s) {
     uint64_t mult = kSec;  // a bare number is seconds
     bool found = false;
     for (const TimeUnit& u : kTimeUnits) {
-      if (t.substr(i, u.name.size()) == u.name) {
+      if (i < t.size() && t[i] == u.name[0] && t.substr(i, u.name.size()) == u.name) {
         // The unit must end here: "5mins" is not "5min" + "s".
         size_t end = i + u.name.size();
         if (end < t.size() && !IsBlank(t[end]) && !IsDigit(t[end])) continue;
