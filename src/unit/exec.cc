@@ -308,14 +308,40 @@ Status CheckExecLine(std::string_view value) {
 }
 
 Status CheckEnvironment(std::string_view value) {
-  if (ContainsAny(value, "\"'\\")) {
-    return base::StatusOf(ParseEnvironment(value));
+  // Walks the words as NextWord would, checking each NAME before '='; anything unusual
+  // (escapes, errors) is left to ParseEnvironment for the exact verdict and message.
+  auto full = [&] { return base::StatusOf(ParseEnvironment(value)); };
+  size_t i = 0, n = value.size();
+  while (true) {
+    while (i < n && IsSpace(value[i])) ++i;
+    if (i == n) return Status::Ok();
+    char quote = 0;
+    size_t name_len = 0;
+    bool saw_eq = false;
+    for (; i < n; ++i) {
+      char c = value[i];
+      if (quote != 0 && c == quote) {
+        quote = 0;
+        continue;
+      }
+      if (quote == 0 && (c == '"' || c == '\'')) {
+        quote = c;
+        continue;
+      }
+      if (quote == 0 && IsSpace(c)) break;
+      if (c == '\\') return full();
+      if (saw_eq) continue;
+      if (c == '=') {
+        saw_eq = true;
+        continue;
+      }
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+                (c >= '0' && c <= '9' && name_len > 0);
+      if (!ok) return full();
+      ++name_len;
+    }
+    if (quote != 0 || !saw_eq || name_len == 0) return full();
   }
-  bool ok = ForEachPlainWord(value, [](std::string_view w) {
-    size_t eq = w.find('=');
-    return eq != std::string_view::npos && IsValidEnvName(w.substr(0, eq));
-  });
-  return ok ? Status::Ok() : base::StatusOf(ParseEnvironment(value));
 }
 
 bool IsValidEnvName(std::string_view n) {

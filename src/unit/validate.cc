@@ -26,6 +26,13 @@ std::string_view FleetCanonical(std::string_view key) {
 // returns false on failure; syntax errors were already reported by CheckOption.
 bool FleetWords(const ParsedOption& o, const SpecifierContext& ctx, DiagSink& sink,
                 std::vector<std::string>* out) {
+  if (!ContainsAny(o.value, "\"'\\%")) {  // plain words: no quoting, nothing to expand
+    ForEachPlainWord(o.value, [&](std::string_view w) {
+      out->emplace_back(w);
+      return true;
+    });
+    return true;
+  }
   auto words = SplitWords(o.value);
   if (!words.ok()) return false;
   for (std::string& w : *words) {
@@ -112,7 +119,8 @@ void CheckFleet(const std::vector<ParsedOption>& opts, const UnitName& name, Dia
           }
         } else {
           if (meta_index.empty()) {
-            for (size_t i = 0; i < f->metadata.size(); ++i) meta_index.emplace(f->metadata[i].key, i);
+            for (size_t i = 0; i < f->metadata.size(); ++i)
+              meta_index.emplace(f->metadata[i].key, i);
           }
           if (auto it = meta_index.find(k); it != meta_index.end()) pos = it->second;
         }
