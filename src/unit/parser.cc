@@ -216,8 +216,15 @@ void Reader::HandleLogical(std::string_view raw, int line) {
   int col = static_cast<int>(left) + 1;
   if (l[0] == '[') {
     if (l.back() != ']' || l.size() < 2) {
-      Error(line, col + static_cast<int>(l.size()),
-            "section header " + base::QuoteForDisplay(l) + " is missing its closing ']'");
+      size_t close = l.find(']');
+      if (close != std::string_view::npos) {  // "[Unit] # note": systemd has no trailing comments
+        Error(line, col + static_cast<int>(close) + 1,
+              "section header " + base::QuoteForDisplay(l) +
+                  " has text after ']'; comments must be on their own line");
+      } else {
+        Error(line, col + static_cast<int>(l.size()),
+              "section header " + base::QuoteForDisplay(l) + " is missing its closing ']'");
+      }
       bad_section_ = true;
       have_section_ = false;
       return;

@@ -78,6 +78,7 @@ TEST(ParseUnit, Diagnostics) {
       {"Key=v\n" + ok, Severity::kError, 1, "before any section"},
       {"[Unit\nDescription=x\n" + ok, Severity::kError, 1, "missing its closing ']'"},
       {"[]\n" + ok, Severity::kError, 1, "empty section name"},
+      {"[Unit] # note\nDescription=x\n" + ok, Severity::kError, 1, "text after ']'"},
       {ok + "noequals\n", Severity::kError, 3, "missing '='"},
       {ok + "=value\n", Severity::kError, 3, "without a key name"},
       {ok + "Description=\xff\n", Severity::kError, 3, "invalid UTF-8"},
