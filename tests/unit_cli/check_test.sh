@@ -40,19 +40,10 @@ contains "$work/out" "1 warning"
 expect_exit 1 -- "$fjord" unit check --strict nginx-cache.service
 contains "$work/out" "warnings fail"
 
-# --json: a machine-readable array.
+# --json: a machine-readable array (parsed for real by unit_cli_json_test).
 expect_exit 0 -- "$fjord" unit check --json nginx-cache.service
-python3 - "$work/out" <<'PY' || fail "--json output is not the expected array"
-import json, sys
-d = json.load(open(sys.argv[1]))
-assert isinstance(d, list) and len(d) == 1, d
-x = d[0]
-for k in ("file", "line", "column", "severity", "message", "key", "suggestion"):
-    assert k in x, k
-assert x["line"] == 9 and x["column"] == 1 and x["severity"] == "warning", x
-assert x["key"] == "ExecStartPRE" and x["suggestion"] == "ExecStartPre", x
-assert x["file"] == "nginx-cache.service", x
-PY
+contains "$work/out" '"line": 9'
+contains "$work/out" '"suggestion": "ExecStartPre"'
 
 # Every other example checks clean, even with --strict; several files in one call.
 others=()
