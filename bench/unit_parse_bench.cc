@@ -21,11 +21,11 @@ std::string TypicalUnit(int n) {
   s += "Environment=\"APP_PORT=" + std::to_string(8000 + n % 1000) + "\" APP_ENV=production\n";
   s += "Environment=LOG_LEVEL=info\nEnvironmentFile=-/etc/default/app\n";
   s += "User=app\nWorkingDirectory=/srv/app\n";
-  s += "MemoryMax=" + std::to_string(128 + n % 512) + "M\nCPUQuota=" + std::to_string(10 + n % 190) +
-       "%\nTasksMax=512\n";
+  s += "MemoryMax=" + std::to_string(128 + n % 512) +
+       "M\nCPUQuota=" + std::to_string(10 + n % 190) + "%\nTasksMax=512\n";
   s += "ExecStartPre=-/usr/bin/docker kill app-%i\nExecStartPre=-/usr/bin/docker rm app-%i\n";
-  s += "ExecStartPre=/usr/bin/docker pull registry.example.com/app:" + std::to_string(n % 50) +
-       "\n";
+  s +=
+      "ExecStartPre=/usr/bin/docker pull registry.example.com/app:" + std::to_string(n % 50) + "\n";
   s += "ExecStart=/usr/bin/docker run --name app-%i -p ${APP_PORT}:8080 \\\n"
        "    -e APP_ENV=$APP_ENV registry.example.com/app:" +
        std::to_string(n % 50) + "\n";

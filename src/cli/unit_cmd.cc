@@ -4,9 +4,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "cli/commands.h"
 #include "unit/unit.h"
@@ -93,8 +92,9 @@ int RunCheck(const CheckOptions& opts) {
     std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     for (const auto& d : all) std::cout << d.ToString() << "\n";
-    std::cout << "checked " << opts.files.size() << (opts.files.size() == 1 ? " file: " : " files: ")
-              << errors << (errors == 1 ? " error, " : " errors, ") << warnings
+    std::cout << "checked " << opts.files.size()
+              << (opts.files.size() == 1 ? " file: " : " files: ") << errors
+              << (errors == 1 ? " error, " : " errors, ") << warnings
               << (warnings == 1 ? " warning" : " warnings")
               << (opts.strict && warnings > 0 && errors == 0 ? " (--strict: warnings fail)" : "")
               << "\n";

@@ -1,8 +1,8 @@
 // Typed accessors over a validated Unit. Values were checked by ParseUnit, so a value that
 // still fails to parse here can only come from a bug; it falls back to systemd's default.
 #include <algorithm>
-#include <csignal>
 #include <cmath>
+#include <csignal>
 #include <unordered_map>
 
 #include "base/strings.h"
@@ -75,17 +75,26 @@ ResourceRequests Unit::Resources() const {
 ServiceType Unit::Type() const {
   using T = ServiceType;
   return EnumOf(Get("Service", "Type"), T::kSimple,
-                {{"simple", T::kSimple}, {"exec", T::kExec}, {"forking", T::kForking},
-                 {"oneshot", T::kOneshot}, {"dbus", T::kDbus}, {"notify", T::kNotify},
-                 {"notify-reload", T::kNotify}, {"idle", T::kIdle}});
+                {{"simple", T::kSimple},
+                 {"exec", T::kExec},
+                 {"forking", T::kForking},
+                 {"oneshot", T::kOneshot},
+                 {"dbus", T::kDbus},
+                 {"notify", T::kNotify},
+                 {"notify-reload", T::kNotify},
+                 {"idle", T::kIdle}});
 }
 
 RestartPolicy Unit::Restart() const {
   using R = RestartPolicy;
   return EnumOf(Get("Service", "Restart"), R::kNo,
-                {{"no", R::kNo}, {"on-success", R::kOnSuccess}, {"on-failure", R::kOnFailure},
-                 {"on-abnormal", R::kOnAbnormal}, {"on-watchdog", R::kOnWatchdog},
-                 {"on-abort", R::kOnAbort}, {"always", R::kAlways}});
+                {{"no", R::kNo},
+                 {"on-success", R::kOnSuccess},
+                 {"on-failure", R::kOnFailure},
+                 {"on-abnormal", R::kOnAbnormal},
+                 {"on-watchdog", R::kOnWatchdog},
+                 {"on-abort", R::kOnAbort},
+                 {"always", R::kAlways}});
 }
 
 std::chrono::microseconds Unit::RestartSec() const {
@@ -123,8 +132,10 @@ std::chrono::microseconds Unit::TimeoutStopSec() const {
 KillMode Unit::GetKillMode() const {
   using K = KillMode;
   return EnumOf(Get("Service", "KillMode"), K::kControlGroup,
-                {{"control-group", K::kControlGroup}, {"process", K::kProcess},
-                 {"mixed", K::kMixed}, {"none", K::kNone}});
+                {{"control-group", K::kControlGroup},
+                 {"process", K::kProcess},
+                 {"mixed", K::kMixed},
+                 {"none", K::kNone}});
 }
 
 int Unit::KillSignal() const {
@@ -217,7 +228,8 @@ ContainerSpec Unit::Container() const {
   c.network = std::string(Get("Container", "Network").value_or(""));
   c.working_dir = std::string(Get("Container", "WorkingDir").value_or(""));
   c.user = std::string(Get("Container", "User").value_or(""));
-  if (auto v = Get("Container", "ReadOnly"); v && !v->empty()) c.read_only = ParseBool(*v).value_or(false);
+  if (auto v = Get("Container", "ReadOnly"); v && !v->empty())
+    c.read_only = ParseBool(*v).value_or(false);
   return c;
 }
 

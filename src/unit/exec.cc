@@ -43,15 +43,35 @@ void AppendUtf8(uint32_t cp, std::string* out) {
 size_t CUnescapeOne(std::string_view s, size_t i, std::string* out) {
   char c = s[i];
   switch (c) {
-    case 'a': *out += '\a'; return 1;
-    case 'b': *out += '\b'; return 1;
-    case 'f': *out += '\f'; return 1;
-    case 'n': *out += '\n'; return 1;
-    case 'r': *out += '\r'; return 1;
-    case 't': *out += '\t'; return 1;
-    case 'v': *out += '\v'; return 1;
-    case 's': *out += ' '; return 1;
-    case '\\': case '"': case '\'': *out += c; return 1;
+    case 'a':
+      *out += '\a';
+      return 1;
+    case 'b':
+      *out += '\b';
+      return 1;
+    case 'f':
+      *out += '\f';
+      return 1;
+    case 'n':
+      *out += '\n';
+      return 1;
+    case 'r':
+      *out += '\r';
+      return 1;
+    case 't':
+      *out += '\t';
+      return 1;
+    case 'v':
+      *out += '\v';
+      return 1;
+    case 's':
+      *out += ' ';
+      return 1;
+    case '\\':
+    case '"':
+    case '\'':
+      *out += c;
+      return 1;
     case 'x': {
       if (i + 2 >= s.size()) return 0;
       int a = Hex(s[i + 1]), b = Hex(s[i + 2]);
@@ -288,21 +308,47 @@ Status CheckExecLine(std::string_view value) {
 }
 
 Status CheckEnvironment(std::string_view value) {
-  if (ContainsAny(value, "\"'\\")) {
-    return base::StatusOf(ParseEnvironment(value));
+  // Walks the words as NextWord would, checking each NAME before '='; anything unusual
+  // (escapes, errors) is left to ParseEnvironment for the exact verdict and message.
+  auto full = [&] { return base::StatusOf(ParseEnvironment(value)); };
+  size_t i = 0, n = value.size();
+  while (true) {
+    while (i < n && IsSpace(value[i])) ++i;
+    if (i == n) return Status::Ok();
+    char quote = 0;
+    size_t name_len = 0;
+    bool saw_eq = false;
+    for (; i < n; ++i) {
+      char c = value[i];
+      if (quote != 0 && c == quote) {
+        quote = 0;
+        continue;
+      }
+      if (quote == 0 && (c == '"' || c == '\'')) {
+        quote = c;
+        continue;
+      }
+      if (quote == 0 && IsSpace(c)) break;
+      if (c == '\\') return full();
+      if (saw_eq) continue;
+      if (c == '=') {
+        saw_eq = true;
+        continue;
+      }
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+                (c >= '0' && c <= '9' && name_len > 0);
+      if (!ok) return full();
+      ++name_len;
+    }
+    if (quote != 0 || !saw_eq || name_len == 0) return full();
   }
-  bool ok = ForEachPlainWord(value, [](std::string_view w) {
-    size_t eq = w.find('=');
-    return eq != std::string_view::npos && IsValidEnvName(w.substr(0, eq));
-  });
-  return ok ? Status::Ok() : base::StatusOf(ParseEnvironment(value));
 }
 
 bool IsValidEnvName(std::string_view n) {
   if (n.empty() || (n[0] >= '0' && n[0] <= '9')) return false;
   for (char c : n) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_';
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
     if (!ok) return false;
   }
   return true;

@@ -36,7 +36,7 @@ enum class VType : uint8_t {
 
 struct KeyInfo {
   KeyInfo(std::string_view n, VType t = VType::kAny, std::string_view e = {},
-           std::string_view r = {})
+          std::string_view r = {})
       : name(n), type(t), extra(e), replacement(r) {}
   std::string_view name;
   VType type;
@@ -93,14 +93,39 @@ const Table& UnitKeys() {
         {"StartLimitInterval", VType::kTime, {}, "StartLimitIntervalSec"},
         {"OnFailureIsolate", VType::kBool, {}, "OnFailureJobMode"},
     };
-    for (std::string_view c :
-         {"Architecture", "Firmware", "Virtualization", "Host", "KernelCommandLine",
-          "KernelVersion", "Credential", "Environment", "Security", "Capability", "ACPower",
-          "NeedsUpdate", "FirstBoot", "PathExists", "PathExistsGlob", "PathIsDirectory",
-          "PathIsSymbolicLink", "PathIsMountPoint", "PathIsReadWrite", "PathIsEncrypted",
-          "DirectoryNotEmpty", "FileNotEmpty", "FileIsExecutable", "User", "Group",
-          "ControlGroupController", "Memory", "CPUs", "CPUFeature", "OSRelease",
-          "MemoryPressure", "CPUPressure", "IOPressure"}) {
+    for (std::string_view c : {"Architecture",
+                               "Firmware",
+                               "Virtualization",
+                               "Host",
+                               "KernelCommandLine",
+                               "KernelVersion",
+                               "Credential",
+                               "Environment",
+                               "Security",
+                               "Capability",
+                               "ACPower",
+                               "NeedsUpdate",
+                               "FirstBoot",
+                               "PathExists",
+                               "PathExistsGlob",
+                               "PathIsDirectory",
+                               "PathIsSymbolicLink",
+                               "PathIsMountPoint",
+                               "PathIsReadWrite",
+                               "PathIsEncrypted",
+                               "DirectoryNotEmpty",
+                               "FileNotEmpty",
+                               "FileIsExecutable",
+                               "User",
+                               "Group",
+                               "ControlGroupController",
+                               "Memory",
+                               "CPUs",
+                               "CPUFeature",
+                               "OSRelease",
+                               "MemoryPressure",
+                               "CPUPressure",
+                               "IOPressure"}) {
       static std::deque<std::string> names;  // owns the generated names; never moves them
       names.push_back("Condition" + std::string(c));
       t->push_back({names.back()});
@@ -113,9 +138,9 @@ const Table& UnitKeys() {
 }
 
 constexpr std::string_view kLimits[] = {
-    "LimitCPU",  "LimitFSIZE",   "LimitDATA",   "LimitSTACK",      "LimitCORE",
-    "LimitRSS",  "LimitNOFILE",  "LimitAS",     "LimitNPROC",      "LimitMEMLOCK",
-    "LimitLOCKS", "LimitSIGPENDING", "LimitMSGQUEUE", "LimitNICE", "LimitRTPRIO", "LimitRTTIME"};
+    "LimitCPU",      "LimitFSIZE", "LimitDATA",   "LimitSTACK",   "LimitCORE",  "LimitRSS",
+    "LimitNOFILE",   "LimitAS",    "LimitNPROC",  "LimitMEMLOCK", "LimitLOCKS", "LimitSIGPENDING",
+    "LimitMSGQUEUE", "LimitNICE",  "LimitRTPRIO", "LimitRTTIME"};
 
 const Table& ServiceKeys() {
   static const Table* t = [] {
@@ -367,7 +392,7 @@ const Table& ServiceKeys() {
 }
 
 const Table& InstallKeys() {
-  static const Table t = {{"Alias", VType::kUnitNames},     {"WantedBy", VType::kUnitNames},
+  static const Table t = {{"Alias", VType::kUnitNames},      {"WantedBy", VType::kUnitNames},
                           {"RequiredBy", VType::kUnitNames}, {"UpheldBy", VType::kUnitNames},
                           {"Also", VType::kUnitNames},       {"DefaultInstance"}};
   return t;
@@ -465,62 +490,146 @@ const Table& ContainerKeys() {
   return t;
 }
 
-using Index = std::unordered_map<std::string_view, const KeyInfo*>;
+// A read-only open-addressing hash set of a table's keys: one short inline hash and usually
+// one comparison per lookup (std::unordered_map cost several times more per option).
+class Index {
+ public:
+  explicit Index(const Table& t) {
+    size_t cap = 16;
+    while (cap < t.size() * 3) cap <<= 1;
+    slots_.assign(cap, nullptr);
+    for (const KeyInfo& k : t) {
+      size_t i = Hash(k.name) & (cap - 1);
+      while (slots_[i] != nullptr) i = (i + 1) & (cap - 1);
+      slots_[i] = &k;
+    }
+  }
+  const KeyInfo* Find(std::string_view key) const {
+    size_t mask = slots_.size() - 1;
+    for (size_t i = Hash(key) & mask;; i = (i + 1) & mask) {
+      const KeyInfo* k = slots_[i];
+      if (k == nullptr) return nullptr;
+      if (k->name.size() == key.size() && k->name == key) return k;
+    }
+  }
 
-Index MakeIndex(const Table& t) {
-  Index idx;
-  idx.reserve(t.size() * 2);
-  for (const KeyInfo& k : t) idx.emplace(k.name, &k);
-  return idx;
-}
+ private:
+  static size_t Hash(std::string_view s) {  // FNV-1a
+    uint64_t h = 1469598103934665603ULL;
+    for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+    return static_cast<size_t>(h ^ (h >> 29));
+  }
+  std::vector<const KeyInfo*> slots_;
+};
+
+Index MakeIndex(const Table& t) { return Index(t); }
 
 const Table* TableFor(SectionKind kind) {
   switch (kind) {
-    case SectionKind::kUnit: return &UnitKeys();
-    case SectionKind::kService: return &ServiceKeys();
-    case SectionKind::kInstall: return &InstallKeys();
-    case SectionKind::kXFleet: return &FleetKeys();
-    case SectionKind::kXFjord: return &FjordKeys();
-    case SectionKind::kContainer: return &ContainerKeys();
-    default: return nullptr;
+    case SectionKind::kUnit:
+      return &UnitKeys();
+    case SectionKind::kService:
+      return &ServiceKeys();
+    case SectionKind::kInstall:
+      return &InstallKeys();
+    case SectionKind::kXFleet:
+      return &FleetKeys();
+    case SectionKind::kXFjord:
+      return &FjordKeys();
+    case SectionKind::kContainer:
+      return &ContainerKeys();
+    default:
+      return nullptr;
   }
 }
 
+// Lowercased key names of each table, in table order (for suggestions).
+const std::vector<std::string>& LoweredFor(SectionKind kind) {
+  static const auto* lowered = [] {
+    auto* v = new std::vector<std::vector<std::string>>();
+    for (SectionKind k : {SectionKind::kUnit, SectionKind::kService, SectionKind::kInstall,
+                          SectionKind::kXFleet, SectionKind::kXFjord, SectionKind::kContainer}) {
+      auto& names = v->emplace_back();
+      for (const KeyInfo& info : *TableFor(k)) names.push_back(base::AsciiLower(info.name));
+    }
+    return v;
+  }();
+  return (*lowered)[static_cast<size_t>(kind)];
+}
+
 const Index* IndexFor(SectionKind kind) {
-  static const Index kIdx[] = {MakeIndex(UnitKeys()),  MakeIndex(ServiceKeys()),
+  static const Index kIdx[] = {MakeIndex(UnitKeys()),    MakeIndex(ServiceKeys()),
                                MakeIndex(InstallKeys()), MakeIndex(FleetKeys()),
-                               MakeIndex(FjordKeys()), MakeIndex(ContainerKeys())};
+                               MakeIndex(FjordKeys()),   MakeIndex(ContainerKeys())};
   size_t i = static_cast<size_t>(kind);
   return i < std::size(kIdx) ? &kIdx[i] : nullptr;
 }
 
 std::string_view SectionOf(SectionKind k) {
   switch (k) {
-    case SectionKind::kUnit: return "Unit";
-    case SectionKind::kService: return "Service";
-    case SectionKind::kInstall: return "Install";
-    case SectionKind::kXFleet: return "X-Fleet";
-    case SectionKind::kXFjord: return "X-Fjord";
-    case SectionKind::kContainer: return "Container";
-    default: return "";
+    case SectionKind::kUnit:
+      return "Unit";
+    case SectionKind::kService:
+      return "Service";
+    case SectionKind::kInstall:
+      return "Install";
+    case SectionKind::kXFleet:
+      return "X-Fleet";
+    case SectionKind::kXFjord:
+      return "X-Fjord";
+    case SectionKind::kContainer:
+      return "Container";
+    default:
+      return "";
   }
 }
 
-// The nearest known key: a case-insensitive match first, then the smallest edit distance
-// (at most a third of the key's length, so wild guesses are not offered).
-std::string NearestKey(std::string_view key, const Table& table) {
-  if (key.size() > 64) return {};  // keeps EditDistance cheap on hostile input
-  std::string lower = base::AsciiLower(key);
-  for (const KeyInfo& k : table) {
-    if (base::AsciiLower(k.name) == lower) return std::string(k.name);
+// Levenshtein distance if it is at most `limit`, else limit + 1. Only the diagonal band
+// |i - j| <= limit is computed (Ukkonen), so the cost is O(len * limit); lengths <= 64.
+size_t BoundedDistance(std::string_view a, std::string_view b, size_t limit) {
+  constexpr size_t kMax = 65;
+  const size_t over = limit + 1;
+  if (a.size() >= kMax || b.size() >= kMax) return over;
+  if ((a.size() > b.size() ? a.size() - b.size() : b.size() - a.size()) > limit) return over;
+  size_t prev[kMax], cur[kMax];
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t lo = i > limit ? i - limit : 1, hi = std::min(b.size(), i + limit);
+    cur[0] = i;
+    if (lo > 1) cur[lo - 1] = over;
+    size_t row_min = lo == 1 ? cur[0] : over;
+    for (size_t j = lo; j <= hi; ++j) {
+      size_t up = (j <= i - 1 + limit) ? prev[j] : over;
+      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({up + 1, cur[j - 1] + 1, sub, over});
+      row_min = std::min(row_min, cur[j]);
+    }
+    if (hi < b.size()) cur[hi + 1] = over;
+    if (row_min >= over) return over;
+    std::copy(cur, cur + std::min(b.size(), hi + 1) + 1, prev);
   }
-  size_t best = std::max<size_t>(1, key.size() / 3) + 1;
+  return std::min(prev[b.size()], over);
+}
+
+// The nearest known key: a case-insensitive match first, then the smallest edit distance
+// (at most 3 edits and a third of the key's length, so wild guesses are not offered).
+std::string NearestKey(std::string_view key, const Table& table,
+                       const std::vector<std::string>& names) {
+  if (key.size() > 40) return {};  // the longest known key is 31 bytes
+  std::string lower = base::AsciiLower(key);
+  for (size_t i = 0; i < table.size(); ++i) {
+    if (names[i] == lower) return std::string(table[i].name);
+  }
+  size_t limit = std::min<size_t>(3, std::max<size_t>(1, key.size() / 3));
   std::string_view found;
-  for (const KeyInfo& k : table) {
-    size_t d = base::EditDistance(lower, base::AsciiLower(k.name));
-    if (d < best) {
-      best = d;
-      found = k.name;
+  for (size_t i = 0; i < table.size(); ++i) {
+    size_t a = names[i].size(), b = lower.size();
+    if ((a > b ? a - b : b - a) > limit) continue;
+    size_t d = BoundedDistance(lower, names[i], limit);
+    if (d <= limit) {
+      limit = d == 0 ? 0 : d - 1;  // only strictly closer keys replace this one
+      found = table[i].name;
+      if (d == 0) break;
     }
   }
   return std::string(found);
@@ -532,14 +641,13 @@ void CheckSpecifiers(const ParsedOption& o, DiagSink& sink) {
   std::string_view v = o.value;
   for (size_t i = v.find('%'); i != std::string::npos; i = v.find('%', i + 2)) {
     if (i + 1 == v.size()) {
-      sink.Add(Severity::kError, o.line, o.value_col + static_cast<int>(i), o.section,
-               o.name, "a lone '%' ends the value of " + std::string(o.name) +
-                               "=; write %% for a literal percent sign");
+      sink.Add(Severity::kError, o.line, o.value_col + static_cast<int>(i), o.section, o.name,
+               "a lone '%' ends the value of " + std::string(o.name) +
+                   "=; write %% for a literal percent sign");
       return;
     }
     if (!IsKnownSpecifier(v[i + 1])) {
-      sink.Add(Severity::kError, o.line, o.value_col + static_cast<int>(i), o.section,
-               o.name,
+      sink.Add(Severity::kError, o.line, o.value_col + static_cast<int>(i), o.section, o.name,
                "unknown specifier " + Q(v.substr(i, 2)) + " in " + std::string(o.name) +
                    "=; write %% for a literal percent sign (known: %n %N %p %P %i %I %H %m %b "
                    "and systemd's others)");
@@ -578,11 +686,14 @@ Status CheckValue(const KeyInfo& k, const ParsedOption& o) {
     case VType::kPorts:       // checked with the whole [X-Fjord] section
     case VType::kConstraint:  // likewise
     case VType::kInstances:
-    case VType::kFleetBool:   // fleet's own rules, in validate.cc
+    case VType::kFleetBool:  // fleet's own rules, in validate.cc
       return Status::Ok();
-    case VType::kBool: return base::StatusOf(ParseBool(v));
-    case VType::kTime: return base::StatusOf(ParseTimeSpan(v));
-    case VType::kBytes: return base::StatusOf(ParseBytes(v));
+    case VType::kBool:
+      return base::StatusOf(ParseBool(v));
+    case VType::kTime:
+      return base::StatusOf(ParseTimeSpan(v));
+    case VType::kBytes:
+      return base::StatusOf(ParseBytes(v));
     case VType::kPercent: {
       auto p = ParsePercent(v);
       if (p.ok() && *p <= 0) return base::InvalidArgument("CPU quota must be above 0%");
@@ -593,12 +704,18 @@ Status CheckValue(const KeyInfo& k, const ParsedOption& o) {
       if (!v.empty() && v.back() == '%') return base::StatusOf(ParsePercent(v));
       if (k.type == VType::kTasks && v != "infinity") return CheckInt(v);
       return base::StatusOf(ParseBytes(v));
-    case VType::kInt: return CheckInt(v);
-    case VType::kEnum: return CheckEnum(v, k.extra);
-    case VType::kSignal: return base::StatusOf(ParseSignal(v));
-    case VType::kExec: return CheckExecLine(v);
-    case VType::kEnv: return CheckEnvironment(v);
-    case VType::kWords: return CheckWordsSyntax(v);
+    case VType::kInt:
+      return CheckInt(v);
+    case VType::kEnum:
+      return CheckEnum(v, k.extra);
+    case VType::kSignal:
+      return base::StatusOf(ParseSignal(v));
+    case VType::kExec:
+      return CheckExecLine(v);
+    case VType::kEnv:
+      return CheckEnvironment(v);
+    case VType::kWords:
+      return CheckWordsSyntax(v);
     case VType::kUnitNames: {
       if (!ContainsAny(v, "\"'\\%")) {  // plain names: no copies
         Status st;
@@ -625,13 +742,13 @@ bool IsExecKey(std::string_view name) { return base::StartsWith(name, "Exec"); }
 
 SectionKind ClassifySection(std::string_view name) {
   static const std::unordered_map<std::string_view, SectionKind> kSections = {
-      {"Unit", SectionKind::kUnit},          {"Service", SectionKind::kService},
-      {"Install", SectionKind::kInstall},    {"X-Fleet", SectionKind::kXFleet},
-      {"X-Fjord", SectionKind::kXFjord},     {"Container", SectionKind::kContainer},
-      {"Socket", SectionKind::kUnchecked},   {"Timer", SectionKind::kUnchecked},
-      {"Path", SectionKind::kUnchecked},     {"Mount", SectionKind::kUnchecked},
+      {"Unit", SectionKind::kUnit},           {"Service", SectionKind::kService},
+      {"Install", SectionKind::kInstall},     {"X-Fleet", SectionKind::kXFleet},
+      {"X-Fjord", SectionKind::kXFjord},      {"Container", SectionKind::kContainer},
+      {"Socket", SectionKind::kUnchecked},    {"Timer", SectionKind::kUnchecked},
+      {"Path", SectionKind::kUnchecked},      {"Mount", SectionKind::kUnchecked},
       {"Automount", SectionKind::kUnchecked}, {"Swap", SectionKind::kUnchecked},
-      {"Slice", SectionKind::kUnchecked},    {"Scope", SectionKind::kUnchecked},
+      {"Slice", SectionKind::kUnchecked},     {"Scope", SectionKind::kUnchecked},
   };
   auto it = kSections.find(name);
   if (it != kSections.end()) return it->second;
@@ -643,17 +760,18 @@ void CheckOption(const ParsedOption& o, SectionKind kind, DiagSink& sink) {
   const Index* idx = IndexFor(kind);
   if (idx == nullptr) return;
   const std::string_view key = o.name;
-  auto it = idx->find(key);
-  if (it == idx->end()) {
+  const KeyInfo* found = idx->Find(key);
+  if (found == nullptr) {
     const Table& table = *TableFor(kind);
-    std::string near = sink.TakeSuggestionBudget() ? NearestKey(key, table) : std::string();
+    std::string near =
+        sink.TakeSuggestionBudget() ? NearestKey(key, table, LoweredFor(kind)) : std::string();
     std::string msg = "unknown key " + Q(key) + " in [" + std::string(o.section) + "]";
     if (!near.empty()) msg += "; did you mean \"" + near + "\"?";
     // A key of another section is a common slip; say where it belongs.
     if (near.empty()) {
       for (SectionKind other : {SectionKind::kUnit, SectionKind::kService, SectionKind::kInstall,
                                 SectionKind::kXFleet, SectionKind::kXFjord}) {
-        if (other != kind && IndexFor(other)->count(key)) {
+        if (other != kind && IndexFor(other)->Find(key) != nullptr) {
           msg += "; " + std::string(key) + "= belongs in [" + std::string(SectionOf(other)) + "]";
           break;
         }
@@ -673,11 +791,12 @@ void CheckOption(const ParsedOption& o, SectionKind kind, DiagSink& sink) {
              o.key_col, o.section, key, std::move(msg), near);
     return;
   }
-  const KeyInfo& info = *it->second;
+  const KeyInfo& info = *found;
   if (!info.replacement.empty()) {
-    sink.Add(Severity::kWarning, o.line, o.key_col, o.section, key,
-             std::string(key) + "= is deprecated; use " + std::string(info.replacement) + " instead",
-             std::string(info.replacement));
+    sink.Add(
+        Severity::kWarning, o.line, o.key_col, o.section, key,
+        std::string(key) + "= is deprecated; use " + std::string(info.replacement) + " instead",
+        std::string(info.replacement));
   }
   if (info.type == VType::kIgnored) {
     sink.Warn(o, false, std::string(key) + "= is ignored: " + std::string(info.extra));
@@ -692,21 +811,22 @@ void CheckOption(const ParsedOption& o, SectionKind kind, DiagSink& sink) {
   if (o.value.empty()) return;  // an empty assignment resets the setting
   Status st = CheckValue(info, o);
   if (!st.ok()) {
-    sink.Error(o, true, "invalid " + std::string(key) + "=: " + std::string(st.message()) +
-                            "; systemd would ignore this line");
+    sink.Error(o, true,
+               "invalid " + std::string(key) + "=: " + std::string(st.message()) +
+                   "; systemd would ignore this line");
   }
 }
 
 Result<int> ParseSignal(std::string_view s) {
   static const std::unordered_map<std::string_view, int> kSignals = {
-      {"HUP", SIGHUP},   {"INT", SIGINT},     {"QUIT", SIGQUIT},     {"ILL", SIGILL},
-      {"TRAP", SIGTRAP}, {"ABRT", SIGABRT},   {"BUS", SIGBUS},       {"FPE", SIGFPE},
-      {"KILL", SIGKILL}, {"USR1", SIGUSR1},   {"SEGV", SIGSEGV},     {"USR2", SIGUSR2},
-      {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},   {"TERM", SIGTERM},     {"STKFLT", SIGSTKFLT},
-      {"CHLD", SIGCHLD}, {"CONT", SIGCONT},   {"STOP", SIGSTOP},     {"TSTP", SIGTSTP},
-      {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},   {"URG", SIGURG},       {"XCPU", SIGXCPU},
-      {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},   {"WINCH", SIGWINCH},
-      {"IO", SIGIO},     {"POLL", SIGPOLL},   {"PWR", SIGPWR},       {"SYS", SIGSYS},
+      {"HUP", SIGHUP},   {"INT", SIGINT},       {"QUIT", SIGQUIT}, {"ILL", SIGILL},
+      {"TRAP", SIGTRAP}, {"ABRT", SIGABRT},     {"BUS", SIGBUS},   {"FPE", SIGFPE},
+      {"KILL", SIGKILL}, {"USR1", SIGUSR1},     {"SEGV", SIGSEGV}, {"USR2", SIGUSR2},
+      {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM}, {"STKFLT", SIGSTKFLT},
+      {"CHLD", SIGCHLD}, {"CONT", SIGCONT},     {"STOP", SIGSTOP}, {"TSTP", SIGTSTP},
+      {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},     {"URG", SIGURG},   {"XCPU", SIGXCPU},
+      {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH},
+      {"IO", SIGIO},     {"POLL", SIGPOLL},     {"PWR", SIGPWR},   {"SYS", SIGSYS},
   };
   std::string_view n = s;
   if (base::StartsWith(n, "SIG")) n.remove_prefix(3);

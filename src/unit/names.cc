@@ -11,9 +11,9 @@ namespace {
 
 constexpr size_t kUnitNameMax = 255;
 
-constexpr std::string_view kUnitTypes[] = {"service", "socket", "device", "mount",
-                                           "automount", "swap", "target", "path",
-                                           "timer", "slice", "scope"};
+constexpr std::string_view kUnitTypes[] = {"service",   "socket", "device", "mount",
+                                           "automount", "swap",   "target", "path",
+                                           "timer",     "slice",  "scope"};
 
 bool IsAlnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -90,9 +90,7 @@ std::string_view UnitName::instance() const {
   return std::string_view(name_).substr(at_ + 1, dot_ - at_ - 1);
 }
 std::string_view UnitName::type() const { return std::string_view(name_).substr(dot_ + 1); }
-std::string_view UnitName::without_type() const {
-  return std::string_view(name_).substr(0, dot_);
-}
+std::string_view UnitName::without_type() const { return std::string_view(name_).substr(0, dot_); }
 bool UnitName::is_template() const { return at_ != std::string::npos && at_ + 1 == dot_; }
 bool UnitName::is_instance() const { return at_ != std::string::npos && at_ + 1 < dot_; }
 
@@ -102,8 +100,8 @@ Result<UnitName> UnitName::Instantiate(std::string_view instance) const {
                                  " is not a template (a template looks like \"name@.service\")");
   }
   if (instance.empty()) return base::InvalidArgument("instance name is empty");
-  std::string full = std::string(prefix()) + "@" + std::string(instance) + "." +
-                     std::string(type());
+  std::string full =
+      std::string(prefix()) + "@" + std::string(instance) + "." + std::string(type());
   return Parse(full);
 }
 

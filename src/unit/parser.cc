@@ -3,7 +3,7 @@
 // string_views into it; a logical line is copied only when it spans several physical lines.
 #include <algorithm>
 #include <cstring>
-#include <deque>
+#include <memory>
 #include <unordered_map>
 
 #include "base/strings.h"
@@ -69,6 +69,32 @@ size_t FindInvalidUtf8(std::string_view s) {
   return std::string_view::npos;
 }
 
+// Finds the end of the line starting at pos (the first '\n' or '\r', or n) and sets *special
+// when the line holds a NUL or a non-ASCII byte. Eight bytes at a time: most lines are short
+// ASCII, so this one pass replaces separate searches for '\n', '\r', NUL and UTF-8.
+size_t ScanLine(const char* d, size_t pos, size_t n, bool* special) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+  auto has_zero = [](uint64_t v) { return (v - kOnes) & ~v & kHigh; };
+  size_t i = pos;
+  while (i < n) {
+    if (i + 8 <= n) {
+      uint64_t w;
+      std::memcpy(&w, d + i, 8);
+      if ((has_zero(w ^ (kOnes * '\n')) | has_zero(w ^ (kOnes * '\r')) | has_zero(w) |
+           (w & kHigh)) == 0) {
+        i += 8;
+        continue;
+      }
+    }
+    for (size_t stop = std::min(n, i + 8); i < stop; ++i) {
+      unsigned char c = static_cast<unsigned char>(d[i]);
+      if (c == '\n' || c == '\r') return i;
+      if (c == 0 || c >= 0x80) *special = true;
+    }
+  }
+  return n;
+}
+
 // True when the line ends in an unescaped backslash (an odd run of trailing backslashes).
 bool EndsInContinuation(std::string_view s) {
   size_t k = 0;
@@ -80,7 +106,7 @@ class Reader {
  public:
   // Continued lines are kept in *storage so options can point into them.
   Reader(std::string_view text, DiagSink& sink, std::vector<ParsedOption>* out,
-         std::deque<std::string>* storage)
+         std::vector<std::unique_ptr<std::string>>* storage)
       : text_(text), sink_(sink), out_(out), storage_(storage) {}
 
   void Run();
@@ -94,7 +120,7 @@ class Reader {
   std::string_view text_;
   DiagSink& sink_;
   std::vector<ParsedOption>* out_;
-  std::deque<std::string>* storage_;
+  std::vector<std::unique_ptr<std::string>>* storage_;
   std::string_view section_;
   SectionKind kind_ = SectionKind::kUnknown;
   bool have_section_ = false;
@@ -113,16 +139,10 @@ void Reader::Run() {
   while (pos < n) {
     ++line;
     // Lines end at \n, \r\n or \r (systemd's read_line).
-    const char* nl = static_cast<const char*>(std::memchr(data + pos, '\n', n - pos));
-    size_t end = nl ? static_cast<size_t>(nl - data) : n;
-    const char* cr = static_cast<const char*>(std::memchr(data + pos, '\r', end - pos));
-    size_t next;
-    if (cr) {
-      end = static_cast<size_t>(cr - data);
-      next = (end + 1 < n && data[end + 1] == '\n') ? end + 2 : end + 1;
-    } else {
-      next = nl ? end + 1 : n;
-    }
+    bool special = false;
+    size_t end = ScanLine(data, pos, n, &special);
+    size_t next = end == n ? n : end + 1;
+    if (end < n && data[end] == '\r' && end + 1 < n && data[end + 1] == '\n') next = end + 2;
     std::string_view raw = text_.substr(pos, end - pos);
     pos = next;
 
@@ -134,14 +154,16 @@ void Reader::Run() {
       continuation_.clear();
       continue;
     }
-    if (const void* z = std::memchr(raw.data(), '\0', raw.size())) {
+    const void* z = special ? std::memchr(raw.data(), '\0', raw.size()) : nullptr;
+    if (z != nullptr) {
       Error(line, static_cast<int>(static_cast<const char*>(z) - raw.data()) + 1,
             "NUL byte in the line; unit files are text, this line is ignored");
       continuing_ = false;
       continuation_.clear();
       continue;
     }
-    if (size_t bad = FindInvalidUtf8(raw); bad != std::string_view::npos) {
+    if (size_t bad = special ? FindInvalidUtf8(raw) : std::string_view::npos;
+        bad != std::string_view::npos) {
       Error(line, static_cast<int>(bad) + 1,
             "invalid UTF-8 (byte " + base::QuoteForDisplay(raw.substr(bad, 1)) +
                 "); unit files must be UTF-8, this line is ignored");
@@ -150,8 +172,9 @@ void Reader::Run() {
       continue;
     }
     // Comment lines are skipped, even inside a continuation (systemd does the same).
-    std::string_view lead = Strip(raw);
-    if (!lead.empty() && (lead[0] == '#' || lead[0] == ';')) continue;
+    size_t first = 0;
+    while (first < raw.size() && IsWs(raw[first])) ++first;
+    if (first < raw.size() && (raw[first] == '#' || raw[first] == ';')) continue;
 
     std::string_view logical = raw;
     if (continuing_) {
@@ -168,10 +191,10 @@ void Reader::Run() {
       continue;
     }
     if (continuing_) {
-      storage_->push_back(std::move(continuation_));
+      storage_->push_back(std::make_unique<std::string>(std::move(continuation_)));
       continuation_.clear();
       continuing_ = false;
-      HandleLogical(storage_->back(), cont_line_);
+      HandleLogical(*storage_->back(), cont_line_);
     } else {
       HandleLogical(logical, line);
     }
@@ -180,9 +203,9 @@ void Reader::Run() {
     sink_.Add(Severity::kWarning, line, 0, section_, {},
               "the file ends with a '\\' line continuation; the continued line (from line " +
                   std::to_string(cont_line_) + ") is read as if it ended there");
-    storage_->push_back(std::move(continuation_));
+    storage_->push_back(std::make_unique<std::string>(std::move(continuation_)));
     continuing_ = false;
-    HandleLogical(storage_->back(), cont_line_);
+    HandleLogical(*storage_->back(), cont_line_);
   }
 }
 
@@ -193,8 +216,15 @@ void Reader::HandleLogical(std::string_view raw, int line) {
   int col = static_cast<int>(left) + 1;
   if (l[0] == '[') {
     if (l.back() != ']' || l.size() < 2) {
-      Error(line, col + static_cast<int>(l.size()),
-            "section header " + base::QuoteForDisplay(l) + " is missing its closing ']'");
+      size_t close = l.find(']');
+      if (close != std::string_view::npos) {  // "[Unit] # note": systemd has no trailing comments
+        Error(line, col + static_cast<int>(close) + 1,
+              "section header " + base::QuoteForDisplay(l) +
+                  " has text after ']'; comments must be on their own line");
+      } else {
+        Error(line, col + static_cast<int>(l.size()),
+              "section header " + base::QuoteForDisplay(l) + " is missing its closing ']'");
+      }
       bad_section_ = true;
       have_section_ = false;
       return;
@@ -218,7 +248,7 @@ void Reader::HandleLogical(std::string_view raw, int line) {
     }
     return;
   }
-  if (base::StartsWith(l, ".include ")) {
+  if (l[0] == '.' && base::StartsWith(l, ".include ")) {
     Error(line, col, "\".include\" is not supported (systemd removed it); use a drop-in file");
     return;
   }
@@ -257,9 +287,29 @@ void Reader::HandleLogical(std::string_view raw, int line) {
 // Groups options by section in order of first appearance (the canonical order).
 std::vector<UnitOption> Canonical(std::vector<ParsedOption>& parsed) {
   std::vector<UnitOption> out;
+  out.reserve(parsed.size());
+  // The usual case: each section appears once, so file order is already canonical. Checked
+  // against the sections seen so far (a few), without allocating.
+  bool in_order = true;
+  std::string_view seen[16];
+  size_t nseen = 0;
+  for (size_t i = 0; i < parsed.size() && in_order; ++i) {
+    if (i > 0 && parsed[i].section.data() == parsed[i - 1].section.data()) continue;
+    std::string_view s = parsed[i].section;
+    if (nseen > 0 && seen[nseen - 1] == s) continue;
+    for (size_t k = 0; k < nseen; ++k) in_order &= seen[k] != s;
+    if (nseen == std::size(seen)) in_order = false;
+    if (in_order) seen[nseen++] = s;
+  }
+  if (in_order) {
+    for (const ParsedOption& p : parsed) {
+      out.push_back(UnitOption{std::string(p.section), std::string(p.name), std::string(p.value)});
+    }
+    return out;
+  }
   size_t groups = 0;
-  std::vector<uint32_t> group =
-      GroupBySection(parsed.size(), [&](size_t i) { return parsed[i].section; }, &groups);
+  std::vector<uint32_t> group = GroupBySection(
+      parsed.size(), [&](size_t i) { return parsed[i].section; }, &groups);
   // Counting sort by group keeps file order inside each section.
   std::vector<uint32_t> start(groups + 1, 0);
   for (uint32_t g : group) ++start[g + 1];
@@ -279,7 +329,7 @@ std::vector<UnitOption> Canonical(std::vector<ParsedOption>& parsed) {
 std::vector<uint32_t> GroupBySection(size_t n, const std::function<std::string_view(size_t)>& at,
                                      size_t* groups) {
   std::vector<uint32_t> group(n);
-  std::vector<std::string_view> names;                  // few sections: a linear scan
+  std::vector<std::string_view> names;                 // few sections: a linear scan
   std::unordered_map<std::string_view, uint32_t> ids;  // many (hostile input): a hash map
   constexpr size_t kLinearMax = 16;
   std::string_view prev;
@@ -347,8 +397,8 @@ ParseResult ParseUnit(std::string_view text, std::string_view file_name, const U
   ParseResult r;
   DiagSink sink(file_name, &r.diagnostics);
   std::vector<ParsedOption> parsed;
-  parsed.reserve(32);
-  std::deque<std::string> storage;
+  parsed.reserve(64);
+  std::vector<std::unique_ptr<std::string>> storage;  // continued lines; options view them
   Reader(text, sink, &parsed, &storage).Run();
 
   for (const ParsedOption& p : parsed) CheckOption(p, p.kind, sink);

@@ -59,12 +59,12 @@ class UnitName {
   static Result<UnitName> Parse(std::string_view name);
 
   const std::string& str() const { return name_; }
-  std::string_view prefix() const;    // "hello" in "hello@1.service"
-  std::string_view instance() const;  // "1"; empty for templates and plain units
-  std::string_view type() const;      // "service"
+  std::string_view prefix() const;        // "hello" in "hello@1.service"
+  std::string_view instance() const;      // "1"; empty for templates and plain units
+  std::string_view type() const;          // "service"
   std::string_view without_type() const;  // "hello@1"
-  bool is_template() const;           // "hello@.service"
-  bool is_instance() const;           // "hello@1.service"
+  bool is_template() const;               // "hello@.service"
+  bool is_instance() const;               // "hello@1.service"
 
   // hello@.service + "1" -> hello@1.service. Fails if this is not a template or the
   // instance has characters systemd does not allow (escape it with UnitNameEscape first).
@@ -154,7 +154,7 @@ std::vector<std::string> ExpandExecArgv(const std::vector<std::string>& argv,
 // expanded with the unit's name, as fleet does.
 struct FleetRequirements {
   bool global = false;
-  std::string machine_id;              // MachineID=: run only there
+  std::string machine_id;               // MachineID=: run only there
   std::vector<std::string> machine_of;  // MachineOf=: run beside these units
   struct Metadata {
     std::string key;
@@ -206,7 +206,7 @@ struct UnitOption {
 };
 
 struct ResourceRequests {
-  std::optional<double> cpu_quota_percent;  // CPUQuota=; 100 = one CPU
+  std::optional<double> cpu_quota_percent;   // CPUQuota=; 100 = one CPU
   std::optional<uint64_t> memory_max_bytes;  // MemoryMax= (or MemoryLimit=); kInfiniteBytes
   std::optional<double> memory_max_percent;  // MemoryMax=N% (of the machine's RAM)
   std::optional<uint64_t> tasks_max;         // TasksMax= as a count; kInfiniteBytes = infinity
@@ -217,7 +217,15 @@ struct ResourceRequests {
 };
 
 enum class ServiceType { kSimple, kExec, kForking, kOneshot, kDbus, kNotify, kIdle };
-enum class RestartPolicy { kNo, kOnSuccess, kOnFailure, kOnAbnormal, kOnWatchdog, kOnAbort, kAlways };
+enum class RestartPolicy {
+  kNo,
+  kOnSuccess,
+  kOnFailure,
+  kOnAbnormal,
+  kOnWatchdog,
+  kOnAbort,
+  kAlways
+};
 enum class KillMode { kControlGroup, kProcess, kMixed, kNone };
 
 struct Dependencies {
@@ -262,11 +270,11 @@ class Unit {
   ResourceRequests Resources() const;
   ServiceType Type() const;
   RestartPolicy Restart() const;
-  std::chrono::microseconds RestartSec() const;    // default 100ms
+  std::chrono::microseconds RestartSec() const;       // default 100ms
   std::chrono::microseconds TimeoutStartSec() const;  // default 90s; 0 or infinity -> kInfiniteTime
   std::chrono::microseconds TimeoutStopSec() const;   // same rules
   KillMode GetKillMode() const;
-  int KillSignal() const;  // default SIGTERM
+  int KillSignal() const;                   // default SIGTERM
   std::vector<EnvVar> Environment() const;  // later assignments of a name win; order kept
   std::vector<EnvironmentFile> EnvironmentFiles() const;
   std::string_view User() const;
@@ -290,7 +298,7 @@ class Unit {
 };
 
 struct ParseResult {
-  std::optional<Unit> unit;  // set when diagnostics hold no error
+  std::optional<Unit> unit;             // set when diagnostics hold no error
   std::vector<Diagnostic> diagnostics;  // in line order
 };
 

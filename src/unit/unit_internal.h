@@ -11,8 +11,17 @@
 namespace fjord::unit {
 
 // Sections fjord knows. kUnchecked: valid systemd sections whose keys fjord does not check.
-enum class SectionKind { kUnit, kService, kInstall, kXFleet, kXFjord, kContainer, kUnchecked,
-                         kExtension, kUnknown };
+enum class SectionKind {
+  kUnit,
+  kService,
+  kInstall,
+  kXFleet,
+  kXFjord,
+  kContainer,
+  kUnchecked,
+  kExtension,
+  kUnknown
+};
 // One assignment as read from the file, with where it was.
 // The views point into the input text or into the reader's storage for continued lines;
 // both outlive validation.
@@ -38,16 +47,18 @@ class DiagSink {
   }
   // Suggestions cost an edit distance against a whole table; a hostile file with thousands of
   // unknown keys gets them for the first few only, keeping parsing linear.
-  bool TakeSuggestionBudget() { return suggestions_left_ > 0 ? (--suggestions_left_, true) : false; }
+  bool TakeSuggestionBudget() {
+    return suggestions_left_ > 0 ? (--suggestions_left_, true) : false;
+  }
   void Warn(const ParsedOption& o, bool at_value, std::string message) {
-    Add(Severity::kWarning, o.line, at_value ? o.value_col : o.key_col, o.section,
-        o.name, std::move(message));
+    Add(Severity::kWarning, o.line, at_value ? o.value_col : o.key_col, o.section, o.name,
+        std::move(message));
   }
 
  private:
   std::string_view file_;
   std::vector<Diagnostic>* out_;
-  int suggestions_left_ = 64;
+  int suggestions_left_ = 16;
 };
 
 // Groups items by section name in order of first appearance: returns each item's group and

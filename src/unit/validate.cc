@@ -26,6 +26,13 @@ std::string_view FleetCanonical(std::string_view key) {
 // returns false on failure; syntax errors were already reported by CheckOption.
 bool FleetWords(const ParsedOption& o, const SpecifierContext& ctx, DiagSink& sink,
                 std::vector<std::string>* out) {
+  if (!ContainsAny(o.value, "\"'\\%")) {  // plain words: no quoting, nothing to expand
+    ForEachPlainWord(o.value, [&](std::string_view w) {
+      out->emplace_back(w);
+      return true;
+    });
+    return true;
+  }
   auto words = SplitWords(o.value);
   if (!words.ok()) return false;
   for (std::string& w : *words) {
@@ -35,7 +42,8 @@ bool FleetWords(const ParsedOption& o, const SpecifierContext& ctx, DiagSink& si
     }
     auto expanded = ExpandSpecifiers(w, ctx);
     if (!expanded.ok()) {
-      sink.Error(o, true, "in " + std::string(o.name) + "=: " + std::string(expanded.status().message()));
+      sink.Error(o, true,
+                 "in " + std::string(o.name) + "=: " + std::string(expanded.status().message()));
       return false;
     }
     out->push_back(std::move(*expanded));
@@ -67,8 +75,9 @@ void CheckFleet(const std::vector<ParsedOption>& opts, const UnitName& name, Dia
       if (!b.ok()) {
         sink.Error(o, true, "invalid Global=: " + std::string(b.status().message()));
       } else if (*b && o.value != "true") {
-        sink.Warn(o, true, "fleet treats only the exact word \"true\" as true, so Global=" +
-                               std::string(o.value) + " is not global under fleet; write Global=true");
+        sink.Warn(o, true,
+                  "fleet treats only the exact word \"true\" as true, so Global=" +
+                      std::string(o.value) + " is not global under fleet; write Global=true");
       }
       f->global = o.value == "true";
       if (!f->global) at.global = nullptr;
@@ -96,17 +105,33 @@ void CheckFleet(const std::vector<ParsedOption>& opts, const UnitName& name, Dia
       for (const std::string& w : words) {
         size_t eq = w.find('=');
         if (eq == std::string::npos || eq == 0 || eq + 1 == w.size()) {
-          sink.Error(o, true, "MachineMetadata= value " + Q(w) +
-                                  " is not key=value; write e.g. MachineMetadata=region=us-east");
+          sink.Error(o, true,
+                     "MachineMetadata= value " + Q(w) +
+                         " is not key=value; write e.g. MachineMetadata=region=us-east");
           continue;
         }
         std::string k = w.substr(0, eq), v = w.substr(eq + 1);
-        auto [it, inserted] = meta_index.emplace(k, f->metadata.size());
-        if (inserted) f->metadata.push_back({k, {}});
-        auto& values = f->metadata[it->second].values;
+        // A few keys: a linear scan; many (hostile input): a hash index built on demand.
+        size_t pos = std::string::npos;
+        if (f->metadata.size() <= 16) {
+          for (size_t i = 0; i < f->metadata.size(); ++i) {
+            if (f->metadata[i].key == k) pos = i;
+          }
+        } else {
+          if (meta_index.empty()) {
+            for (size_t i = 0; i < f->metadata.size(); ++i)
+              meta_index.emplace(f->metadata[i].key, i);
+          }
+          if (auto it = meta_index.find(k); it != meta_index.end()) pos = it->second;
+        }
+        if (pos == std::string::npos) {
+          pos = f->metadata.size();
+          f->metadata.push_back({k, {}});
+          if (!meta_index.empty()) meta_index.emplace(k, pos);
+        }
+        auto& values = f->metadata[pos].values;
         // Duplicates are dropped; the scan is bounded so a hostile line stays cheap.
-        if (values.size() > 64 ||
-            std::find(values.begin(), values.end(), v) == values.end()) {
+        if (values.size() > 64 || std::find(values.begin(), values.end(), v) == values.end()) {
           values.push_back(v);
         }
       }
@@ -191,13 +216,17 @@ Status ParsePorts(std::string_view word, PortRange* out) {
 Result<Constraint> ParseConstraint(std::string_view value) {
   FJORD_ASSIGN_OR_RETURN(auto w, SplitWords(value));
   static constexpr std::pair<std::string_view, Constraint::Op> kOps[] = {
-      {"UNIQUE", Constraint::Op::kUnique}, {"CLUSTER", Constraint::Op::kCluster},
-      {"GROUP_BY", Constraint::Op::kGroupBy}, {"LIKE", Constraint::Op::kLike},
-      {"UNLIKE", Constraint::Op::kUnlike}, {"MAX_PER", Constraint::Op::kMaxPer},
+      {"UNIQUE", Constraint::Op::kUnique},
+      {"CLUSTER", Constraint::Op::kCluster},
+      {"GROUP_BY", Constraint::Op::kGroupBy},
+      {"LIKE", Constraint::Op::kLike},
+      {"UNLIKE", Constraint::Op::kUnlike},
+      {"MAX_PER", Constraint::Op::kMaxPer},
       {"IS", Constraint::Op::kIs}};
   if (w.size() < 2 || w.size() > 3) {
-    return base::InvalidArgument("a constraint is \"field OPERATOR [value]\", e.g. "
-                                 "\"rack GROUP_BY\" or \"zone LIKE eu-.*\"");
+    return base::InvalidArgument(
+        "a constraint is \"field OPERATOR [value]\", e.g. "
+        "\"rack GROUP_BY\" or \"zone LIKE eu-.*\"");
   }
   Constraint c;
   c.field = w[0];
@@ -234,8 +263,7 @@ Result<Constraint> ParseConstraint(std::string_view value) {
     try {
       std::regex re(c.value, std::regex::ECMAScript);
     } catch (const std::regex_error& e) {
-      return base::InvalidArgument("regular expression " + Q(c.value) + " is invalid: " +
-                                   e.what());
+      return base::InvalidArgument("regular expression " + Q(c.value) + " is invalid: " + e.what());
     }
   }
   return c;
@@ -315,7 +343,8 @@ void CheckService(const std::vector<ParsedOption>& opts, DiagSink& sink, int* ex
     if (type != "oneshot" && commands > 1) {
       sink.Error(*o, false,
                  "more than one ExecStart= command is allowed only with Type=oneshot (this "
-                 "service is Type=" + std::string(type) + "); use ExecStartPre= or ExecStartPost=");
+                 "service is Type=" +
+                     std::string(type) + "); use ExecStartPre= or ExecStartPost=");
       break;
     }
   }
@@ -404,8 +433,9 @@ void CheckUnit(const std::vector<ParsedOption>& opts, const UnitName& name, Diag
     if (o.name == "Image") has_image = !o.value.empty();
   }
   if (container && !has_image) {
-    sink.Add(Severity::kError, 0, 0, "Container", "Image",
-             "[Container] has no Image=; name the image to run, e.g. Image=docker.io/library/nginx");
+    sink.Add(
+        Severity::kError, 0, 0, "Container", "Image",
+        "[Container] has no Image=; name the image to run, e.g. Image=docker.io/library/nginx");
   }
   if (name.type() == "service" && !container) {
     int starts = 0;

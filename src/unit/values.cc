@@ -75,17 +75,19 @@ struct TimeUnit {
 };
 
 constexpr uint64_t kUsec = 1, kMsec = 1000, kSec = 1000 * kMsec, kMin = 60 * kSec,
-                   kHour = 60 * kMin, kDay = 24 * kHour, kWeek = 7 * kDay,
-                   kMonth = 2629800 * kSec, kYear = 31557600 * kSec;
+                   kHour = 60 * kMin, kDay = 24 * kHour, kWeek = 7 * kDay, kMonth = 2629800 * kSec,
+                   kYear = 31557600 * kSec;
 
-// Longest names first so "ms" is not read as "m" + "s".
+// The unit names systemd accepts (matched as a whole word).
 constexpr TimeUnit kTimeUnits[] = {
-    {"seconds", kSec}, {"second", kSec},  {"minutes", kMin}, {"minute", kMin}, {"months", kMonth},
-    {"month", kMonth}, {"hours", kHour},  {"years", kYear},  {"weeks", kWeek}, {"usec", kUsec},
-    {"msec", kMsec},   {"hour", kHour},   {"days", kDay},    {"week", kWeek},  {"year", kYear},
-    {"sec", kSec},     {"min", kMin},     {"day", kDay},     {"\xc2\xb5s", kUsec},
-    {"us", kUsec},     {"ms", kMsec},     {"hr", kHour},     {"s", kSec},      {"m", kMin},
-    {"h", kHour},      {"d", kDay},       {"w", kWeek},      {"M", kMonth},    {"y", kYear},
+    {"seconds", kSec},  {"second", kSec},  {"minutes", kMin},    {"minute", kMin},
+    {"months", kMonth}, {"month", kMonth}, {"hours", kHour},     {"years", kYear},
+    {"weeks", kWeek},   {"usec", kUsec},   {"msec", kMsec},      {"hour", kHour},
+    {"days", kDay},     {"week", kWeek},   {"year", kYear},      {"sec", kSec},
+    {"min", kMin},      {"day", kDay},     {"\xc2\xb5s", kUsec}, {"us", kUsec},
+    {"ms", kMsec},      {"hr", kHour},     {"s", kSec},          {"m", kMin},
+    {"h", kHour},       {"d", kDay},       {"w", kWeek},         {"M", kMonth},
+    {"y", kYear},
 };
 
 }  // namespace
@@ -121,22 +123,22 @@ Result<std::chrono::microseconds> ParseTimeSpan(std::string_view s) {
     }
     while (i < t.size() && IsBlank(t[i])) ++i;
     uint64_t mult = kSec;  // a bare number is seconds
-    bool found = false;
+    // The unit is the run of letters up to a blank or digit ("5mins" is not "5min" + "s").
+    size_t end = i;
+    while (end < t.size() && !IsBlank(t[end]) && !IsDigit(t[end]) && t[end] != '.') ++end;
+    std::string_view word = t.substr(i, end - i);
+    bool found = word.empty();
     for (const TimeUnit& u : kTimeUnits) {
-      if (t.substr(i, u.name.size()) == u.name) {
-        // The unit must end here: "5mins" is not "5min" + "s".
-        size_t end = i + u.name.size();
-        if (end < t.size() && !IsBlank(t[end]) && !IsDigit(t[end])) continue;
+      if (u.name.size() == word.size() && u.name == word) {
         mult = u.usec;
-        i = end;
         found = true;
         break;
       }
     }
-    if (!found && i < t.size() && !IsDigit(t[i])) {
+    if (found) i = end;
+    if (!found) {
       return base::InvalidArgument("time span " + Q(t) + " has an unknown unit at " +
-                                   Q(t.substr(i, 8)) +
-                                   "; use us, ms, s, min, h, d, w, M or y");
+                                   Q(t.substr(i, 8)) + "; use us, ms, s, min, h, d, w, M or y");
     }
     uint64_t part;
     if (!Scale(d, mult, &part) || part > UINT64_MAX - 1 - total) {
