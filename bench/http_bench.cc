@@ -21,9 +21,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   Router router;
-  auto st = router.AddSync("GET", "/v1/ping", [](const Request&) {
-    return Response::Json(200, R"({"ok":true})");
-  });
+  auto st = router.AddSync("GET", "/v1/ping",
+                           [](const Request&) { return Response::Json(200, R"({"ok":true})"); });
   HttpServer server(HttpServer::Options{}, std::move(router));
   if (st.ok()) st = server.Start();
   if (!st.ok()) {
@@ -52,7 +51,8 @@ int main(int argc, char** argv) {
   stop = true;
   for (auto& w : workers) w.join();
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("bench_http: %d keep-alive client threads, %.1f s: %.0f requests/s (%ld ok, %ld failed)\n",
-              threads, elapsed, static_cast<double>(done) / elapsed, done.load(), failed.load());
+  std::printf(
+      "bench_http: %d keep-alive client threads, %.1f s: %.0f requests/s (%ld ok, %ld failed)\n",
+      threads, elapsed, static_cast<double>(done) / elapsed, done.load(), failed.load());
   return failed == 0 ? 0 : 1;
 }

@@ -14,12 +14,18 @@ std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 
 std::string TypeName(const json& j) {
   switch (j.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::object: return "an object";
-    case json::value_t::array: return "an array";
-    case json::value_t::string: return "a string";
-    case json::value_t::boolean: return "a boolean";
-    default: return "a number";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::boolean:
+      return "a boolean";
+    default:
+      return "a number";
   }
 }
 
@@ -140,8 +146,10 @@ base::Result<Unit> DecodeUnit(const json& j, const std::string& path) {
       const json& o = (*opts)[i];
       std::string where = r.Field("options") + "[" + std::to_string(i) + "]";
       if (!o.is_object()) {
-        return base::InvalidArgument("field `" + where + "`: must be an object with section, "
-                                     "name and value, got " + TypeName(o));
+        return base::InvalidArgument("field `" + where +
+                                     "`: must be an object with section, "
+                                     "name and value, got " +
+                                     TypeName(o));
       }
       Reader ro(o, where + ".");
       UnitOption opt;
@@ -219,9 +227,12 @@ base::Result<T> DecodeTop(std::string_view text, Decode decode) {
 
 std::string_view ToString(UnitStateName s) {
   switch (s) {
-    case UnitStateName::kInactive: return "inactive";
-    case UnitStateName::kLoaded: return "loaded";
-    case UnitStateName::kLaunched: return "launched";
+    case UnitStateName::kInactive:
+      return "inactive";
+    case UnitStateName::kLoaded:
+      return "loaded";
+    case UnitStateName::kLaunched:
+      return "launched";
   }
   return "inactive";
 }
@@ -293,8 +304,7 @@ base::Result<UnitStatePage> UnitStatePageFromJson(std::string_view text) {
 base::Result<MachinePage> MachinePageFromJson(std::string_view text) {
   FJORD_ASSIGN_OR_RETURN(json j, ParseObject(text));
   MachinePage p;
-  FJORD_RETURN_IF_ERROR(
-      DecodeList(j, "machines", DecodeMachine, p.machines, p.next_page_token));
+  FJORD_RETURN_IF_ERROR(DecodeList(j, "machines", DecodeMachine, p.machines, p.next_page_token));
   return p;
 }
 

@@ -84,8 +84,9 @@ TEST(ApiTypesTest, DecodeErrorsNameTheField) {
       {R"({"name":"a.service")",
        "body is not valid JSON: parse error at line 1, column 20: syntax error while parsing "
        "object - unexpected end of input; expected '}'"},
-      {"", "body is not valid JSON: parse error at line 1, column 1: syntax error while parsing "
-           "value - unexpected end of input; expected '[', '{', or a literal"},
+      {"",
+       "body is not valid JSON: parse error at line 1, column 1: syntax error while parsing "
+       "value - unexpected end of input; expected '[', '{', or a literal"},
   };
   for (const auto& c : cases) {
     auto u = UnitFromJson(c.json);
@@ -99,8 +100,9 @@ TEST(ApiTypesTest, DecodeErrorsNameTheField) {
   EXPECT_EQ(m.status().message(), "field `metadata.region`: must be a string, got a number");
   auto page = UnitPageFromJson(R"({"units":[{"name":"a"},{"desiredState":"up"}]})");
   ASSERT_FALSE(page.ok());
-  EXPECT_EQ(page.status().message(),
-            R"(field `units[1].desiredState`: must be one of inactive, loaded, launched, got "up")");
+  EXPECT_EQ(
+      page.status().message(),
+      R"(field `units[1].desiredState`: must be one of inactive, loaded, launched, got "up")");
   EXPECT_EQ(FieldOfDecodeError(page.status()), "units[1].desiredState");
   EXPECT_EQ(FieldOfDecodeError(UnitFromJson("nope").status()), "");
   auto err = ErrorFromJson(R"({"error":{"message":"x"}})");
@@ -132,9 +134,10 @@ TEST(ApiTypesTest, ServerHandlerAnswers400ForBadBodies) {
   EXPECT_EQ(r->status, 400);
   auto e = ErrorFromJson(r->body);
   ASSERT_TRUE(e.ok()) << r->body;
-  EXPECT_EQ(*e, (Error{400,
-                       R"(field `desiredState`: must be one of inactive, loaded, launched, got "runnin")",
-                       "desiredState"}));
+  EXPECT_EQ(
+      *e, (Error{400,
+                 R"(field `desiredState`: must be one of inactive, loaded, launched, got "runnin")",
+                 "desiredState"}));
   r = (*client)->Put("/fleet/v1/units/a.service", "{not json");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 400);

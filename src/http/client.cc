@@ -4,18 +4,17 @@
 
 #include <sys/socket.h>
 
-#include <cerrno>
 #include <array>
-#include <cctype>
-#include <limits>
-#include <optional>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
+#include <cerrno>
+#include <limits>
+#include <optional>
 
 #include "base/strings.h"
 
@@ -103,8 +102,8 @@ struct HttpClient::Impl {
     Close();
     tcp::resolver resolver(ioc);
     error_code ec;
-    auto results = resolver.resolve(url.host, std::to_string(url.port),
-                                    tcp::resolver::numeric_service, ec);
+    auto results =
+        resolver.resolve(url.host, std::to_string(url.port), tcp::resolver::numeric_service, ec);
     if (ec) {
       return base::Unavailable(std::string(what) + ": resolve host `" + url.host +
                                "`: " + ec.message());
@@ -166,8 +165,7 @@ const BaseUrl& HttpClient::base_url() const { return impl_->url; }
 int HttpClient::connections_opened() const { return impl_->connections; }
 
 base::Result<ClientResponse> HttpClient::Do(std::string_view method, std::string_view target,
-                                            std::string_view body,
-                                            std::string_view content_type,
+                                            std::string_view body, std::string_view content_type,
                                             const Headers& headers) {
   Impl& d = *impl_;
   const std::string what = std::string(method) + " " + d.url.ToString() + std::string(target);

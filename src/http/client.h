@@ -36,8 +36,7 @@ class HttpClient {
     // For the whole exchange of one request (a long-poll needs more than its server-side wait).
     std::chrono::milliseconds request_timeout{60'000};
     // Appended to "connection refused" errors to tell people what to check.
-    std::string unreachable_hint =
-        "is `fjord server` running? set --endpoint or FJORD_ENDPOINT";
+    std::string unreachable_hint = "is `fjord server` running? set --endpoint or FJORD_ENDPOINT";
     size_t max_response_bytes = 64 << 20;
   };
 

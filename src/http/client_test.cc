@@ -46,9 +46,8 @@ TEST(ClientTest, BadBaseUrlAndTarget) {
 TEST(ClientTest, TimesOutOnASilentServer) {
   std::vector<Responder> parked;  // never answered until the server stops
   Router router;
-  ASSERT_TRUE(router.Add("GET", "/hang", [&](const Request&, Responder r) {
-    parked.push_back(r);
-  }).ok());
+  ASSERT_TRUE(
+      router.Add("GET", "/hang", [&](const Request&, Responder r) { parked.push_back(r); }).ok());
   HttpServer server(HttpServer::Options(), std::move(router));
   ASSERT_TRUE(server.Start().ok());
   HttpClient::Options o;
@@ -64,12 +63,18 @@ TEST(ClientTest, TimesOutOnASilentServer) {
 
 TEST(ClientTest, PrefixAndHeadersAndErrorBodyOfStream) {
   Router router;
-  ASSERT_TRUE(router.AddSync("GET", "/api/v1/who", [](const Request& r) {
-    return Response::Text(200, std::string(r.Header("x-who")));
-  }).ok());
-  ASSERT_TRUE(router.AddSync("GET", "/api/v1/logs", [](const Request&) {
-    return JsonError(404, "unit `a.service` not found", "name");
-  }).ok());
+  ASSERT_TRUE(router
+                  .AddSync("GET", "/api/v1/who",
+                           [](const Request& r) {
+                             return Response::Text(200, std::string(r.Header("x-who")));
+                           })
+                  .ok());
+  ASSERT_TRUE(router
+                  .AddSync("GET", "/api/v1/logs",
+                           [](const Request&) {
+                             return JsonError(404, "unit `a.service` not found", "name");
+                           })
+                  .ok());
   HttpServer server(HttpServer::Options(), std::move(router));
   ASSERT_TRUE(server.Start().ok());
   auto c = HttpClient::Create(server.url() + "/api/");

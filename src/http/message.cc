@@ -33,7 +33,7 @@ std::string JsonErrorBody(int code, std::string_view message, std::string_view f
   if (!field.empty()) error["field"] = std::string(field);
   // Replace invalid UTF-8 rather than throw: messages may quote bytes from a bad request.
   return nlohmann::json{{"error", std::move(error)}}.dump(-1, ' ', false,
-                                                         nlohmann::json::error_handler_t::replace);
+                                                          nlohmann::json::error_handler_t::replace);
 }
 
 Response JsonError(int code, std::string_view message, std::string_view field) {

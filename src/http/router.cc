@@ -65,8 +65,8 @@ base::Status Router::Add(std::string_view method, std::string_view pattern, Hand
   return base::Status::Ok();
 }
 
-base::Status Router::AddSync(std::string_view method, std::string_view pattern,
-                             SyncHandler handler, Dispatch dispatch) {
+base::Status Router::AddSync(std::string_view method, std::string_view pattern, SyncHandler handler,
+                             Dispatch dispatch) {
   if (!handler) return Add(method, pattern, nullptr, dispatch);
   return Add(
       method, pattern,

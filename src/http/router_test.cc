@@ -72,9 +72,8 @@ TEST(RouterTest, RejectsBadPatterns) {
     const char* pattern;
     const char* why;
   } cases[] = {
-      {"v1", "must start with '/'"},     {"/a/*/b", "must be the last"},
-      {"/a/{}", "bad parameter"},        {"/a//b", "empty segment"},
-      {"/a/x{y}", "mixes text"},         {"", "must start with '/'"},
+      {"v1", "must start with '/'"}, {"/a/*/b", "must be the last"}, {"/a/{}", "bad parameter"},
+      {"/a//b", "empty segment"},    {"/a/x{y}", "mixes text"},      {"", "must start with '/'"},
   };
   for (const auto& c : cases) {
     auto st = r.Add("GET", c.pattern, Tagged("x"));

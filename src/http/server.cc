@@ -3,18 +3,11 @@
 // thread-safe bridge from handler threads back to the session that owns the socket.
 #include "http/server.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 #include <array>
 #include <atomic>
-#include <cerrno>
-#include <deque>
-#include <future>
-#include <mutex>
-#include <optional>
-#include <thread>
-#include <unordered_map>
-
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -25,7 +18,13 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
-#include <spdlog/spdlog.h>
+#include <cerrno>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
 
 namespace fjord::http {
 namespace {
@@ -59,14 +58,14 @@ struct Responder::State : std::enable_shared_from_this<Responder::State> {
   std::atomic<size_t> backlog{0};  // stream bytes queued but not yet written
 
   std::mutex mu;
-  Phase phase = Phase::kPending;  // guarded by mu
-  bool cancelled = false;         // guarded by mu
+  Phase phase = Phase::kPending;                 // guarded by mu
+  bool cancelled = false;                        // guarded by mu
   std::vector<std::function<void()>> on_cancel;  // guarded by mu
   // Operations for the session, in call order. Asio does not keep posts from different threads
   // in order (the loop thread's own posts are queued privately), so one request's operations
   // go through this queue and one drain at a time.
   std::vector<std::function<void(Session&)>> ops;  // guarded by mu
-  bool drain_posted = false;                        // guarded by mu
+  bool drain_posted = false;                       // guarded by mu
 
   std::optional<asio::steady_timer> timer;  // loop thread only
 };
@@ -226,10 +225,9 @@ void Session::ReadNext() {
   parser_->body_limit(options_.max_body_bytes);
   stream_.expires_after(first_request_ ? options_.request_timeout : options_.idle_timeout);
   first_request_ = false;
-  bhttp::async_read_header(stream_, buffer_, *parser_,
-                           [self = shared_from_this()](error_code ec, size_t) {
-                             self->OnHeader(ec);
-                           });
+  bhttp::async_read_header(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](error_code ec, size_t) { self->OnHeader(ec); });
 }
 
 void Session::OnHeader(error_code ec) {
@@ -257,9 +255,8 @@ void Session::ReadBody() {
 void Session::OnReadError(error_code ec) {
   if (ec == bhttp::error::body_limit) {
     phase_ = Phase::kHandling;
-    return WriteResponse(JsonError(413,
-                                   "request body larger than the limit of " +
-                                       std::to_string(options_.max_body_bytes) + " bytes"),
+    return WriteResponse(JsonError(413, "request body larger than the limit of " +
+                                            std::to_string(options_.max_body_bytes) + " bytes"),
                          /*close_after=*/true);
   }
   if (ec == bhttp::error::header_limit) {
@@ -387,8 +384,8 @@ void Session::WriteResponse(Response r, bool close_after) {
   phase_ = Phase::kResponding;
   FinishPending();
   if (r.status < 100 || r.status > 599) {
-    r = JsonError(500, "internal error: handler returned invalid HTTP status " +
-                           std::to_string(r.status));
+    r = JsonError(
+        500, "internal error: handler returned invalid HTTP status " + std::to_string(r.status));
   }
   auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
   res->version(11);
@@ -415,8 +412,7 @@ void Session::OnWritten(error_code ec, bool keep_alive) {
   ReadNext();
 }
 
-void Session::StartStream(const State* st, int status, std::string content_type,
-                          Headers headers) {
+void Session::StartStream(const State* st, int status, std::string content_type, Headers headers) {
   if (pending_.get() != st || phase_ != Phase::kHandling) return;
   phase_ = Phase::kStreaming;  // the disconnect watch from Dispatch() stays armed
   if (pending_->timer) pending_->timer->cancel();
@@ -431,12 +427,12 @@ void Session::StartStream(const State* st, int status, std::string content_type,
   auto sr = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*res);
   writing_ = true;
   stream_.expires_after(WriteTimeout());
-  bhttp::async_write_header(stream_, *sr, [self = shared_from_this(), res, sr](error_code ec,
-                                                                                size_t) {
-    self->writing_ = false;
-    if (ec) return self->Close();
-    self->PumpStream();
-  });
+  bhttp::async_write_header(stream_, *sr,
+                            [self = shared_from_this(), res, sr](error_code ec, size_t) {
+                              self->writing_ = false;
+                              if (ec) return self->Close();
+                              self->PumpStream();
+                            });
 }
 
 void Session::WriteChunk(const State* st, std::string chunk) {
@@ -530,8 +526,7 @@ void Session::Shutdown() {
       break;
     case Phase::kHandling:
       CancelState(*pending_);
-      WriteResponse(JsonError(503, "server is shutting down; retry against another server"),
-                    false);
+      WriteResponse(JsonError(503, "server is shutting down; retry against another server"), false);
       break;
     case Phase::kStreaming:
       CancelState(*pending_);
@@ -587,9 +582,8 @@ bool DoRespond(State& st, Response r) {
   std::lock_guard lock(st.mu);
   if (st.phase != State::Phase::kPending || st.cancelled) return false;
   st.phase = State::Phase::kDone;
-  PostToSession(st, [p = &st, r = std::move(r)](Session& s) mutable {
-    s.SendResponse(p, std::move(r));
-  });
+  PostToSession(
+      st, [p = &st, r = std::move(r)](Session& s) mutable { s.SendResponse(p, std::move(r)); });
   return true;
 }
 
@@ -604,8 +598,9 @@ void DoFinish(State& st) {
 
 Responder::Handle::~Handle() {
   // The last copy is gone: make sure the client is not left waiting forever.
-  DoRespond(*state, JsonError(500, "internal error: the handler dropped the request without "
-                                   "responding"));
+  DoRespond(*state, JsonError(500,
+                              "internal error: the handler dropped the request without "
+                              "responding"));
   DoFinish(*state);
 }
 
@@ -621,10 +616,9 @@ bool Responder::StartStream(int status, std::string content_type, Headers header
   std::lock_guard lock(st.mu);
   if (st.phase != State::Phase::kPending || st.cancelled) return false;
   st.phase = State::Phase::kStreaming;
-  PostToSession(st, [p = &st, status, ct = std::move(content_type),
-                     h = std::move(headers)](Session& s) mutable {
-    s.StartStream(p, status, std::move(ct), std::move(h));
-  });
+  PostToSession(st,
+                [p = &st, status, ct = std::move(content_type), h = std::move(headers)](
+                    Session& s) mutable { s.StartStream(p, status, std::move(ct), std::move(h)); });
   return true;
 }
 
@@ -639,9 +633,8 @@ bool Responder::Write(std::string chunk) const {
     PostToSession(st, [p = &st](Session& s) { s.Abort(p); });
     return false;
   }
-  PostToSession(st, [p = &st, c = std::move(chunk)](Session& s) mutable {
-    s.WriteChunk(p, std::move(c));
-  });
+  PostToSession(
+      st, [p = &st, c = std::move(chunk)](Session& s) mutable { s.WriteChunk(p, std::move(c)); });
   return true;
 }
 
@@ -709,10 +702,10 @@ base::Status HttpServer::Start() {
   tcp::endpoint endpoint(address, o.port);
   auto& acceptor = impl_->acceptor.emplace(impl_->core->ioc);
   auto fail = [&](std::string_view step) {
-    base::Status st = base::Status(base::Code::kUnavailable,
-                                   where + ": " + std::string(step) + ": " + ec.message())
-                          .WithErrno(ec.category() == boost::system::system_category() ? ec.value()
-                                                                                       : 0);
+    base::Status st =
+        base::Status(base::Code::kUnavailable,
+                     where + ": " + std::string(step) + ": " + ec.message())
+            .WithErrno(ec.category() == boost::system::system_category() ? ec.value() : 0);
     acceptor.close(ec);
     return st;
   };

@@ -155,10 +155,10 @@ class HttpServer {
  public:
   struct Options {
     std::string address = "127.0.0.1";
-    uint16_t port = 0;  // 0: the kernel picks one; read it back with port()
-    size_t max_body_bytes = 1 << 20;        // larger bodies get 413 without being read
-    size_t max_header_bytes = 16 << 10;     // larger headers get 431
-    size_t worker_threads = 2;              // for Dispatch::kWorker handlers
+    uint16_t port = 0;                   // 0: the kernel picks one; read it back with port()
+    size_t max_body_bytes = 1 << 20;     // larger bodies get 413 without being read
+    size_t max_header_bytes = 16 << 10;  // larger headers get 431
+    size_t worker_threads = 2;           // for Dispatch::kWorker handlers
     size_t max_stream_backlog_bytes = 8 << 20;
     std::chrono::milliseconds idle_timeout{120'000};    // keep-alive connection with no request
     std::chrono::milliseconds request_timeout{30'000};  // to receive a request / send a response

@@ -52,17 +52,16 @@ class ServerTest : public ::testing::Test {
       return Response::Json(200, nlohmann::json{{"name", r.Param("name")}}.dump());
     }));
     Check(router_.AddSync("PUT", "/v1/units/{name}", [](const Request& r) {
-      return Response::Json(201, nlohmann::json{{"name", r.Param("name")},
-                                                 {"bytes", r.body.size()}}.dump());
+      return Response::Json(
+          201, nlohmann::json{{"name", r.Param("name")}, {"bytes", r.body.size()}}.dump());
     }));
     Check(router_.AddSync("GET", "/v1/echo", [](const Request& r) {
       nlohmann::json q = nlohmann::json::array();
       for (const auto& [k, v] : r.query.items()) q.push_back({k, v});
       return Response::Json(200, nlohmann::json{{"path", r.path}, {"query", q}}.dump());
     }));
-    Check(router_.Add("GET", "/v1/watch", [this](const Request&, Responder r) {
-      parked_.Park(std::move(r));
-    }));
+    Check(router_.Add("GET", "/v1/watch",
+                      [this](const Request&, Responder r) { parked_.Park(std::move(r)); }));
   }
   void TearDown() override {
     parked_.Clear();
@@ -179,8 +178,9 @@ TEST_F(ServerTest, OversizedBodyIs413WithoutReadingIt) {
   Start(o);
   RawConn conn(server_->port());
   // Announce 100 MB and send none of it: the answer must not wait for the body.
-  ASSERT_TRUE(conn.Send("PUT /v1/units/a.service HTTP/1.1\r\nHost: x\r\n"
-                        "Content-Length: 100000000\r\n\r\n"));
+  ASSERT_TRUE(
+      conn.Send("PUT /v1/units/a.service HTTP/1.1\r\nHost: x\r\n"
+                "Content-Length: 100000000\r\n\r\n"));
   std::string raw = conn.ReadResponse();
   EXPECT_TRUE(raw.starts_with("HTTP/1.1 413 Payload Too Large\r\n")) << raw;
   EXPECT_NE(raw.find("Connection: close"), std::string::npos) << raw;
@@ -199,8 +199,10 @@ TEST_F(ServerTest, OversizedBodyIs413WithoutReadingIt) {
   EXPECT_EQ(r->status, 201);
 
   RawConn chunked(server_->port());
-  ASSERT_TRUE(chunked.Send("PUT /v1/units/a.service HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                           "800\r\n" + std::string(0x800, 'y') + "\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      chunked.Send("PUT /v1/units/a.service HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "800\r\n" +
+                   std::string(0x800, 'y') + "\r\n0\r\n\r\n"));
   EXPECT_TRUE(chunked.ReadResponse().starts_with("HTTP/1.1 413 "));
 }
 
@@ -225,8 +227,9 @@ TEST_F(ServerTest, KeepAliveAndPipelining) {
 
   // Two requests in one write: answered in order on the same connection.
   RawConn conn(server_->port());
-  ASSERT_TRUE(conn.Send("GET /v1/units/a HTTP/1.1\r\nHost: x\r\n\r\n"
-                        "GET /v1/units/b HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(
+      conn.Send("GET /v1/units/a HTTP/1.1\r\nHost: x\r\n\r\n"
+                "GET /v1/units/b HTTP/1.1\r\nHost: x\r\n\r\n"));
   EXPECT_EQ(Json(BodyOf(conn.ReadResponse()))["name"], "a");
   EXPECT_EQ(Json(BodyOf(conn.ReadResponse()))["name"], "b");
   // HTTP/1.0 without keep-alive: answered, then closed.
@@ -238,8 +241,9 @@ TEST_F(ServerTest, KeepAliveAndPipelining) {
 TEST_F(ServerTest, ExpectContinue) {
   Start();
   RawConn conn(server_->port());
-  ASSERT_TRUE(conn.Send("PUT /v1/units/a HTTP/1.1\r\nContent-Length: 2\r\n"
-                        "Expect: 100-continue\r\n\r\n"));
+  ASSERT_TRUE(
+      conn.Send("PUT /v1/units/a HTTP/1.1\r\nContent-Length: 2\r\n"
+                "Expect: 100-continue\r\n\r\n"));
   EXPECT_TRUE(conn.ReadResponse().starts_with("HTTP/1.1 100 Continue"));
   ASSERT_TRUE(conn.Send("{}"));
   EXPECT_TRUE(conn.ReadResponse().starts_with("HTTP/1.1 201 Created"));
@@ -394,9 +398,8 @@ TEST_F(ServerTest, StopEndsOpenStreams) {
 
 TEST_F(ServerTest, DroppedResponderAnswers500AndThrowingHandlerToo) {
   Check(router_.Add("GET", "/v1/drop", [](const Request&, Responder) {}));
-  Check(router_.Add("GET", "/v1/throw", [](const Request&, Responder) -> void {
-    throw std::runtime_error("boom");
-  }));
+  Check(router_.Add("GET", "/v1/throw",
+                    [](const Request&, Responder) -> void { throw std::runtime_error("boom"); }));
   Check(router_.AddSync("GET", "/v1/badstatus",
                         [](const Request&) { return Response::Json(42, "{}"); }));
   Start();

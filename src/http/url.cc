@@ -34,9 +34,9 @@ base::Result<std::string> PercentDecode(std::string_view s, bool plus_is_space) 
       int hi = i + 1 < s.size() ? HexValue(s[i + 1]) : -1;
       int lo = i + 2 < s.size() ? HexValue(s[i + 2]) : -1;
       if (hi < 0 || lo < 0) {
-        return base::InvalidArgument("bad percent-escape " +
-                                     base::QuoteForDisplay(s.substr(i, 3)) + " in " +
-                                     base::QuoteForDisplay(s) + ": '%' must be followed by two hex digits");
+        return base::InvalidArgument("bad percent-escape " + base::QuoteForDisplay(s.substr(i, 3)) +
+                                     " in " + base::QuoteForDisplay(s) +
+                                     ": '%' must be followed by two hex digits");
       }
       out += static_cast<char>(hi * 16 + lo);
       i += 2;
