@@ -1,0 +1,1 @@
+fjord_fuzz(api_decode SOURCES api_decode_fuzz.cc LIBS fjord_api)
