@@ -111,11 +111,26 @@ class Sim {
     std::string first_pending;
     size_t bytes_before_tasks = sched_->MemoryBytes();
     std::map<std::string, std::vector<uint32_t>> by_profile;  // ns per placement
+    // A sidecar group (MachineOf= its service) is placed pairwise with the service it follows,
+    // as the server co-schedules MachineOf pairs.
+    std::vector<std::pair<size_t, uint32_t>> order;
+    order.reserve(args_.tasks);
+    for (size_t gi = 0; gi < wl_.groups.size(); ++gi) {
+      if (wl_.groups[gi].profile == "sidecar") continue;
+      bool paired = gi + 1 < wl_.groups.size() && wl_.groups[gi + 1].profile == "sidecar";
+      for (uint32_t i = 1; i <= wl_.groups[gi].instances; ++i) {
+        order.emplace_back(gi, i);
+        if (paired) order.emplace_back(gi + 1, i);
+      }
+    }
+    std::vector<TaskRequest> reqs;
+    for (const SimGroup& g : wl_.groups) reqs.push_back(g.tmpl);
     auto t0 = Clock::now();
     double cpu0 = ThreadCpuSeconds();
-    for (SimGroup& g : wl_.groups) {
-      TaskRequest req = g.tmpl;
-      for (uint32_t i = 1; i <= g.instances; ++i) {
+    for (const auto& [gi, i] : order) {
+      const SimGroup& g = wl_.groups[gi];
+      TaskRequest& req = reqs[gi];
+      {
         req.name = fjord::sim::InstanceNameOf(g, i);
         if (!g.tmpl.machine_of.empty()) req.machine_of = fjord::sim::MachineOfFor(g, i);
         auto a = Clock::now();
@@ -230,7 +245,10 @@ class Sim {
         size_t gi;
         uint32_t idx;
         int prio = fjord::sim::ParseInstance(n, &gi, &idx) ? wl_.groups[gi].tmpl.priority : 0;
-        displaced.push_back({std::move(n), prio, false});
+        std::string follows = fjord::sim::ParseInstance(n, &gi, &idx)
+                                  ? fjord::sim::MachineOfFor(wl_.groups[gi], idx)
+                                  : std::string();
+        displaced.push_back({std::move(n), prio, false, std::move(follows)});
       }
     }
     fjord::scheduler::ReschedulePlanner planner({args_.rate, args_.burst}, 0);

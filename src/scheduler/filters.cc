@@ -382,33 +382,40 @@ uint32_t Scheduler::Impl::Choose(const Compiled& c, double* score) {
     for (uint32_t t : groups[g].tasks) affinity_mask.Set(task_machine[t]);
     am = affinity_mask.data();
   }
-  int k = c.strategy == Strategy::kBinPack ? opts.binpack_choices : opts.spread_choices;
-  // Power-of-k choices: walk from a random machine, score the first k feasible ones. The word
-  // AND skips machines failing metadata constraints or lacking free cpu/memory 64 at a time.
-  size_t start = rng.Next() % n;
-  size_t w0 = start >> 6;
-  uint64_t first_mask = ~uint64_t{0} << (start & 63);
+  // The word AND skips machines failing metadata constraints, lacking free cpu/memory or (for
+  // group affinity) not running the group, 64 at a time.
+  auto walk = [&](size_t start, int want, uint32_t* best, double* best_score) {
+    size_t w0 = start >> 6;
+    uint64_t first_mask = ~uint64_t{0} << (start & 63);
+    int found = 0;
+    for (size_t i = 0; i <= words; ++i) {
+      size_t w = (w0 + i) % words;
+      uint64_t bits = st[w] & al[w] & cl[w] & ml[w] & am[w];
+      if (i == 0) bits &= first_mask;
+      if (i == words) bits &= ~first_mask;
+      while (bits != 0) {
+        uint32_t m = static_cast<uint32_t>(w * 64 + std::countr_zero(bits));
+        bits &= bits - 1;
+        if (CheckDynamic(c, m).filter != Filter::kOk) continue;
+        double sc = Score(c, m);
+        if (sc > *best_score) {
+          *best_score = sc;
+          *best = m;
+        }
+        if (++found >= want) return found;
+      }
+    }
+    return found;
+  };
   uint32_t best = kNone;
   double best_score = -1;
-  int found = 0;
-  for (size_t i = 0; i <= words; ++i) {
-    size_t w = (w0 + i) % words;
-    uint64_t bits = st[w] & al[w] & cl[w] & ml[w] & am[w];
-    if (i == 0) bits &= first_mask;
-    if (i == words) bits &= ~first_mask;
-    while (bits != 0) {
-      uint32_t m = static_cast<uint32_t>(w * 64 + std::countr_zero(bits));
-      bits &= bits - 1;
-      if (CheckDynamic(c, m).filter != Filter::kOk) continue;
-      double s = Score(c, m);
-      if (s > best_score) {
-        best_score = s;
-        best = m;
-      }
-      if (++found >= k) {
-        *score = best_score;
-        return best;
-      }
+  if (c.strategy == Strategy::kBinPack) {
+    // Best fit among the first k feasible machines after a random start.
+    walk(rng.Next() % n, opts.binpack_choices, &best, &best_score);
+  } else {
+    // Power-of-k choices: k independent random starts, the first feasible machine after each.
+    for (int j = 0; j < opts.spread_choices; ++j) {
+      if (walk(rng.Next() % n, 1, &best, &best_score) == 0) break;  // nothing feasible at all
     }
   }
   *score = best_score;

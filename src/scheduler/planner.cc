@@ -2,6 +2,7 @@
 // scale plans and the rate-limited reschedule planner.
 #include <algorithm>
 #include <cctype>
+#include <climits>
 #include <cmath>
 #include <regex>
 
@@ -326,11 +327,18 @@ void ReschedulePlanner::Refill(int64_t now_ms) {
 }
 
 void ReschedulePlanner::Add(const std::vector<DisplacedTask>& tasks) {
+  std::set<std::string> names;
+  for (const DisplacedTask& t : tasks) names.insert(t.name);
+  for (const auto& [k, name] : queue_) names.insert(name);
   for (const DisplacedTask& t : tasks) {
     if (t.global) continue;  // global units run wherever they are eligible; never moved
     pending_.erase(t.name);
-    pending_priority_.erase(t.name);
-    queue_.emplace(-t.priority, t.name);
+    pending_priority_[t.name] = t.priority;
+    if (!t.follows.empty() && t.follows != t.name && names.count(t.follows)) {
+      followers_.emplace(t.follows, t.name);
+    } else {
+      queue_.emplace(-t.priority, t.name);
+    }
   }
 }
 
@@ -338,14 +346,19 @@ std::vector<std::string> ReschedulePlanner::NextBatch(int64_t now_ms) {
   Refill(now_ms);
   std::vector<std::string> batch;
   while (!queue_.empty() && tokens_ >= 1) {
-    batch.push_back(queue_.begin()->second);
+    std::string name = queue_.begin()->second;
     queue_.erase(queue_.begin());
     tokens_ -= 1;
+    auto [first, last] = followers_.equal_range(name);
+    for (auto it = first; it != last; ++it) queue_.emplace(INT_MIN, it->second);
+    followers_.erase(first, last);
+    batch.push_back(std::move(name));
   }
   return batch;
 }
 
 void ReschedulePlanner::MarkPending(std::string name, int priority, std::string reason) {
+  // A follower that failed waits like any other task.
   pending_priority_[name] = priority;
   pending_[name] = PendingTask{name, std::move(reason)};
 }
