@@ -337,16 +337,17 @@ bool Scheduler::Impl::CheckNames(const Compiled& c, uint32_t m, Verdict* v) cons
       if (!found) return fail(Filter::kAffinityUnit, i);
     }
   }
-  for (uint32_t t : excluders[m]) {
-    {
-      const Exclusion& ex = task_exclusions.at(t);
-      bool hit = c.group != kNone &&
-                 std::find(ex.groups.begin(), ex.groups.end(), c.group) != ex.groups.end();
-      for (size_t i = 0; !hit && i < ex.patterns.size(); ++i) hit = GlobMatch(ex.patterns[i], req.name);
-      if (hit) {
-        *v = {Filter::kExcludedBy, t};
-        return false;
-      }
+  if (excluders[m].empty()) return true;
+  uint64_t mine = NamePrefix(req.name);
+  for (const auto& [t, ex] : excluders[m]) {
+    bool hit = c.group != kNone &&
+               std::find(ex->groups.begin(), ex->groups.end(), c.group) != ex->groups.end();
+    for (size_t i = 0; !hit && i < ex->patterns.size(); ++i) {
+      hit = ex->prefixes[i].MayMatch(mine) && GlobMatch(ex->patterns[i], req.name);
+    }
+    if (hit) {
+      *v = {Filter::kExcludedBy, t};
+      return false;
     }
   }
   return true;

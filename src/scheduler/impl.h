@@ -185,6 +185,7 @@ struct Verdict {
 // check runs both ways.
 struct Exclusion {
   std::vector<std::string> patterns;  // globs over unit names
+  std::vector<PrefixFilter> prefixes;  // of patterns
   std::vector<uint32_t> groups;
 };
 
@@ -214,7 +215,9 @@ struct Scheduler::Impl {
   std::vector<std::vector<uint16_t>> used_ports;
   std::vector<std::vector<uint32_t>> machine_tasks;
   std::vector<std::vector<uint64_t>> machine_prefixes;  // NamePrefix of machine_tasks[m][i]
-  std::vector<std::vector<uint32_t>> excluders;  // tasks with an Exclusion, per machine
+  // Tasks with an Exclusion, per machine, with a direct pointer (map nodes do not move) so the
+  // hot path does not probe task_exclusions.
+  std::vector<std::vector<std::pair<uint32_t, const Exclusion*>>> excluders;
   Bitset alive;
   uint64_t epoch = 1;  // bumped when the alive set changes
   std::vector<Bitset> cpu_levels, mem_levels;

@@ -245,9 +245,10 @@ uint32_t Scheduler::Impl::Commit(const Compiled& c, const TaskRequest& req, uint
     for (const std::string& gname : req.anti_affinity_groups) {
       ex.groups.push_back(GroupId(gname, true));
     }
-    task_exclusions[t] = std::move(ex);
+    for (const std::string& p : ex.patterns) ex.prefixes.push_back(PrefixFilterOf(p));
+    Exclusion& stored = task_exclusions[t] = std::move(ex);
     task_flags[t] |= kExcluderFlag;
-    excluders[m].push_back(t);
+    excluders[m].emplace_back(t, &stored);
   }
   if (req.global) {
     global_instances[req.name].push_back(t);
@@ -292,7 +293,7 @@ void Scheduler::Impl::Uncommit(uint32_t t) {
   if (task_flags[t] & kExcluderFlag) {
     task_exclusions.erase(t);
     auto& ex = excluders[m];
-    ex.erase(std::find(ex.begin(), ex.end(), t));
+    ex.erase(std::find_if(ex.begin(), ex.end(), [t](const auto& e) { return e.first == t; }));
   }
   if (!(task_flags[t] & kGlobalFlag)) task_by_name.erase(task_name[t]);
   task_flags[t] = 0;
@@ -613,7 +614,7 @@ size_t Scheduler::MemoryBytes() const {
   for (const auto& [n, v] : s.global_instances) b += StrBytes(n) + VecBytes(v);
   b += MapBytes(s.task_ports) + MapBytes(s.task_exclusions);
   for (const auto& [t, ex] : s.task_exclusions) {
-    b += VecBytes(ex.patterns) + VecBytes(ex.groups);
+    b += VecBytes(ex.patterns) + VecBytes(ex.groups) + VecBytes(ex.prefixes);
     for (const auto& p : ex.patterns) b += StrBytes(p);
   }
   b += VecBytes(s.groups) + MapBytes(s.group_by_name);
