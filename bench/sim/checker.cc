@@ -157,8 +157,11 @@ class Checker {
     if (task_machine_[i] == kUnknown) return;
     const TaskRequest& r = *t.request;
     const Machine& m = machines_[task_machine_[i]];
-    auto fail = [&](const std::string& what) { Violation(t.name + " on " + m.spec->id + ": " + what); };
-    if (!r.global && !StaticOk(r, m)) fail("metadata constraint (MachineID/MachineMetadata/LIKE/UNLIKE/CLUSTER value)");
+    auto fail = [&](const std::string& what) {
+      Violation(t.name + " on " + m.spec->id + ": " + what);
+    };
+    if (!r.global && !StaticOk(r, m))
+      fail("metadata constraint (MachineID/MachineMetadata/LIKE/UNLIKE/CLUSTER value)");
     if (!t.machine_of.empty()) {
       auto it = name_to_machine_.find(t.machine_of);
       if (it == name_to_machine_.end() || it->second != task_machine_[i]) {
@@ -216,11 +219,13 @@ class Checker {
           }
           ++per_value[*v];
         }
-        std::string head = "group " + group + ": " + std::string(OperatorName(k.op)) + " " +
-                           k.attribute;
+        std::string head =
+            "group " + group + ": " + std::string(OperatorName(k.op)) + " " + k.attribute;
         for (const auto& [v, n] : per_value) {
-          if (k.op == Operator::kUnique && n > 1) Violation(head + ": " + std::to_string(n) + " on " + v);
-          if (k.op == Operator::kMaxPer && n > k.count) Violation(head + ": " + std::to_string(n) + " on " + v);
+          if (k.op == Operator::kUnique && n > 1)
+            Violation(head + ": " + std::to_string(n) + " on " + v);
+          if (k.op == Operator::kMaxPer && n > k.count)
+            Violation(head + ": " + std::to_string(n) + " on " + v);
         }
         if (k.op == Operator::kCluster && per_value.size() > 1) Violation(head + ": spans values");
         if (k.op == Operator::kGroupBy && in_.check_balance) {

@@ -115,7 +115,8 @@ Status Scheduler::Impl::StaticSet(const TaskRequest& req, CandidateSet** out) {
       re = std::regex(k.value, std::regex::ECMAScript | std::regex::optimize);
     } catch (const std::regex_error& e) {
       return base::InvalidArgument("unit `" + req.name + "`: " + std::string(OperatorName(k.op)) +
-                                   " " + k.attribute + ": bad regex `" + k.value + "`: " + e.what());
+                                   " " + k.attribute + ": bad regex `" + k.value +
+                                   "`: " + e.what());
     }
     if (k.op == Operator::kLike) {
       clear();
@@ -182,8 +183,8 @@ Status Scheduler::Impl::Compile(const TaskRequest& req, Compiled* c) {
     auto it = task_by_name.find(req.machine_of);
     if (it == task_by_name.end() || it->second == kNone) {
       c->impossible = true;
-      c->impossible_reason = "MachineOf=" + req.machine_of + ": `" + req.machine_of +
-                             "` is not placed yet";
+      c->impossible_reason =
+          "MachineOf=" + req.machine_of + ": `" + req.machine_of + "` is not placed yet";
     } else if (c->only_machine != kNone && c->only_machine != task_machine[it->second]) {
       c->impossible = true;
       c->impossible_reason = "MachineID=" + req.machine_id + " and MachineOf=" + req.machine_of +
@@ -207,12 +208,12 @@ Status Scheduler::Impl::Compile(const TaskRequest& req, Compiled* c) {
         if (k.count > 0 && static_cast<int64_t>(values.size()) < k.count) {
           c->impossible = true;
           c->impossible_reason = "GROUP_BY " + k.attribute + ":" + std::to_string(k.count) +
-                                 ": eligible machines have only " +
-                                 std::to_string(values.size()) + " values of `" + k.attribute +
-                                 "`";
+                                 ": eligible machines have only " + std::to_string(values.size()) +
+                                 " values of `" + k.attribute + "`";
         }
         uint32_t lowest = kNone;
-        for (uint32_t v : values) lowest = std::min(lowest, counts.Get(CountKey(c->group, d.attr, v)));
+        for (uint32_t v : values)
+          lowest = std::min(lowest, counts.Get(CountKey(c->group, d.attr, v)));
         d.min = lowest == kNone ? 0 : lowest;
       }
     }
@@ -228,8 +229,8 @@ Status Scheduler::Impl::Compile(const TaskRequest& req, Compiled* c) {
     if (id != kNone) Track(id, kMachineAttr);
     c->anti_groups.push_back(id);
   }
-  c->scan_names = !req.conflicts.empty() || !req.replaces.empty() ||
-                  !req.affinity_units.empty() || !req.anti_affinity_units.empty();
+  c->scan_names = !req.conflicts.empty() || !req.replaces.empty() || !req.affinity_units.empty() ||
+                  !req.anti_affinity_units.empty();
   auto prefixes = [](const std::vector<std::string>& patterns, std::vector<PrefixFilter>* out) {
     out->clear();
     for (const std::string& p : patterns) out->push_back(PrefixFilterOf(p));

@@ -23,8 +23,8 @@ inline constexpr size_t kMaxAttributes = 254;
 // skips 64 machines at once that cannot fit a request (a bucket index over free resources).
 inline constexpr int64_t kCpuLevels[] = {0, 50, 100, 250, 500, 1000, 2000, 4000, 8000, 16000};
 inline constexpr int64_t kMiB = int64_t{1} << 20;
-inline constexpr int64_t kMemLevels[] = {0,         64 * kMiB,   128 * kMiB,  256 * kMiB,
-                                         512 * kMiB, 1024 * kMiB, 2048 * kMiB, 4096 * kMiB,
+inline constexpr int64_t kMemLevels[] = {0,           64 * kMiB,    128 * kMiB,  256 * kMiB,
+                                         512 * kMiB,  1024 * kMiB,  2048 * kMiB, 4096 * kMiB,
                                          8192 * kMiB, 16384 * kMiB, 32768 * kMiB};
 template <size_t N>
 int LevelFor(const int64_t (&levels)[N], int64_t need) {
@@ -91,7 +91,8 @@ bool HasGlobMeta(std::string_view pattern);
 // most glob patterns by their literal prefix without touching the (scattered) name strings.
 inline uint64_t NamePrefix(std::string_view s) {
   uint64_t v = 0;
-  for (size_t i = 0; i < 8 && i < s.size(); ++i) v |= uint64_t{static_cast<uint8_t>(s[i])} << (8 * i);
+  for (size_t i = 0; i < 8 && i < s.size(); ++i)
+    v |= uint64_t{static_cast<uint8_t>(s[i])} << (8 * i);
   return v;
 }
 
@@ -136,11 +137,11 @@ struct CandidateSet {
 struct Compiled {
   struct Dyn {
     Operator op;
-    uint32_t attr;      // kNone: no machine has the attribute
-    uint32_t value;     // CLUSTER anchor (kNone: free), unused otherwise
-    int64_t count;      // MAX_PER limit
-    uint32_t min = 0;   // GROUP_BY: fewest tasks of the group on any value
-    size_t index;       // in request.constraints
+    uint32_t attr;     // kNone: no machine has the attribute
+    uint32_t value;    // CLUSTER anchor (kNone: free), unused otherwise
+    int64_t count;     // MAX_PER limit
+    uint32_t min = 0;  // GROUP_BY: fewest tasks of the group on any value
+    size_t index;      // in request.constraints
   };
   const TaskRequest* req = nullptr;
   uint32_t group = kNone;
@@ -160,7 +161,7 @@ struct Compiled {
 enum class Filter : uint8_t {
   kOk,
   kLost,
-  kStatic,  // metadata-only constraints (the explain path names which)
+  kStatic,   // metadata-only constraints (the explain path names which)
   kMachine,  // MachineID / MachineOf
   kCpu,
   kMemory,
@@ -184,7 +185,7 @@ struct Verdict {
 // Tasks already placed that exclude others (Conflicts, Replaces, anti-affinity): kept so the
 // check runs both ways.
 struct Exclusion {
-  std::vector<std::string> patterns;  // globs over unit names
+  std::vector<std::string> patterns;   // globs over unit names
   std::vector<PrefixFilter> prefixes;  // of patterns
   std::vector<uint32_t> groups;
 };
@@ -272,7 +273,7 @@ struct Scheduler::Impl {
   // Fills *out with the request's counting group (empty: none).
   void GroupNameFor(const TaskRequest& req, std::string* out) const;
   const std::vector<uint32_t>& ValuesPresent(CandidateSet* set, uint32_t attr);
-  Verdict Check(const Compiled& c, uint32_t m) const;  // every filter
+  Verdict Check(const Compiled& c, uint32_t m) const;         // every filter
   Verdict CheckDynamic(const Compiled& c, uint32_t m) const;  // all but alive/static/machine
   bool CheckNames(const Compiled& c, uint32_t m, Verdict* v) const;
   double Score(const Compiled& c, uint32_t m) const;

@@ -135,12 +135,18 @@ bool GlobMatch(std::string_view pat, std::string_view name) {
 
 std::string_view OperatorName(Operator op) {
   switch (op) {
-    case Operator::kUnique: return "UNIQUE";
-    case Operator::kCluster: return "CLUSTER";
-    case Operator::kGroupBy: return "GROUP_BY";
-    case Operator::kLike: return "LIKE";
-    case Operator::kUnlike: return "UNLIKE";
-    case Operator::kMaxPer: return "MAX_PER";
+    case Operator::kUnique:
+      return "UNIQUE";
+    case Operator::kCluster:
+      return "CLUSTER";
+    case Operator::kGroupBy:
+      return "GROUP_BY";
+    case Operator::kLike:
+      return "LIKE";
+    case Operator::kUnlike:
+      return "UNLIKE";
+    case Operator::kMaxPer:
+      return "MAX_PER";
   }
   return "?";
 }
@@ -168,17 +174,16 @@ Result<AttributeConstraint> ParseConstraint(std::string_view text) {
                                  ": expected attribute:OPERATOR[:value], e.g. zone:GROUP_BY");
   }
   size_t c2 = text.find(':', c1 + 1);
-  std::string op = base::AsciiLower(text.substr(c1 + 1, c2 == std::string_view::npos
-                                                            ? std::string_view::npos
-                                                            : c2 - c1 - 1));
+  std::string op = base::AsciiLower(
+      text.substr(c1 + 1, c2 == std::string_view::npos ? std::string_view::npos : c2 - c1 - 1));
   std::string_view value = c2 == std::string_view::npos ? "" : text.substr(c2 + 1);
   bool has_value = c2 != std::string_view::npos;
   AttributeConstraint k;
   k.attribute = std::string(text.substr(0, c1));
   static const std::pair<const char*, Operator> kOps[] = {
-      {"unique", Operator::kUnique}, {"cluster", Operator::kCluster},
+      {"unique", Operator::kUnique},    {"cluster", Operator::kCluster},
       {"group_by", Operator::kGroupBy}, {"like", Operator::kLike},
-      {"unlike", Operator::kUnlike}, {"max_per", Operator::kMaxPer}};
+      {"unlike", Operator::kUnlike},    {"max_per", Operator::kMaxPer}};
   bool known = false;
   for (const auto& [name, o] : kOps) {
     if (op == name) {
@@ -192,7 +197,8 @@ Result<AttributeConstraint> ParseConstraint(std::string_view text) {
   }
   switch (k.op) {
     case Operator::kUnique:
-      if (has_value) return base::InvalidArgument("constraint " + shown + ": UNIQUE takes no value");
+      if (has_value)
+        return base::InvalidArgument("constraint " + shown + ": UNIQUE takes no value");
       break;
     case Operator::kGroupBy:
       if (has_value && !ParseCount(value, &k.count)) {
@@ -257,8 +263,8 @@ Status ValidateRequest(const TaskRequest& r) {
       std::regex re(k.value);
     } catch (const std::regex_error& e) {
       return base::InvalidArgument("unit `" + r.name + "`: " + std::string(OperatorName(k.op)) +
-                                   " " + k.attribute + ": bad regex `" + k.value + "`: " +
-                                   e.what());
+                                   " " + k.attribute + ": bad regex `" + k.value +
+                                   "`: " + e.what());
     }
   }
   return Status::Ok();

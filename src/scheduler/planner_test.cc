@@ -14,7 +14,7 @@ TEST(ReschedulePlannerTest, TokenBucketLimitsEachBatch) {
   EXPECT_EQ(p.NextBatch(0).size(), 0u);  // empty bucket
   EXPECT_EQ(p.MillisUntilNextToken(0), 100);
   EXPECT_EQ(p.NextBatch(99).size(), 0u);
-  EXPECT_EQ(p.NextBatch(100).size(), 1u);  // 10/s: one token per 100 ms
+  EXPECT_EQ(p.NextBatch(100).size(), 1u);    // 10/s: one token per 100 ms
   EXPECT_EQ(p.NextBatch(10000).size(), 5u);  // capped at the burst however long we waited
   EXPECT_EQ(p.queued(), 9u);
   // Time going backwards earns nothing.

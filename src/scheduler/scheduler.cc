@@ -385,8 +385,8 @@ Result<std::vector<Placement>> Scheduler::PlaceGlobal(const TaskRequest& request
     if (v.filter != Filter::kOk) {
       if (not_placed) {
         std::string filter;
-        not_placed->push_back({request.name + " on " + s.machine_ids[m],
-                               s.Describe(c, m, v, &filter)});
+        not_placed->push_back(
+            {request.name + " on " + s.machine_ids[m], s.Describe(c, m, v, &filter)});
       }
       continue;
     }
@@ -402,8 +402,8 @@ Status Scheduler::Assign(const TaskRequest& request, std::string_view machine_id
   FJORD_RETURN_IF_ERROR(ValidateRequest(request));
   auto it = s.machine_by_id.find(std::string(machine_id));
   if (it == s.machine_by_id.end()) {
-    return base::NotFound("assign `" + request.name + "`: no machine `" +
-                          std::string(machine_id) + "`");
+    return base::NotFound("assign `" + request.name + "`: no machine `" + std::string(machine_id) +
+                          "`");
   }
   uint32_t m = it->second;
   if (!request.global && s.task_by_name.count(request.name)) {
@@ -418,8 +418,8 @@ Status Scheduler::Assign(const TaskRequest& request, std::string_view machine_id
     }
   }
   if (!s.alive.Test(m)) {
-    return base::FailedPrecondition("assign `" + request.name + "`: machine `" +
-                                    s.machine_ids[m] + "` is lost");
+    return base::FailedPrecondition("assign `" + request.name + "`: machine `" + s.machine_ids[m] +
+                                    "` is lost");
   }
   Compiled c;
   c.req = &request;
@@ -429,9 +429,12 @@ Status Scheduler::Assign(const TaskRequest& request, std::string_view machine_id
   c.statics = &s.all;
   Verdict v{Filter::kOk, 0};
   const Resources& r = request.resources;
-  if (s.free_cpu[m] < r.cpu_millis) v.filter = Filter::kCpu;
-  else if (s.free_mem[m] < r.memory_bytes) v.filter = Filter::kMemory;
-  else if (s.free_disk[m] < r.disk_bytes) v.filter = Filter::kDisk;
+  if (s.free_cpu[m] < r.cpu_millis)
+    v.filter = Filter::kCpu;
+  else if (s.free_mem[m] < r.memory_bytes)
+    v.filter = Filter::kMemory;
+  else if (s.free_disk[m] < r.disk_bytes)
+    v.filter = Filter::kDisk;
   for (size_t i = 0; v.filter == Filter::kOk && i < request.ports.size(); ++i) {
     if (std::binary_search(s.used_ports[m].begin(), s.used_ports[m].end(), request.ports[i])) {
       v = Verdict{Filter::kPort, static_cast<uint32_t>(i)};

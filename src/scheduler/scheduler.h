@@ -103,9 +103,9 @@ struct TaskRequest {
 
   // Marathon-style operators and affinities.
   std::vector<AttributeConstraint> constraints;
-  std::vector<std::string> affinity_units;       // globs: each must match a unit on the machine
-  std::vector<std::string> anti_affinity_units;  // globs: none may match (checked both ways)
-  std::vector<std::string> affinity_groups;      // a task of each group must be on the machine
+  std::vector<std::string> affinity_units;        // globs: each must match a unit on the machine
+  std::vector<std::string> anti_affinity_units;   // globs: none may match (checked both ways)
+  std::vector<std::string> affinity_groups;       // a task of each group must be on the machine
   std::vector<std::string> anti_affinity_groups;  // no task of these groups (checked both ways)
 };
 
@@ -140,8 +140,8 @@ struct MachineVerdict {
 struct Explanation {
   std::string task;
   Strategy strategy = Strategy::kSpread;
-  size_t machines_total = 0;     // alive machines considered
-  size_t machines_feasible = 0;  // passing every filter
+  size_t machines_total = 0;                  // alive machines considered
+  size_t machines_feasible = 0;               // passing every filter
   std::map<std::string, size_t> rejected_by;  // filter name -> machines it rejected first
   std::vector<MachineVerdict> sample;         // a sample of machines, rejected and feasible
   std::optional<MachineVerdict> chosen;       // best-scoring feasible machine (exhaustive)
@@ -284,7 +284,7 @@ class ReschedulePlanner {
   RateLimit limit_;
   double tokens_;
   int64_t last_ms_;
-  std::set<std::pair<int, std::string>> queue_;  // (-priority, name); INT_MIN: next follower
+  std::set<std::pair<int, std::string>> queue_;        // (-priority, name); INT_MIN: next follower
   std::multimap<std::string, std::string> followers_;  // target -> tasks waiting for it
   std::map<std::string, PendingTask> pending_;
   std::map<std::string, int> pending_priority_;
