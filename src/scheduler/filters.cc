@@ -340,14 +340,11 @@ bool Scheduler::Impl::CheckNames(const Compiled& c, uint32_t m, Verdict* v) cons
   }
   if (excluders[m].empty()) return true;
   uint64_t mine = NamePrefix(req.name);
-  for (const auto& [t, ex] : excluders[m]) {
-    bool hit = c.group != kNone &&
-               std::find(ex->groups.begin(), ex->groups.end(), c.group) != ex->groups.end();
-    for (size_t i = 0; !hit && i < ex->patterns.size(); ++i) {
-      hit = ex->prefixes[i].MayMatch(mine) && GlobMatch(ex->patterns[i], req.name);
-    }
+  for (const ExcluderEntry& e : excluders[m]) {
+    bool hit = e.pattern == nullptr ? c.group != kNone && e.group == c.group
+                                    : e.prefix.MayMatch(mine) && GlobMatch(*e.pattern, req.name);
     if (hit) {
-      *v = {Filter::kExcludedBy, t};
+      *v = {Filter::kExcludedBy, e.task};
       return false;
     }
   }

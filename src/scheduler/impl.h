@@ -190,6 +190,13 @@ struct Exclusion {
   std::vector<uint32_t> groups;
 };
 
+struct ExcluderEntry {
+  uint32_t task;
+  uint32_t group;              // excluded group, or kNone for a pattern entry
+  PrefixFilter prefix;         // of *pattern
+  const std::string* pattern;  // points into task_exclusions (map nodes never move)
+};
+
 inline constexpr uint8_t kGlobalFlag = 1;
 inline constexpr uint8_t kExcluderFlag = 2;
 
@@ -216,9 +223,9 @@ struct Scheduler::Impl {
   std::vector<std::vector<uint16_t>> used_ports;
   std::vector<std::vector<uint32_t>> machine_tasks;
   std::vector<std::vector<uint64_t>> machine_prefixes;  // NamePrefix of machine_tasks[m][i]
-  // Tasks with an Exclusion, per machine, with a direct pointer (map nodes do not move) so the
-  // hot path does not probe task_exclusions.
-  std::vector<std::vector<std::pair<uint32_t, const Exclusion*>>> excluders;
+  // Per machine, one flat entry per excluded pattern or group of the tasks on it, so the hot
+  // path scans contiguous memory and follows a pointer only when a name prefix matches.
+  std::vector<std::vector<ExcluderEntry>> excluders;
   Bitset alive;
   uint64_t epoch = 1;  // bumped when the alive set changes
   std::vector<Bitset> cpu_levels, mem_levels;

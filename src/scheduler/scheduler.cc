@@ -245,10 +245,12 @@ uint32_t Scheduler::Impl::Commit(const Compiled& c, const TaskRequest& req, uint
     for (const std::string& gname : req.anti_affinity_groups) {
       ex.groups.push_back(GroupId(gname, true));
     }
-    for (const std::string& p : ex.patterns) ex.prefixes.push_back(PrefixFilterOf(p));
     Exclusion& stored = task_exclusions[t] = std::move(ex);
+    for (const std::string& p : stored.patterns) {
+      excluders[m].push_back(ExcluderEntry{t, kNone, PrefixFilterOf(p), &p});
+    }
+    for (uint32_t g : stored.groups) excluders[m].push_back(ExcluderEntry{t, g, {}, nullptr});
     task_flags[t] |= kExcluderFlag;
-    excluders[m].emplace_back(t, &stored);
   }
   if (req.global) {
     global_instances[req.name].push_back(t);
@@ -293,7 +295,7 @@ void Scheduler::Impl::Uncommit(uint32_t t) {
   if (task_flags[t] & kExcluderFlag) {
     task_exclusions.erase(t);
     auto& ex = excluders[m];
-    ex.erase(std::find_if(ex.begin(), ex.end(), [t](const auto& e) { return e.first == t; }));
+    std::erase_if(ex, [t](const ExcluderEntry& e) { return e.task == t; });
   }
   if (!(task_flags[t] & kGlobalFlag)) task_by_name.erase(task_name[t]);
   task_flags[t] = 0;
@@ -617,7 +619,7 @@ size_t Scheduler::MemoryBytes() const {
   for (const auto& [n, v] : s.global_instances) b += StrBytes(n) + VecBytes(v);
   b += MapBytes(s.task_ports) + MapBytes(s.task_exclusions);
   for (const auto& [t, ex] : s.task_exclusions) {
-    b += VecBytes(ex.patterns) + VecBytes(ex.groups) + VecBytes(ex.prefixes);
+    b += VecBytes(ex.patterns) + VecBytes(ex.groups);
     for (const auto& p : ex.patterns) b += StrBytes(p);
   }
   b += VecBytes(s.groups) + MapBytes(s.group_by_name);
