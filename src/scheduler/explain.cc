@@ -21,6 +21,18 @@ std::string JoinValues(const std::vector<std::string>& values) {
 
 }  // namespace
 
+const std::regex* Scheduler::Impl::RegexFor(const std::string& pattern) const {
+  auto it = regex_cache.find(pattern);
+  if (it != regex_cache.end()) return it->second.get();
+  std::unique_ptr<std::regex> re;
+  try {
+    re = std::make_unique<std::regex>(pattern);
+  } catch (const std::regex_error&) {
+  }
+  if (regex_cache.size() >= 1024) regex_cache.clear();
+  return regex_cache.emplace(pattern, std::move(re)).first->second.get();
+}
+
 bool Scheduler::Impl::StaticReason(const TaskRequest& req, uint32_t m, std::string* filter,
                                    std::string* reason) const {
   auto has = [&](const std::string& key, uint32_t* value) {
@@ -48,11 +60,8 @@ bool Scheduler::Impl::StaticReason(const TaskRequest& req, uint32_t m, std::stri
     if (cluster) {
       ok = present && strings[v] == k.value;
     } else {
-      bool match = false;
-      try {
-        match = present && std::regex_match(strings[v], std::regex(k.value));
-      } catch (const std::regex_error&) {
-      }
+      const std::regex* re = RegexFor(k.value);
+      bool match = present && re != nullptr && std::regex_match(strings[v], *re);
       ok = like ? match : !match;
     }
     if (ok) continue;

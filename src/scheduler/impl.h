@@ -261,6 +261,9 @@ struct Scheduler::Impl {
   CandidateSet all;
   std::string scratch;
   std::string group_scratch;
+  // Compiled LIKE/UNLIKE regexes for the explain path (a failure summary looks at every machine).
+  mutable std::unordered_map<std::string, std::unique_ptr<std::regex>> regex_cache;
+  const std::regex* RegexFor(const std::string& pattern) const;  // null if invalid
   std::string last_group_name;  // consecutive requests of one group skip the hash lookup
   uint32_t last_group = kNone;
   Bitset affinity_mask;
