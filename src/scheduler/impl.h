@@ -274,7 +274,9 @@ struct Scheduler::Impl {
   void UpdateLevels(uint32_t m);
   uint32_t GroupId(const std::string& name, bool create);
   void Track(uint32_t group, uint32_t attr);
-  uint32_t Commit(const Compiled& c, const TaskRequest& req, uint32_t m);
+  // Records the task on machine m. `name_reserved`: Place already holds the task_by_name slot.
+  uint32_t Commit(const Compiled& c, const TaskRequest& req, uint32_t m,
+                  bool name_reserved = false);
   void Uncommit(uint32_t task);
 
   // --- filters.cc ---

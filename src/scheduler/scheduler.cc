@@ -184,7 +184,8 @@ void Scheduler::Impl::Track(uint32_t group, uint32_t attr) {
 
 // ---- Commit and release ----
 
-uint32_t Scheduler::Impl::Commit(const Compiled& c, const TaskRequest& req, uint32_t m) {
+uint32_t Scheduler::Impl::Commit(const Compiled& c, const TaskRequest& req, uint32_t m,
+                                  bool name_reserved) {
   uint32_t t;
   if (!free_slots.empty()) {
     t = free_slots.back();
@@ -254,7 +255,7 @@ uint32_t Scheduler::Impl::Commit(const Compiled& c, const TaskRequest& req, uint
   }
   if (req.global) {
     global_instances[req.name].push_back(t);
-  } else {
+  } else if (!name_reserved) {
     task_by_name.insert_or_assign(req.name, t);
   }
   ++live_tasks;
@@ -359,7 +360,7 @@ Result<Placement> Scheduler::Place(const TaskRequest& request) {
     return Status(base::Code::kResourceExhausted,
                   "cannot place `" + request.name + "`: " + s.FailureSummary(c));
   }
-  slot->second = s.Commit(c, request, m);
+  slot->second = s.Commit(c, request, m, /*name_reserved=*/true);
   return Placement{request.name, s.machine_ids[m], m, score};
 }
 
