@@ -13,3 +13,7 @@ if(FJORD_TESTS)
   set_tests_properties(scheduler_sim_through_store_flag PROPERTIES
                        PASS_REGULAR_EXPRESSION "not built with store support yet")
 endif()
+
+add_executable(bench_scheduler sim/bench_scheduler.cc sim/workload.cc)
+target_include_directories(bench_scheduler PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(bench_scheduler PRIVATE fjord_scheduler benchmark::benchmark)

@@ -108,6 +108,7 @@ class Checker {
       if (it == by_id_.end()) {
         Violation(t.name + ": on unknown machine " + t.machine);
         task_machine_.push_back(kUnknown);
+        group_of_.push_back(GroupOf(t));
         continue;
       }
       Machine& m = machines_[it->second];
@@ -120,7 +121,8 @@ class Checker {
       if (!t.request->global && !name_to_machine_.emplace(t.name, it->second).second) {
         Violation(t.name + ": placed twice");
       }
-      groups_[GroupOf(t)].push_back(i);
+      group_of_.push_back(GroupOf(t));
+      groups_[group_of_.back()].push_back(i);
     }
   }
 
@@ -155,8 +157,11 @@ class Checker {
     if (task_machine_[i] == kUnknown) return;
     const TaskRequest& r = *t.request;
     const Machine& m = machines_[task_machine_[i]];
-    auto fail = [&](const std::string& what) { Violation(t.name + " on " + m.spec->id + ": " + what); };
-    if (!r.global && !StaticOk(r, m)) fail("metadata constraint (MachineID/MachineMetadata/LIKE/UNLIKE/CLUSTER value)");
+    auto fail = [&](const std::string& what) {
+      Violation(t.name + " on " + m.spec->id + ": " + what);
+    };
+    if (!r.global && !StaticOk(r, m))
+      fail("metadata constraint (MachineID/MachineMetadata/LIKE/UNLIKE/CLUSTER value)");
     if (!t.machine_of.empty()) {
       auto it = name_to_machine_.find(t.machine_of);
       if (it == name_to_machine_.end() || it->second != task_machine_[i]) {
@@ -180,7 +185,8 @@ class Checker {
       for (size_t a = 0; a < r.affinity_units.size(); ++a) {
         if (Glob(r.affinity_units[a], o.name)) affinity_found[a] = true;
       }
-      std::string og = GroupOf(o);
+      if (r.anti_affinity_groups.empty() && r.affinity_groups.empty()) continue;
+      const std::string& og = group_of_[j];
       for (const auto& g : r.anti_affinity_groups) {
         if (g == og) fail("anti-affinity group " + g + " with " + o.name);
       }
@@ -213,11 +219,13 @@ class Checker {
           }
           ++per_value[*v];
         }
-        std::string head = "group " + group + ": " + std::string(OperatorName(k.op)) + " " +
-                           k.attribute;
+        std::string head =
+            "group " + group + ": " + std::string(OperatorName(k.op)) + " " + k.attribute;
         for (const auto& [v, n] : per_value) {
-          if (k.op == Operator::kUnique && n > 1) Violation(head + ": " + std::to_string(n) + " on " + v);
-          if (k.op == Operator::kMaxPer && n > k.count) Violation(head + ": " + std::to_string(n) + " on " + v);
+          if (k.op == Operator::kUnique && n > 1)
+            Violation(head + ": " + std::to_string(n) + " on " + v);
+          if (k.op == Operator::kMaxPer && n > k.count)
+            Violation(head + ": " + std::to_string(n) + " on " + v);
         }
         if (k.op == Operator::kCluster && per_value.size() > 1) Violation(head + ": spans values");
         if (k.op == Operator::kGroupBy && in_.check_balance) {
@@ -263,6 +271,7 @@ class Checker {
   std::vector<Machine> machines_;
   std::unordered_map<std::string, size_t> by_id_;
   std::vector<size_t> task_machine_;
+  std::vector<std::string> group_of_;
   std::unordered_map<std::string, size_t> name_to_machine_;
   std::map<std::string, std::vector<size_t>> groups_;
   std::map<std::string, std::unique_ptr<std::regex>> regexes_;

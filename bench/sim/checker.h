@@ -23,8 +23,8 @@ struct CheckedTask {
 
 struct CheckInput {
   std::vector<scheduler::MachineSpec> machines;
-  std::set<std::string> lost;                       // machine ids
-  std::vector<CheckedTask> placed;                  // every instance, global ones included
+  std::set<std::string> lost;                          // machine ids
+  std::vector<CheckedTask> placed;                     // every instance, global ones included
   std::vector<const scheduler::TaskRequest*> globals;  // must be on every eligible machine
   bool check_balance = true;  // GROUP_BY evenness (false after arbitrary releases)
 };

@@ -76,7 +76,8 @@ double ThreadCpuSeconds() {
 // The simulation's view of every request: group templates plus per-instance name / MachineOf.
 class Sim {
  public:
-  Sim(const Args& args) : args_(args), wl_(fjord::sim::MakeWorkload(args.machines, args.tasks, args.seed)) {}
+  Sim(const Args& args)
+      : args_(args), wl_(fjord::sim::MakeWorkload(args.machines, args.tasks, args.seed)) {}
 
   int Run() {
     long rss0 = RssKiB();
@@ -87,10 +88,11 @@ class Sim {
     }
     sched_ = std::move(*created);
     size_t bytes_machines = sched_->MemoryBytes();
-    std::printf("machines: %zu (%zu zones, %zu racks), tasks: %zu in %zu groups, %zu global "
-                "units, seed %llu\n",
-                args_.machines, wl_.zones, wl_.racks, args_.tasks, wl_.groups.size(),
-                wl_.globals.size(), static_cast<unsigned long long>(args_.seed));
+    std::printf(
+        "machines: %zu (%zu zones, %zu racks), tasks: %zu in %zu groups, %zu global "
+        "units, seed %llu\n",
+        args_.machines, wl_.zones, wl_.racks, args_.tasks, wl_.groups.size(), wl_.globals.size(),
+        static_cast<unsigned long long>(args_.seed));
 
     size_t global_instances = 0;
     for (const TaskRequest& g : wl_.globals) {
@@ -111,11 +113,26 @@ class Sim {
     std::string first_pending;
     size_t bytes_before_tasks = sched_->MemoryBytes();
     std::map<std::string, std::vector<uint32_t>> by_profile;  // ns per placement
+    // A sidecar group (MachineOf= its service) is placed pairwise with the service it follows,
+    // as the server co-schedules MachineOf pairs.
+    std::vector<std::pair<size_t, uint32_t>> order;
+    order.reserve(args_.tasks);
+    for (size_t gi = 0; gi < wl_.groups.size(); ++gi) {
+      if (wl_.groups[gi].profile == "sidecar") continue;
+      bool paired = gi + 1 < wl_.groups.size() && wl_.groups[gi + 1].profile == "sidecar";
+      for (uint32_t i = 1; i <= wl_.groups[gi].instances; ++i) {
+        order.emplace_back(gi, i);
+        if (paired) order.emplace_back(gi + 1, i);
+      }
+    }
+    std::vector<TaskRequest> reqs;
+    for (const SimGroup& g : wl_.groups) reqs.push_back(g.tmpl);
     auto t0 = Clock::now();
     double cpu0 = ThreadCpuSeconds();
-    for (SimGroup& g : wl_.groups) {
-      TaskRequest req = g.tmpl;
-      for (uint32_t i = 1; i <= g.instances; ++i) {
+    for (const auto& [gi, i] : order) {
+      const SimGroup& g = wl_.groups[gi];
+      TaskRequest& req = reqs[gi];
+      {
         req.name = fjord::sim::InstanceNameOf(g, i);
         if (!g.tmpl.machine_of.empty()) req.machine_of = fjord::sim::MachineOfFor(g, i);
         auto a = Clock::now();
@@ -142,21 +159,24 @@ class Sim {
 
     std::sort(ns.begin(), ns.end());
     auto pct = [&](double q) {
-      return ns.empty() ? 0.0 : ns[std::min(ns.size() - 1, static_cast<size_t>(q * ns.size()))] / 1000.0;
+      return ns.empty() ? 0.0
+                        : ns[std::min(ns.size() - 1, static_cast<size_t>(q * ns.size()))] / 1000.0;
     };
     std::printf("placed: %zu tasks + %zu global instances, pending: %zu\n", placed,
                 global_instances, pending);
     if (pending > 0) std::printf("first pending: %s\n", first_pending.c_str());
-    std::printf("time to place one task: p50 %.2f us, p99 %.2f us, max %.2f us; all: %.3f s wall, "
-                "%.3f s cpu (%.0f placements per cpu-second)\n",
-                pct(0.50), pct(0.99), ns.empty() ? 0.0 : ns.back() / 1000.0, wall, cpu,
-                cpu > 0 ? args_.tasks / cpu : 0.0);
-    std::printf("memory (data-structure accounting): %.0f B per machine, %.0f B per task; "
-                "RSS delta %.0f B per task (includes the sim's timing array, 4 B per task)\n",
-                static_cast<double>(bytes_machines) / std::max<size_t>(1, args_.machines),
-                static_cast<double>(bytes_after - bytes_before_tasks) /
-                    std::max<size_t>(1, placed + global_instances),
-                (rss1 - rss0) * 1024.0 / std::max<size_t>(1, placed + global_instances));
+    std::printf(
+        "time to place one task: p50 %.2f us, p99 %.2f us, max %.2f us; all: %.3f s wall, "
+        "%.3f s cpu (%.0f placements per cpu-second)\n",
+        pct(0.50), pct(0.99), ns.empty() ? 0.0 : ns.back() / 1000.0, wall, cpu,
+        cpu > 0 ? args_.tasks / cpu : 0.0);
+    std::printf(
+        "memory (data-structure accounting): %.0f B per machine, %.0f B per task; "
+        "RSS delta %.0f B per task (includes the sim's timing array, 4 B per task)\n",
+        static_cast<double>(bytes_machines) / std::max<size_t>(1, args_.machines),
+        static_cast<double>(bytes_after - bytes_before_tasks) /
+            std::max<size_t>(1, placed + global_instances),
+        (rss1 - rss0) * 1024.0 / std::max<size_t>(1, placed + global_instances));
     std::printf("p50/p99 per profile (us):");
     for (auto& [name, v] : by_profile) {
       std::sort(v.begin(), v.end());
@@ -167,7 +187,11 @@ class Sim {
     int rc = Verify("after placement");
 
     if (args_.lose_percent > 0) rc |= LoseAndReschedule();
-    std::printf("placements/s: %.0f\n", wall > 0 ? static_cast<double>(args_.tasks) / wall : 0.0);
+    // Last line, for scripts: wall-clock rate (includes time the core was taken by other
+    // processes) and, in parentheses, the rate per cpu-second of this thread.
+    std::printf("placements/s: %.0f (wall; %.0f per cpu-second)\n",
+                wall > 0 ? static_cast<double>(args_.tasks) / wall : 0.0,
+                cpu > 0 ? static_cast<double>(args_.tasks) / cpu : 0.0);
     return rc;
   }
 
@@ -203,10 +227,11 @@ class Sim {
     }
     auto t0 = Clock::now();
     fjord::sim::CheckReport r = fjord::sim::CheckSchedule(in);
-    std::printf("quality %s: cpu %.1f%% used, memory %.1f%% used, disk %.1f%% used; machines over "
-                "capacity: %zu; constraint violations: %zu (independent checker, %.2f s)\n",
-                when, 100 * r.cpu_used, 100 * r.mem_used, 100 * r.disk_used,
-                r.over_capacity_machines, r.violations, Seconds(Clock::now() - t0));
+    std::printf(
+        "quality %s: cpu %.1f%% used, memory %.1f%% used, disk %.1f%% used; machines over "
+        "capacity: %zu; constraint violations: %zu (independent checker, %.2f s)\n",
+        when, 100 * r.cpu_used, 100 * r.mem_used, 100 * r.disk_used, r.over_capacity_machines,
+        r.violations, Seconds(Clock::now() - t0));
     for (const std::string& e : r.examples) std::printf("  violation: %s\n", e.c_str());
     return r.violations == 0 ? 0 : 1;
   }
@@ -230,7 +255,10 @@ class Sim {
         size_t gi;
         uint32_t idx;
         int prio = fjord::sim::ParseInstance(n, &gi, &idx) ? wl_.groups[gi].tmpl.priority : 0;
-        displaced.push_back({std::move(n), prio, false});
+        std::string follows = fjord::sim::ParseInstance(n, &gi, &idx)
+                                  ? fjord::sim::MachineOfFor(wl_.groups[gi], idx)
+                                  : std::string();
+        displaced.push_back({std::move(n), prio, false, std::move(follows)});
       }
     }
     fjord::scheduler::ReschedulePlanner planner({args_.rate, args_.burst}, 0);
@@ -266,11 +294,12 @@ class Sim {
       now += std::max<int64_t>(1, planner.MillisUntilNextToken(now));
     }
     double wall = Seconds(Clock::now() - t0);
-    std::printf("lost %zu machines (%.1f%%): %zu tasks displaced, %zu placed again in %.3f s of "
-                "simulated time at %.0f placements/s (burst %.0f), %zu attempts, %.3f s wall; "
-                "still pending: %zu\n",
-                lose, args_.lose_percent, displaced.size(), replaced, done_at / 1000.0, args_.rate,
-                args_.burst, attempts, wall, planner.pending().size());
+    std::printf(
+        "lost %zu machines (%.1f%%): %zu tasks displaced, %zu placed again in %.3f s of "
+        "simulated time at %.0f placements/s (burst %.0f), %zu attempts, %.3f s wall; "
+        "still pending: %zu\n",
+        lose, args_.lose_percent, displaced.size(), replaced, done_at / 1000.0, args_.rate,
+        args_.burst, attempts, wall, planner.pending().size());
     for (const auto& [name, p] : planner.pending()) {
       std::printf("  pending %s: %s\n", name.c_str(), p.reason.c_str());
       break;
@@ -305,13 +334,20 @@ int main(int argc, char** argv) {
       return Usage((a + ": `" + argv[i + 1] + "` is not a non-negative number").c_str());
     }
     ++i;
-    if (a == "--machines") args.machines = static_cast<size_t>(v);
-    else if (a == "--tasks") args.tasks = static_cast<size_t>(v);
-    else if (a == "--seed") args.seed = static_cast<uint64_t>(v);
-    else if (a == "--lose-percent") args.lose_percent = v;
-    else if (a == "--rate") args.rate = v;
-    else if (a == "--burst") args.burst = v;
-    else return Usage(("unknown option " + a).c_str());
+    if (a == "--machines")
+      args.machines = static_cast<size_t>(v);
+    else if (a == "--tasks")
+      args.tasks = static_cast<size_t>(v);
+    else if (a == "--seed")
+      args.seed = static_cast<uint64_t>(v);
+    else if (a == "--lose-percent")
+      args.lose_percent = v;
+    else if (a == "--rate")
+      args.rate = v;
+    else if (a == "--burst")
+      args.burst = v;
+    else
+      return Usage(("unknown option " + a).c_str());
   }
   if (args.through_store) {
     std::fprintf(stderr,

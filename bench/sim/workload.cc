@@ -100,14 +100,14 @@ Workload MakeWorkload(size_t machines, size_t tasks, uint64_t seed) {
   w.globals = {g1, g2};
 
   // About 0.19 cores per task: ~60% of the cpu of the simulated fleet at 100 tasks per machine.
-  const std::vector<std::pair<int64_t, int>> cpus = {{50, 35}, {100, 30}, {250, 20},
-                                                     {500, 11}, {1000, 4}};
-  const std::vector<std::pair<int64_t, int>> mems = {{64, 25}, {128, 30}, {256, 20},
+  const std::vector<std::pair<int64_t, int>> cpus = {
+      {50, 35}, {100, 30}, {250, 20}, {500, 11}, {1000, 4}};
+  const std::vector<std::pair<int64_t, int>> mems = {{64, 25},  {128, 30}, {256, 20},
                                                      {512, 15}, {1024, 7}, {4096, 3}};
   const std::vector<std::pair<std::string, int>> profiles = {
-      {"plain", 50},      {"binpack", 15},     {"metadata", 8},  {"group_by_zone", 6},
-      {"unique_host", 4}, {"like_size", 3},    {"unlike_rack", 1}, {"max_per_rack", 5},
-      {"cluster_zone", 1}, {"conflicts", 2},   {"port", 1},      {"sidecar", 2},
+      {"plain", 50},         {"binpack", 15},           {"metadata", 8},    {"group_by_zone", 6},
+      {"unique_host", 4},    {"like_size", 3},          {"unlike_rack", 1}, {"max_per_rack", 5},
+      {"cluster_zone", 1},   {"conflicts", 2},          {"port", 1},        {"sidecar", 2},
       {"affinity_group", 1}, {"anti_affinity_group", 1}};
   size_t remaining = tasks;
   while (remaining > 0) {
@@ -122,7 +122,8 @@ Workload MakeWorkload(size_t machines, size_t tasks, uint64_t seed) {
     t.name = "svc" + std::to_string(gi) + "@.service";
     t.group = t.name;
     t.priority = static_cast<int>(rng() % 4);
-    t.resources = {Pick(rng, cpus), Pick(rng, mems) * kMiB, static_cast<int64_t>(1 + rng() % 20) * kGiB};
+    t.resources = {Pick(rng, cpus), Pick(rng, mems) * kMiB,
+                   static_cast<int64_t>(1 + rng() % 20) * kGiB};
     size_t small_cap = std::max<size_t>(1, machines / 4);
     if (profile == "binpack") {
       t.strategy = Strategy::kBinPack;

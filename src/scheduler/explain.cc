@@ -21,6 +21,18 @@ std::string JoinValues(const std::vector<std::string>& values) {
 
 }  // namespace
 
+const std::regex* Scheduler::Impl::RegexFor(const std::string& pattern) const {
+  auto it = regex_cache.find(pattern);
+  if (it != regex_cache.end()) return it->second.get();
+  std::unique_ptr<std::regex> re;
+  try {
+    re = std::make_unique<std::regex>(pattern);
+  } catch (const std::regex_error&) {
+  }
+  if (regex_cache.size() >= 1024) regex_cache.clear();
+  return regex_cache.emplace(pattern, std::move(re)).first->second.get();
+}
+
 bool Scheduler::Impl::StaticReason(const TaskRequest& req, uint32_t m, std::string* filter,
                                    std::string* reason) const {
   auto has = [&](const std::string& key, uint32_t* value) {
@@ -30,8 +42,8 @@ bool Scheduler::Impl::StaticReason(const TaskRequest& req, uint32_t m, std::stri
   };
   for (const MetadataRequirement& r : req.machine_metadata) {
     uint32_t v;
-    bool ok = has(r.key, &v) &&
-              std::find(r.values.begin(), r.values.end(), strings[v]) != r.values.end();
+    bool ok =
+        has(r.key, &v) && std::find(r.values.begin(), r.values.end(), strings[v]) != r.values.end();
     if (ok) continue;
     *filter = "MachineMetadata " + r.key;
     *reason = "MachineMetadata " + r.key + "=" + JoinValues(r.values) + ": machine has " +
@@ -48,11 +60,8 @@ bool Scheduler::Impl::StaticReason(const TaskRequest& req, uint32_t m, std::stri
     if (cluster) {
       ok = present && strings[v] == k.value;
     } else {
-      bool match = false;
-      try {
-        match = present && std::regex_match(strings[v], std::regex(k.value));
-      } catch (const std::regex_error&) {
-      }
+      const std::regex* re = RegexFor(k.value);
+      bool match = present && re != nullptr && std::regex_match(strings[v], *re);
       ok = like ? match : !match;
     }
     if (ok) continue;
@@ -67,31 +76,43 @@ bool Scheduler::Impl::StaticReason(const TaskRequest& req, uint32_t m, std::stri
 std::string Scheduler::Impl::Label(const Compiled& c, uint32_t m, Verdict v) const {
   std::string filter;
   switch (v.filter) {
-    case Filter::kOk: return "ok";
-    case Filter::kLost: return "lost";
-    case Filter::kMachine: return c.req->machine_of.empty() ? "MachineID" : "MachineOf";
+    case Filter::kOk:
+      return "ok";
+    case Filter::kLost:
+      return "lost";
+    case Filter::kMachine:
+      return c.req->machine_of.empty() ? "MachineID" : "MachineOf";
     case Filter::kStatic: {
       std::string reason;
       StaticReason(*c.req, m, &filter, &reason);
       return filter;
     }
-    case Filter::kCpu: return "cpu";
-    case Filter::kMemory: return "memory";
-    case Filter::kDisk: return "disk";
-    case Filter::kPort: return "port " + std::to_string(c.req->ports[v.index]);
+    case Filter::kCpu:
+      return "cpu";
+    case Filter::kMemory:
+      return "memory";
+    case Filter::kDisk:
+      return "disk";
+    case Filter::kPort:
+      return "port " + std::to_string(c.req->ports[v.index]);
     case Filter::kConstraint: {
       const AttributeConstraint& k = c.req->constraints[v.index];
       return std::string(OperatorName(k.op)) + " " + k.attribute;
     }
-    case Filter::kAffinityGroup: return "affinity group " + c.req->affinity_groups[v.index];
+    case Filter::kAffinityGroup:
+      return "affinity group " + c.req->affinity_groups[v.index];
     case Filter::kAntiAffinityGroup:
       return "anti-affinity group " + c.req->anti_affinity_groups[v.index];
-    case Filter::kConflicts: return "Conflicts " + c.req->conflicts[v.index];
-    case Filter::kReplaces: return "Replaces " + c.req->replaces[v.index];
-    case Filter::kAffinityUnit: return "affinity unit " + c.req->affinity_units[v.index];
+    case Filter::kConflicts:
+      return "Conflicts " + c.req->conflicts[v.index];
+    case Filter::kReplaces:
+      return "Replaces " + c.req->replaces[v.index];
+    case Filter::kAffinityUnit:
+      return "affinity unit " + c.req->affinity_units[v.index];
     case Filter::kAntiAffinityUnit:
       return "anti-affinity unit " + c.req->anti_affinity_units[v.index];
-    case Filter::kExcludedBy: return "excluded by a unit on the machine";
+    case Filter::kExcludedBy:
+      return "excluded by a unit on the machine";
   }
   return "unknown";
 }
@@ -107,8 +128,10 @@ std::string Scheduler::Impl::Describe(const Compiled& c, uint32_t m, Verdict v,
     return "?";
   };
   switch (v.filter) {
-    case Filter::kOk: return "feasible";
-    case Filter::kLost: return "machine is lost";
+    case Filter::kOk:
+      return "feasible";
+    case Filter::kLost:
+      return "machine is lost";
     case Filter::kMachine:
       if (!req.machine_of.empty()) {
         return "MachineOf=" + req.machine_of + ": `" + req.machine_of + "` runs on " +
@@ -154,8 +177,8 @@ std::string Scheduler::Impl::Describe(const Compiled& c, uint32_t m, Verdict v,
                  ", the least-used value has " + std::to_string(d.min);
         }
         if (k.op == Operator::kCluster) {
-          return head + ": group " + group + " is on " + k.attribute + "=" +
-                 strings[d.value] + ", machine has " + here;
+          return head + ": group " + group + " is on " + k.attribute + "=" + strings[d.value] +
+                 ", machine has " + here;
         }
       }
       return head + ": rejected on " + here;

@@ -115,7 +115,8 @@ Status Scheduler::Impl::StaticSet(const TaskRequest& req, CandidateSet** out) {
       re = std::regex(k.value, std::regex::ECMAScript | std::regex::optimize);
     } catch (const std::regex_error& e) {
       return base::InvalidArgument("unit `" + req.name + "`: " + std::string(OperatorName(k.op)) +
-                                   " " + k.attribute + ": bad regex `" + k.value + "`: " + e.what());
+                                   " " + k.attribute + ": bad regex `" + k.value +
+                                   "`: " + e.what());
     }
     if (k.op == Operator::kLike) {
       clear();
@@ -182,8 +183,8 @@ Status Scheduler::Impl::Compile(const TaskRequest& req, Compiled* c) {
     auto it = task_by_name.find(req.machine_of);
     if (it == task_by_name.end() || it->second == kNone) {
       c->impossible = true;
-      c->impossible_reason = "MachineOf=" + req.machine_of + ": `" + req.machine_of +
-                             "` is not placed yet";
+      c->impossible_reason =
+          "MachineOf=" + req.machine_of + ": `" + req.machine_of + "` is not placed yet";
     } else if (c->only_machine != kNone && c->only_machine != task_machine[it->second]) {
       c->impossible = true;
       c->impossible_reason = "MachineID=" + req.machine_id + " and MachineOf=" + req.machine_of +
@@ -207,12 +208,12 @@ Status Scheduler::Impl::Compile(const TaskRequest& req, Compiled* c) {
         if (k.count > 0 && static_cast<int64_t>(values.size()) < k.count) {
           c->impossible = true;
           c->impossible_reason = "GROUP_BY " + k.attribute + ":" + std::to_string(k.count) +
-                                 ": eligible machines have only " +
-                                 std::to_string(values.size()) + " values of `" + k.attribute +
-                                 "`";
+                                 ": eligible machines have only " + std::to_string(values.size()) +
+                                 " values of `" + k.attribute + "`";
         }
         uint32_t lowest = kNone;
-        for (uint32_t v : values) lowest = std::min(lowest, counts.Get(CountKey(c->group, d.attr, v)));
+        for (uint32_t v : values)
+          lowest = std::min(lowest, counts.Get(CountKey(c->group, d.attr, v)));
         d.min = lowest == kNone ? 0 : lowest;
       }
     }
@@ -228,8 +229,8 @@ Status Scheduler::Impl::Compile(const TaskRequest& req, Compiled* c) {
     if (id != kNone) Track(id, kMachineAttr);
     c->anti_groups.push_back(id);
   }
-  c->scan_names = !req.conflicts.empty() || !req.replaces.empty() ||
-                  !req.affinity_units.empty() || !req.anti_affinity_units.empty();
+  c->scan_names = !req.conflicts.empty() || !req.replaces.empty() || !req.affinity_units.empty() ||
+                  !req.anti_affinity_units.empty();
   auto prefixes = [](const std::vector<std::string>& patterns, std::vector<PrefixFilter>* out) {
     out->clear();
     for (const std::string& p : patterns) out->push_back(PrefixFilterOf(p));
@@ -337,16 +338,14 @@ bool Scheduler::Impl::CheckNames(const Compiled& c, uint32_t m, Verdict* v) cons
       if (!found) return fail(Filter::kAffinityUnit, i);
     }
   }
-  for (uint32_t t : excluders[m]) {
-    {
-      const Exclusion& ex = task_exclusions.at(t);
-      bool hit = c.group != kNone &&
-                 std::find(ex.groups.begin(), ex.groups.end(), c.group) != ex.groups.end();
-      for (size_t i = 0; !hit && i < ex.patterns.size(); ++i) hit = GlobMatch(ex.patterns[i], req.name);
-      if (hit) {
-        *v = {Filter::kExcludedBy, t};
-        return false;
-      }
+  if (excluders[m].empty()) return true;
+  uint64_t mine = NamePrefix(req.name);
+  for (const ExcluderEntry& e : excluders[m]) {
+    bool hit = e.pattern == nullptr ? c.group != kNone && e.group == c.group
+                                    : e.prefix.MayMatch(mine) && GlobMatch(*e.pattern, req.name);
+    if (hit) {
+      *v = {Filter::kExcludedBy, e.task};
+      return false;
     }
   }
   return true;
@@ -382,33 +381,40 @@ uint32_t Scheduler::Impl::Choose(const Compiled& c, double* score) {
     for (uint32_t t : groups[g].tasks) affinity_mask.Set(task_machine[t]);
     am = affinity_mask.data();
   }
-  int k = c.strategy == Strategy::kBinPack ? opts.binpack_choices : opts.spread_choices;
-  // Power-of-k choices: walk from a random machine, score the first k feasible ones. The word
-  // AND skips machines failing metadata constraints or lacking free cpu/memory 64 at a time.
-  size_t start = rng.Next() % n;
-  size_t w0 = start >> 6;
-  uint64_t first_mask = ~uint64_t{0} << (start & 63);
+  // The word AND skips machines failing metadata constraints, lacking free cpu/memory or (for
+  // group affinity) not running the group, 64 at a time.
+  auto walk = [&](size_t start, int want, uint32_t* best, double* best_score) {
+    size_t w0 = start >> 6;
+    uint64_t first_mask = ~uint64_t{0} << (start & 63);
+    int found = 0;
+    for (size_t i = 0; i <= words; ++i) {
+      size_t w = (w0 + i) % words;
+      uint64_t bits = st[w] & al[w] & cl[w] & ml[w] & am[w];
+      if (i == 0) bits &= first_mask;
+      if (i == words) bits &= ~first_mask;
+      while (bits != 0) {
+        uint32_t m = static_cast<uint32_t>(w * 64 + std::countr_zero(bits));
+        bits &= bits - 1;
+        if (CheckDynamic(c, m).filter != Filter::kOk) continue;
+        double sc = Score(c, m);
+        if (sc > *best_score) {
+          *best_score = sc;
+          *best = m;
+        }
+        if (++found >= want) return found;
+      }
+    }
+    return found;
+  };
   uint32_t best = kNone;
   double best_score = -1;
-  int found = 0;
-  for (size_t i = 0; i <= words; ++i) {
-    size_t w = (w0 + i) % words;
-    uint64_t bits = st[w] & al[w] & cl[w] & ml[w] & am[w];
-    if (i == 0) bits &= first_mask;
-    if (i == words) bits &= ~first_mask;
-    while (bits != 0) {
-      uint32_t m = static_cast<uint32_t>(w * 64 + std::countr_zero(bits));
-      bits &= bits - 1;
-      if (CheckDynamic(c, m).filter != Filter::kOk) continue;
-      double s = Score(c, m);
-      if (s > best_score) {
-        best_score = s;
-        best = m;
-      }
-      if (++found >= k) {
-        *score = best_score;
-        return best;
-      }
+  if (c.strategy == Strategy::kBinPack) {
+    // Best fit among the first k feasible machines after a random start.
+    walk(rng.Next() % n, opts.binpack_choices, &best, &best_score);
+  } else {
+    // Power-of-k choices: k independent random starts, the first feasible machine after each.
+    for (int j = 0; j < opts.spread_choices; ++j) {
+      if (walk(rng.Next() % n, 1, &best, &best_score) == 0) break;  // nothing feasible at all
     }
   }
   *score = best_score;

@@ -23,8 +23,8 @@ inline constexpr size_t kMaxAttributes = 254;
 // skips 64 machines at once that cannot fit a request (a bucket index over free resources).
 inline constexpr int64_t kCpuLevels[] = {0, 50, 100, 250, 500, 1000, 2000, 4000, 8000, 16000};
 inline constexpr int64_t kMiB = int64_t{1} << 20;
-inline constexpr int64_t kMemLevels[] = {0,         64 * kMiB,   128 * kMiB,  256 * kMiB,
-                                         512 * kMiB, 1024 * kMiB, 2048 * kMiB, 4096 * kMiB,
+inline constexpr int64_t kMemLevels[] = {0,           64 * kMiB,    128 * kMiB,  256 * kMiB,
+                                         512 * kMiB,  1024 * kMiB,  2048 * kMiB, 4096 * kMiB,
                                          8192 * kMiB, 16384 * kMiB, 32768 * kMiB};
 template <size_t N>
 int LevelFor(const int64_t (&levels)[N], int64_t need) {
@@ -91,7 +91,8 @@ bool HasGlobMeta(std::string_view pattern);
 // most glob patterns by their literal prefix without touching the (scattered) name strings.
 inline uint64_t NamePrefix(std::string_view s) {
   uint64_t v = 0;
-  for (size_t i = 0; i < 8 && i < s.size(); ++i) v |= uint64_t{static_cast<uint8_t>(s[i])} << (8 * i);
+  for (size_t i = 0; i < 8 && i < s.size(); ++i)
+    v |= uint64_t{static_cast<uint8_t>(s[i])} << (8 * i);
   return v;
 }
 
@@ -136,11 +137,11 @@ struct CandidateSet {
 struct Compiled {
   struct Dyn {
     Operator op;
-    uint32_t attr;      // kNone: no machine has the attribute
-    uint32_t value;     // CLUSTER anchor (kNone: free), unused otherwise
-    int64_t count;      // MAX_PER limit
-    uint32_t min = 0;   // GROUP_BY: fewest tasks of the group on any value
-    size_t index;       // in request.constraints
+    uint32_t attr;     // kNone: no machine has the attribute
+    uint32_t value;    // CLUSTER anchor (kNone: free), unused otherwise
+    int64_t count;     // MAX_PER limit
+    uint32_t min = 0;  // GROUP_BY: fewest tasks of the group on any value
+    size_t index;      // in request.constraints
   };
   const TaskRequest* req = nullptr;
   uint32_t group = kNone;
@@ -160,7 +161,7 @@ struct Compiled {
 enum class Filter : uint8_t {
   kOk,
   kLost,
-  kStatic,  // metadata-only constraints (the explain path names which)
+  kStatic,   // metadata-only constraints (the explain path names which)
   kMachine,  // MachineID / MachineOf
   kCpu,
   kMemory,
@@ -184,8 +185,16 @@ struct Verdict {
 // Tasks already placed that exclude others (Conflicts, Replaces, anti-affinity): kept so the
 // check runs both ways.
 struct Exclusion {
-  std::vector<std::string> patterns;  // globs over unit names
+  std::vector<std::string> patterns;   // globs over unit names
+  std::vector<PrefixFilter> prefixes;  // of patterns
   std::vector<uint32_t> groups;
+};
+
+struct ExcluderEntry {
+  uint32_t task;
+  uint32_t group;              // excluded group, or kNone for a pattern entry
+  PrefixFilter prefix;         // of *pattern
+  const std::string* pattern;  // points into task_exclusions (map nodes never move)
 };
 
 inline constexpr uint8_t kGlobalFlag = 1;
@@ -214,7 +223,9 @@ struct Scheduler::Impl {
   std::vector<std::vector<uint16_t>> used_ports;
   std::vector<std::vector<uint32_t>> machine_tasks;
   std::vector<std::vector<uint64_t>> machine_prefixes;  // NamePrefix of machine_tasks[m][i]
-  std::vector<std::vector<uint32_t>> excluders;  // tasks with an Exclusion, per machine
+  // Per machine, one flat entry per excluded pattern or group of the tasks on it, so the hot
+  // path scans contiguous memory and follows a pointer only when a name prefix matches.
+  std::vector<std::vector<ExcluderEntry>> excluders;
   Bitset alive;
   uint64_t epoch = 1;  // bumped when the alive set changes
   std::vector<Bitset> cpu_levels, mem_levels;
@@ -250,6 +261,9 @@ struct Scheduler::Impl {
   CandidateSet all;
   std::string scratch;
   std::string group_scratch;
+  // Compiled LIKE/UNLIKE regexes for the explain path (a failure summary looks at every machine).
+  mutable std::unordered_map<std::string, std::unique_ptr<std::regex>> regex_cache;
+  const std::regex* RegexFor(const std::string& pattern) const;  // null if invalid
   std::string last_group_name;  // consecutive requests of one group skip the hash lookup
   uint32_t last_group = kNone;
   Bitset affinity_mask;
@@ -260,7 +274,9 @@ struct Scheduler::Impl {
   void UpdateLevels(uint32_t m);
   uint32_t GroupId(const std::string& name, bool create);
   void Track(uint32_t group, uint32_t attr);
-  uint32_t Commit(const Compiled& c, const TaskRequest& req, uint32_t m);
+  // Records the task on machine m. `name_reserved`: Place already holds the task_by_name slot.
+  uint32_t Commit(const Compiled& c, const TaskRequest& req, uint32_t m,
+                  bool name_reserved = false);
   void Uncommit(uint32_t task);
 
   // --- filters.cc ---
@@ -269,7 +285,7 @@ struct Scheduler::Impl {
   // Fills *out with the request's counting group (empty: none).
   void GroupNameFor(const TaskRequest& req, std::string* out) const;
   const std::vector<uint32_t>& ValuesPresent(CandidateSet* set, uint32_t attr);
-  Verdict Check(const Compiled& c, uint32_t m) const;  // every filter
+  Verdict Check(const Compiled& c, uint32_t m) const;         // every filter
   Verdict CheckDynamic(const Compiled& c, uint32_t m) const;  // all but alive/static/machine
   bool CheckNames(const Compiled& c, uint32_t m, Verdict* v) const;
   double Score(const Compiled& c, uint32_t m) const;

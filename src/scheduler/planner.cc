@@ -2,6 +2,7 @@
 // scale plans and the rate-limited reschedule planner.
 #include <algorithm>
 #include <cctype>
+#include <climits>
 #include <cmath>
 #include <regex>
 
@@ -134,12 +135,18 @@ bool GlobMatch(std::string_view pat, std::string_view name) {
 
 std::string_view OperatorName(Operator op) {
   switch (op) {
-    case Operator::kUnique: return "UNIQUE";
-    case Operator::kCluster: return "CLUSTER";
-    case Operator::kGroupBy: return "GROUP_BY";
-    case Operator::kLike: return "LIKE";
-    case Operator::kUnlike: return "UNLIKE";
-    case Operator::kMaxPer: return "MAX_PER";
+    case Operator::kUnique:
+      return "UNIQUE";
+    case Operator::kCluster:
+      return "CLUSTER";
+    case Operator::kGroupBy:
+      return "GROUP_BY";
+    case Operator::kLike:
+      return "LIKE";
+    case Operator::kUnlike:
+      return "UNLIKE";
+    case Operator::kMaxPer:
+      return "MAX_PER";
   }
   return "?";
 }
@@ -167,17 +174,16 @@ Result<AttributeConstraint> ParseConstraint(std::string_view text) {
                                  ": expected attribute:OPERATOR[:value], e.g. zone:GROUP_BY");
   }
   size_t c2 = text.find(':', c1 + 1);
-  std::string op = base::AsciiLower(text.substr(c1 + 1, c2 == std::string_view::npos
-                                                            ? std::string_view::npos
-                                                            : c2 - c1 - 1));
+  std::string op = base::AsciiLower(
+      text.substr(c1 + 1, c2 == std::string_view::npos ? std::string_view::npos : c2 - c1 - 1));
   std::string_view value = c2 == std::string_view::npos ? "" : text.substr(c2 + 1);
   bool has_value = c2 != std::string_view::npos;
   AttributeConstraint k;
   k.attribute = std::string(text.substr(0, c1));
   static const std::pair<const char*, Operator> kOps[] = {
-      {"unique", Operator::kUnique}, {"cluster", Operator::kCluster},
+      {"unique", Operator::kUnique},    {"cluster", Operator::kCluster},
       {"group_by", Operator::kGroupBy}, {"like", Operator::kLike},
-      {"unlike", Operator::kUnlike}, {"max_per", Operator::kMaxPer}};
+      {"unlike", Operator::kUnlike},    {"max_per", Operator::kMaxPer}};
   bool known = false;
   for (const auto& [name, o] : kOps) {
     if (op == name) {
@@ -191,7 +197,8 @@ Result<AttributeConstraint> ParseConstraint(std::string_view text) {
   }
   switch (k.op) {
     case Operator::kUnique:
-      if (has_value) return base::InvalidArgument("constraint " + shown + ": UNIQUE takes no value");
+      if (has_value)
+        return base::InvalidArgument("constraint " + shown + ": UNIQUE takes no value");
       break;
     case Operator::kGroupBy:
       if (has_value && !ParseCount(value, &k.count)) {
@@ -256,8 +263,8 @@ Status ValidateRequest(const TaskRequest& r) {
       std::regex re(k.value);
     } catch (const std::regex_error& e) {
       return base::InvalidArgument("unit `" + r.name + "`: " + std::string(OperatorName(k.op)) +
-                                   " " + k.attribute + ": bad regex `" + k.value + "`: " +
-                                   e.what());
+                                   " " + k.attribute + ": bad regex `" + k.value +
+                                   "`: " + e.what());
     }
   }
   return Status::Ok();
@@ -326,11 +333,18 @@ void ReschedulePlanner::Refill(int64_t now_ms) {
 }
 
 void ReschedulePlanner::Add(const std::vector<DisplacedTask>& tasks) {
+  std::set<std::string> names;
+  for (const DisplacedTask& t : tasks) names.insert(t.name);
+  for (const auto& [k, name] : queue_) names.insert(name);
   for (const DisplacedTask& t : tasks) {
     if (t.global) continue;  // global units run wherever they are eligible; never moved
     pending_.erase(t.name);
-    pending_priority_.erase(t.name);
-    queue_.emplace(-t.priority, t.name);
+    pending_priority_[t.name] = t.priority;
+    if (!t.follows.empty() && t.follows != t.name && names.count(t.follows)) {
+      followers_.emplace(t.follows, t.name);
+    } else {
+      queue_.emplace(-t.priority, t.name);
+    }
   }
 }
 
@@ -338,14 +352,19 @@ std::vector<std::string> ReschedulePlanner::NextBatch(int64_t now_ms) {
   Refill(now_ms);
   std::vector<std::string> batch;
   while (!queue_.empty() && tokens_ >= 1) {
-    batch.push_back(queue_.begin()->second);
+    std::string name = queue_.begin()->second;
     queue_.erase(queue_.begin());
     tokens_ -= 1;
+    auto [first, last] = followers_.equal_range(name);
+    for (auto it = first; it != last; ++it) queue_.emplace(INT_MIN, it->second);
+    followers_.erase(first, last);
+    batch.push_back(std::move(name));
   }
   return batch;
 }
 
 void ReschedulePlanner::MarkPending(std::string name, int priority, std::string reason) {
+  // A follower that failed waits like any other task.
   pending_priority_[name] = priority;
   pending_[name] = PendingTask{name, std::move(reason)};
 }

@@ -107,7 +107,8 @@ TEST_P(PropertyTest, NeverOverCapacityNeverViolated) {
     for (const std::string& a : g.tmpl.affinity_groups) followed.insert(a);
     if (!g.tmpl.machine_of.empty()) followed.insert(TemplateOfName(g.tmpl.machine_of));
   }
-  std::erase_if(placed, [&](const std::string& n) { return followed.count(TemplateOfName(n)) > 0; });
+  std::erase_if(placed,
+                [&](const std::string& n) { return followed.count(TemplateOfName(n)) > 0; });
   std::mt19937_64 rng(seed);
   std::shuffle(placed.begin(), placed.end(), rng);
   std::vector<std::string> again(placed.begin(), placed.begin() + placed.size() / 5);

@@ -184,7 +184,8 @@ void Scheduler::Impl::Track(uint32_t group, uint32_t attr) {
 
 // ---- Commit and release ----
 
-uint32_t Scheduler::Impl::Commit(const Compiled& c, const TaskRequest& req, uint32_t m) {
+uint32_t Scheduler::Impl::Commit(const Compiled& c, const TaskRequest& req, uint32_t m,
+                                  bool name_reserved) {
   uint32_t t;
   if (!free_slots.empty()) {
     t = free_slots.back();
@@ -245,13 +246,16 @@ uint32_t Scheduler::Impl::Commit(const Compiled& c, const TaskRequest& req, uint
     for (const std::string& gname : req.anti_affinity_groups) {
       ex.groups.push_back(GroupId(gname, true));
     }
-    task_exclusions[t] = std::move(ex);
+    Exclusion& stored = task_exclusions[t] = std::move(ex);
+    for (const std::string& p : stored.patterns) {
+      excluders[m].push_back(ExcluderEntry{t, kNone, PrefixFilterOf(p), &p});
+    }
+    for (uint32_t g : stored.groups) excluders[m].push_back(ExcluderEntry{t, g, {}, nullptr});
     task_flags[t] |= kExcluderFlag;
-    excluders[m].push_back(t);
   }
   if (req.global) {
     global_instances[req.name].push_back(t);
-  } else {
+  } else if (!name_reserved) {
     task_by_name.insert_or_assign(req.name, t);
   }
   ++live_tasks;
@@ -292,7 +296,7 @@ void Scheduler::Impl::Uncommit(uint32_t t) {
   if (task_flags[t] & kExcluderFlag) {
     task_exclusions.erase(t);
     auto& ex = excluders[m];
-    ex.erase(std::find(ex.begin(), ex.end(), t));
+    std::erase_if(ex, [t](const ExcluderEntry& e) { return e.task == t; });
   }
   if (!(task_flags[t] & kGlobalFlag)) task_by_name.erase(task_name[t]);
   task_flags[t] = 0;
@@ -356,7 +360,7 @@ Result<Placement> Scheduler::Place(const TaskRequest& request) {
     return Status(base::Code::kResourceExhausted,
                   "cannot place `" + request.name + "`: " + s.FailureSummary(c));
   }
-  slot->second = s.Commit(c, request, m);
+  slot->second = s.Commit(c, request, m, /*name_reserved=*/true);
   return Placement{request.name, s.machine_ids[m], m, score};
 }
 
@@ -384,8 +388,8 @@ Result<std::vector<Placement>> Scheduler::PlaceGlobal(const TaskRequest& request
     if (v.filter != Filter::kOk) {
       if (not_placed) {
         std::string filter;
-        not_placed->push_back({request.name + " on " + s.machine_ids[m],
-                               s.Describe(c, m, v, &filter)});
+        not_placed->push_back(
+            {request.name + " on " + s.machine_ids[m], s.Describe(c, m, v, &filter)});
       }
       continue;
     }
@@ -401,8 +405,8 @@ Status Scheduler::Assign(const TaskRequest& request, std::string_view machine_id
   FJORD_RETURN_IF_ERROR(ValidateRequest(request));
   auto it = s.machine_by_id.find(std::string(machine_id));
   if (it == s.machine_by_id.end()) {
-    return base::NotFound("assign `" + request.name + "`: no machine `" +
-                          std::string(machine_id) + "`");
+    return base::NotFound("assign `" + request.name + "`: no machine `" + std::string(machine_id) +
+                          "`");
   }
   uint32_t m = it->second;
   if (!request.global && s.task_by_name.count(request.name)) {
@@ -417,8 +421,8 @@ Status Scheduler::Assign(const TaskRequest& request, std::string_view machine_id
     }
   }
   if (!s.alive.Test(m)) {
-    return base::FailedPrecondition("assign `" + request.name + "`: machine `" +
-                                    s.machine_ids[m] + "` is lost");
+    return base::FailedPrecondition("assign `" + request.name + "`: machine `" + s.machine_ids[m] +
+                                    "` is lost");
   }
   Compiled c;
   c.req = &request;
@@ -428,9 +432,12 @@ Status Scheduler::Assign(const TaskRequest& request, std::string_view machine_id
   c.statics = &s.all;
   Verdict v{Filter::kOk, 0};
   const Resources& r = request.resources;
-  if (s.free_cpu[m] < r.cpu_millis) v.filter = Filter::kCpu;
-  else if (s.free_mem[m] < r.memory_bytes) v.filter = Filter::kMemory;
-  else if (s.free_disk[m] < r.disk_bytes) v.filter = Filter::kDisk;
+  if (s.free_cpu[m] < r.cpu_millis)
+    v.filter = Filter::kCpu;
+  else if (s.free_mem[m] < r.memory_bytes)
+    v.filter = Filter::kMemory;
+  else if (s.free_disk[m] < r.disk_bytes)
+    v.filter = Filter::kDisk;
   for (size_t i = 0; v.filter == Filter::kOk && i < request.ports.size(); ++i) {
     if (std::binary_search(s.used_ports[m].begin(), s.used_ports[m].end(), request.ports[i])) {
       v = Verdict{Filter::kPort, static_cast<uint32_t>(i)};

@@ -103,9 +103,9 @@ struct TaskRequest {
 
   // Marathon-style operators and affinities.
   std::vector<AttributeConstraint> constraints;
-  std::vector<std::string> affinity_units;       // globs: each must match a unit on the machine
-  std::vector<std::string> anti_affinity_units;  // globs: none may match (checked both ways)
-  std::vector<std::string> affinity_groups;      // a task of each group must be on the machine
+  std::vector<std::string> affinity_units;        // globs: each must match a unit on the machine
+  std::vector<std::string> anti_affinity_units;   // globs: none may match (checked both ways)
+  std::vector<std::string> affinity_groups;       // a task of each group must be on the machine
   std::vector<std::string> anti_affinity_groups;  // no task of these groups (checked both ways)
 };
 
@@ -140,8 +140,8 @@ struct MachineVerdict {
 struct Explanation {
   std::string task;
   Strategy strategy = Strategy::kSpread;
-  size_t machines_total = 0;     // alive machines considered
-  size_t machines_feasible = 0;  // passing every filter
+  size_t machines_total = 0;                  // alive machines considered
+  size_t machines_feasible = 0;               // passing every filter
   std::map<std::string, size_t> rejected_by;  // filter name -> machines it rejected first
   std::vector<MachineVerdict> sample;         // a sample of machines, rejected and feasible
   std::optional<MachineVerdict> chosen;       // best-scoring feasible machine (exhaustive)
@@ -244,8 +244,9 @@ class Scheduler {
 
 // Rate-limited, ordered rescheduling after machines are lost. Pure: time comes in as an argument.
 // A token bucket (rate per second, burst) bounds placements per second; tasks leave the queue
-// by priority (higher first), then name. A task whose placement failed stays pending with its
-// reason until RetryPending() (call it when the cluster changes). Global units are never queued.
+// by priority (higher first), then name, except that a task following a queued MachineOf target
+// leaves right after that target. A task whose placement failed stays pending with its reason
+// until RetryPending() (call it when the cluster changes). Global units are never queued.
 struct RateLimit {
   double per_second = 1000;
   double burst = 100;
@@ -255,6 +256,9 @@ struct DisplacedTask {
   std::string name;
   int priority = 0;
   bool global = false;
+  // MachineOf= target: when it is queued too, this task leaves right after it (whatever its
+  // own priority), so the pair lands together before other work fills the target's machine.
+  std::string follows;
 };
 
 class ReschedulePlanner {
@@ -280,7 +284,8 @@ class ReschedulePlanner {
   RateLimit limit_;
   double tokens_;
   int64_t last_ms_;
-  std::set<std::pair<int, std::string>> queue_;  // (-priority, name)
+  std::set<std::pair<int, std::string>> queue_;        // (-priority, name); INT_MIN: next follower
+  std::multimap<std::string, std::string> followers_;  // target -> tasks waiting for it
   std::map<std::string, PendingTask> pending_;
   std::map<std::string, int> pending_priority_;
 };

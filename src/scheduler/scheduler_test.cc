@@ -89,31 +89,45 @@ std::vector<ConstraintCase> Cases() {
   };
   return {
       {"plain", {}, T("x.service"), {"a", "b", "c", "d", "e", "f"}, "", ""},
-      {"MachineID", {}, With(T("x.service"), [](auto& t) { t.machine_id = "c"; }), {"c"}, "a",
+      {"MachineID",
+       {},
+       With(T("x.service"), [](auto& t) { t.machine_id = "c"; }),
+       {"c"},
+       "a",
        "MachineID=c: machine is a"},
       {"MachineMetadata one value",
        {},
-       With(T("x.service"), [](auto& t) { t.machine_metadata = {{"region", {"se-sto"}}}; }),
+       With(T("x.service"),
+            [](auto& t) {
+              t.machine_metadata = {{"region", {"se-sto"}}};
+            }),
        {"a", "b"},
        "c",
        "MachineMetadata region=se-sto: machine has region=no-osl"},
       {"MachineMetadata missing key",
        {},
-       With(T("x.service"), [](auto& t) { t.machine_metadata = {{"region", {"se-sto"}}}; }),
+       With(T("x.service"),
+            [](auto& t) {
+              t.machine_metadata = {{"region", {"se-sto"}}};
+            }),
        {"a", "b"},
        "e",
        "machine has no `region`"},
       {"MachineMetadata values OR",
        {},
        With(T("x.service"),
-            [](auto& t) { t.machine_metadata = {{"region", {"se-sto", "no-osl"}}}; }),
+            [](auto& t) {
+              t.machine_metadata = {{"region", {"se-sto", "no-osl"}}};
+            }),
        {"a", "b", "c", "d"},
        "",
        ""},
       {"MachineMetadata lines AND",
        {},
        With(T("x.service"),
-            [](auto& t) { t.machine_metadata = {{"region", {"no-osl"}}, {"size", {"large"}}}; }),
+            [](auto& t) {
+              t.machine_metadata = {{"region", {"no-osl"}}, {"size", {"large"}}};
+            }),
        {"c"},
        "d",
        "MachineMetadata size=large: machine has size=xlarge"},
@@ -177,7 +191,11 @@ std::vector<ConstraintCase> Cases() {
        {"c", "d"},
        "a",
        "CLUSTER zone: group `svc@.service` is on zone=z2, machine has zone=z1"},
-      {"CLUSTER with a value", {}, svc("svc@1.service", "zone:CLUSTER:z3"), {"e", "f"}, "a",
+      {"CLUSTER with a value",
+       {},
+       svc("svc@1.service", "zone:CLUSTER:z3"),
+       {"e", "f"},
+       "a",
        "CLUSTER zone:z3: machine has zone=z1"},
       {"GROUP_BY zone",
        {{T("svc@1.service"), "a"}},
@@ -191,7 +209,11 @@ std::vector<ConstraintCase> Cases() {
        {"e", "f"},
        "",
        ""},
-      {"LIKE", {}, svc("svc@1.service", "size:LIKE:(large|xlarge)"), {"a", "c", "d"}, "b",
+      {"LIKE",
+       {},
+       svc("svc@1.service", "size:LIKE:(large|xlarge)"),
+       {"a", "c", "d"},
+       "b",
        "LIKE size:(large|xlarge): machine has size=small"},
       {"LIKE rejects machines without the attribute",
        {},
@@ -219,8 +241,7 @@ std::vector<ConstraintCase> Cases() {
        "b",
        "anti-affinity to group `db@.service`"},
       {"anti-affinity to a group checked both ways",
-       {{With(T("cache.service"),
-               [](auto& t) { t.anti_affinity_groups = {"web@.service"}; }),
+       {{With(T("cache.service"), [](auto& t) { t.anti_affinity_groups = {"web@.service"}; }),
          "a"}},
        T("web@1.service"),
        {"b", "c", "d", "e", "f"},
@@ -242,7 +263,10 @@ std::vector<ConstraintCase> Cases() {
       {"memory", {}, T("big.service", 100, 9 * kGiB), {}, "a", "memory: needs 9 GiB, 8 GiB free"},
       {"port in use",
        {{With(T("a.service"), [](auto& t) { t.ports = {80}; }), "a"}},
-       With(T("b.service"), [](auto& t) { t.ports = {443, 80}; }),
+       With(T("b.service"),
+            [](auto& t) {
+              t.ports = {443, 80};
+            }),
        {"b", "c", "d", "e", "f"},
        "a",
        "port 80: already in use"},
@@ -406,11 +430,13 @@ TEST(StrategyTest, BinPackSpillsOverWhenFull) {
 
 TEST(StrategyTest, SameSeedSamePlacements) {
   std::vector<MachineSpec> ms;
-  for (int i = 0; i < 300; ++i) ms.push_back(M("m" + std::to_string(i), {{"zone", "z" + std::to_string(i % 3)}}));
+  for (int i = 0; i < 300; ++i)
+    ms.push_back(M("m" + std::to_string(i), {{"zone", "z" + std::to_string(i % 3)}}));
   auto run = [&](uint64_t seed) {
     auto s = *Scheduler::Create(ms, {.seed = seed});
     std::vector<std::string> out;
-    for (int i = 0; i < 500; ++i) out.push_back(s->Place(T("t" + std::to_string(i), 50))->machine_id);
+    for (int i = 0; i < 500; ++i)
+      out.push_back(s->Place(T("t" + std::to_string(i), 50))->machine_id);
     return out;
   };
   EXPECT_EQ(run(7), run(7));
@@ -490,8 +516,8 @@ TEST(AccountingTest, LostMachineTakesNoWork) {
 // ---- Scale ----
 
 TEST(ScaleTest, PlanAddsMissingAndRemovesNewestFirst) {
-  auto plan = PlanScale("web@.service", 3, {"web@1.service", "web@5.service", "web@4.service",
-                                            "other@2.service"});
+  auto plan = PlanScale("web@.service", 3,
+                        {"web@1.service", "web@5.service", "web@4.service", "other@2.service"});
   ASSERT_TRUE(plan.ok());
   EXPECT_EQ(plan->to_add, (std::vector<std::string>{"web@2.service", "web@3.service"}));
   EXPECT_EQ(plan->to_remove, (std::vector<std::string>{"web@5.service", "web@4.service"}));
