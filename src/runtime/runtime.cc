@@ -640,6 +640,12 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* a
   st.bridge = spec.net == NetMode::kBridge;
   st.created_unix = NowUnix();
   StartGuard guard([&] {
+    // The monitor writes the exit record once the init dies: let it finish before the directory
+    // goes, or it would recreate it (a failed bridge attach left `containers/<id>/exit`).
+    if (st.init_pid > 0 && ProcessAlive(st.init_pid, st.init_start)) ::kill(st.init_pid, SIGKILL);
+    if (st.monitor_pid > 0) {
+      WaitProcessExit(st.monitor_pid, st.monitor_start, std::chrono::seconds(10));
+    }
     Teardown(st);
     std::error_code ec;
     fs::remove_all(dir, ec);

@@ -176,9 +176,20 @@ bridge_ping)
   run --rm --image "$IMG" --net bridge -- busybox ping -c1 -W3 "$A" >"$T/out" 2>&1 ||
     fail "ping from a container: $(cat "$T/out")"
   expect_eq 2 "$(leases)" "leases of a and b (the --rm container released its own)"
-  expect_eq 0 "$(run --image "$IMG" --net none -- sh -c 'ls /sys/class/net | grep -vc lo')" "--net none has loopback only"
+  expect_eq 0 "$(run --rm --image "$IMG" --net none -- sh -c 'ls /sys/class/net | grep -vc lo')" "--net none has loopback only"
   "$F" rm --root "$R" -f a && "$F" rm --root "$R" -f b || fail "rm"
   no_network_leftovers "after rm -f"
+  # Bad bridge settings: a clear error naming the variable or value, nothing started.
+  FJORD_BRIDGE_OUTBOUND=yes run --image "$IMG" --net bridge -- true 2>"$T/err"
+  expect_eq 125 $? "FJORD_BRIDGE_OUTBOUND=yes"
+  grep -q 'FJORD_BRIDGE_OUTBOUND' "$T/err" || fail "outbound message: $(cat "$T/err")"
+  FJORD_SUBNET=10.250.0.1/24 run --image "$IMG" --net bridge -- true 2>"$T/err"
+  expect_eq 125 $? "subnet with host bits"
+  grep -q '10.250.0.1/24' "$T/err" || fail "subnet message: $(cat "$T/err")"
+  run --image "$IMG" --publish 8080:80 -- true 2>"$T/err"
+  expect_eq 125 $? "--publish without --net bridge"
+  grep -q 'net bridge' "$T/err" || fail "publish message: $(cat "$T/err")"
+  expect_eq 0 "$(ls "$R/containers" | wc -l)" "containers left by failed starts"
   ;;
 
 bridge_publish)
