@@ -349,7 +349,9 @@ void RegisterRunCommands(CLI::App& app, int& exit_code) {
   run->add_option("--cpu-weight", flags->cpu_weight, "CPU weight 1..10000 (100 = default)");
   run->add_option("--memory", flags->memory, "Memory limit, e.g. 256M; no swap on top");
   run->add_option("--pids-max", flags->pids_max, "Maximum number of processes");
-  run->add_option("--net", flags->net, "Network: none (loopback only), host or bridge");
+  run->add_option("--net", flags->net,
+                  "Network: none (loopback only), host or bridge ($FJORD_BRIDGE, default fjord0, "
+                  "on $FJORD_SUBNET, default 10.88.0.0/16; FJORD_BRIDGE_OUTBOUND=0: no outbound)");
   run->add_option("--publish", flags->publish, "Publish HOSTPORT:CONTAINERPORT (bridge)")
       ->allow_extra_args(false);
   run->add_option("--volume", flags->volumes, "Bind mount HOSTDIR:CTRDIR[:ro]")
