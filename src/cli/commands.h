@@ -10,7 +10,7 @@
 namespace fjord::cli {
 
 void RegisterUnitCommands(CLI::App& app, int& exit_code);   // unit_cmd.cc: fjord unit check
-void RegisterRunCommands(CLI::App& app, int& exit_code);    // run_cmd.cc: run, ps, stop, logs, rm
+void RegisterRunCommands(CLI::App& app, int& exit_code);    // run_cmd.cc: run, ps, inspect, stop, logs, rm
 void RegisterImageCommands(CLI::App& app, int& exit_code);  // image_cmd.cc: image import/ls/rm
 
 }  // namespace fjord::cli

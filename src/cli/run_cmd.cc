@@ -1,4 +1,4 @@
-// fjord run / ps / stop / logs / rm: the local container verbs, over runtime/runtime.h.
+// fjord run / ps / inspect / stop / logs / rm: the local container verbs, over runtime/runtime.h.
 //
 // Exit codes of `fjord run` (docker's convention): the container's exit code; 125 when fjord
 // itself failed (bad input, setup failure); 126 command not executable; 127 command not found;
@@ -11,19 +11,15 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "base/strings.h"
 #include "cli/commands.h"
-#include "runtime/runtime.h"
-
-#ifdef FJORD_HAVE_IMAGE_STORE
 #include "image/image_store.h"
-#endif
-#ifdef FJORD_HAVE_BRIDGE
 #include "net/bridge.h"
-#endif
+#include "runtime/runtime.h"
 
 namespace fjord::cli {
 namespace {
@@ -40,12 +36,12 @@ std::filesystem::path RootOrDefault(const std::string& root) {
   return (env != nullptr && env[0] != '\0') ? env : "/var/lib/fjord";
 }
 
-// --image: resolved through the image store. Wired when src/image is linked in (the coordinator
-// defines FJORD_HAVE_IMAGE_STORE at merge); until then it fails with a clear line.
+// --image: the image's layers (lowest first; the runtime stacks them) and its config, which
+// the command line overrides: arguments replace Cmd (after Entrypoint), --env adds to Env,
+// --workdir and --user replace WorkingDir and User.
 Status ApplyImage(const std::string& ref, const std::filesystem::path& root,
                   rt::ContainerSpec& spec) {
-#ifdef FJORD_HAVE_IMAGE_STORE
-  FJORD_ASSIGN_OR_RETURN(auto store, image::ImageStore::Open(root / "images"));
+  FJORD_ASSIGN_OR_RETURN(auto store, image::ImageStore::Open(image::ImageStoreDir(root)));
   FJORD_ASSIGN_OR_RETURN(image::Image img, store->Resolve(ref));
   spec.layers = img.layers;
   if (spec.argv.empty()) {
@@ -69,38 +65,51 @@ Status ApplyImage(const std::string& ref, const std::filesystem::path& root,
     }
   }
   return Status::Ok();
-#else
-  (void)ref;
-  (void)root;
-  (void)spec;
-  return base::FailedPrecondition(
-      "--image: the image store is not available in this build; use "
-      "--rootfs DIR");
-#endif
 }
 
-void WireNetwork(const std::filesystem::path& root, rt::RuntimeOptions& options) {
-#ifdef FJORD_HAVE_BRIDGE
-  auto open = [root]() {
-    net::BridgeConfig config;
-    config.state_dir = root / "net" / config.bridge_name;
-    return net::BridgeNetwork::Open(config);
+// The bridge of `--net bridge`, from the environment so that every verb (run, stop, rm, ps)
+// on a root agrees on it: FJORD_BRIDGE (default fjord0), FJORD_SUBNET (default 10.88.0.0/16),
+// FJORD_BRIDGE_OUTBOUND=0 to keep containers off other networks (and the host's ip_forward
+// untouched). Its state lives in <root>/net/<bridge>.
+Result<net::BridgeConfig> BridgeConfigFromEnv(const std::filesystem::path& root) {
+  net::BridgeConfig config;
+  auto env = [](const char* name) -> std::string {
+    const char* v = std::getenv(name);
+    return v != nullptr ? v : "";
   };
-  options.network.attach = [open](const std::string& id, pid_t pid,
-                                  const std::vector<rt::PortPublish>& ports) -> Status {
-    FJORD_ASSIGN_OR_RETURN(auto bridge, open());
+  if (std::string v = env("FJORD_BRIDGE"); !v.empty()) config.bridge_name = v;
+  if (std::string v = env("FJORD_SUBNET"); !v.empty()) config.subnet = v;
+  if (std::string v = env("FJORD_BRIDGE_OUTBOUND"); !v.empty()) {
+    if (v != "0" && v != "1") {
+      return base::InvalidArgument("FJORD_BRIDGE_OUTBOUND=" + base::QuoteForDisplay(v) +
+                                   ": use 1 (default) or 0");
+    }
+    config.outbound = v == "1";
+  }
+  if (config.bridge_name.find('/') != std::string::npos || config.bridge_name == "." ||
+      config.bridge_name == "..") {
+    return base::InvalidArgument("FJORD_BRIDGE=" + base::QuoteForDisplay(config.bridge_name) +
+                                 ": not an interface name");
+  }
+  config.state_dir = root / "net" / config.bridge_name;
+  return config;
+}
+
+void WireNetwork(const net::BridgeConfig& config, rt::RuntimeOptions& options) {
+  options.network.attach = [config](const std::string& id, pid_t pid,
+                                    const std::vector<rt::PortPublish>& ports) -> Status {
+    FJORD_ASSIGN_OR_RETURN(auto bridge, net::BridgeNetwork::Open(config));
     std::vector<net::PortMapping> mappings;
     for (const auto& p : ports) mappings.push_back({p.host_port, p.container_port, p.protocol});
     return bridge->Attach(id, pid, mappings).status();
   };
-  options.network.detach = [open](const std::string& id) -> Status {
-    FJORD_ASSIGN_OR_RETURN(auto bridge, open());
+  options.network.detach = [config](const std::string& id) -> Status {
+    // Nothing to release (and no bridge to create) when this container never got a lease.
+    FJORD_ASSIGN_OR_RETURN(auto attachment, net::FindAttachment(config, id));
+    if (!attachment) return Status::Ok();
+    FJORD_ASSIGN_OR_RETURN(auto bridge, net::BridgeNetwork::Open(config));
     return bridge->Detach(id);
   };
-#else
-  (void)root;
-  (void)options;
-#endif
 }
 
 Result<std::unique_ptr<rt::Runtime>> OpenRuntime(const std::string& root_flag) {
@@ -109,7 +118,8 @@ Result<std::unique_ptr<rt::Runtime>> OpenRuntime(const std::string& root_flag) {
   if (const char* parent = std::getenv("FJORD_CGROUP_PARENT"); parent && parent[0] != '\0') {
     options.cgroup_parent = parent;
   }
-  WireNetwork(options.root, options);
+  FJORD_ASSIGN_OR_RETURN(net::BridgeConfig bridge, BridgeConfigFromEnv(options.root));
+  WireNetwork(bridge, options);
   FJORD_ASSIGN_OR_RETURN(auto runtime, rt::Runtime::Open(options));
   FJORD_RETURN_IF_ERROR(runtime->Recover());
   return runtime;
@@ -289,6 +299,43 @@ int PsMain(const std::string& root, bool all) {
   return 0;
 }
 
+// One container as JSON, with its bridge address when it has one (how a user or test learns
+// where to reach it).
+int InspectMain(const std::string& root, const std::string& name) {
+  auto runtime = OpenRuntime(root);
+  if (!runtime.ok()) return Fail("inspect", runtime.status());
+  auto info = (*runtime)->Inspect(name);
+  if (!info.ok()) return Fail("inspect", info.status());
+  nlohmann::json out = {{"id", info->id},
+                        {"name", info->name},
+                        {"status", info->StatusString()},
+                        {"pid", info->init_pid},
+                        {"exit_code", info->exit_code},
+                        {"oom_killed", info->oom_killed},
+                        {"error", info->error},
+                        {"command", info->argv},
+                        {"created_unix", info->created_unix},
+                        {"finished_unix", info->finished_unix}};
+  auto config = BridgeConfigFromEnv(RootOrDefault(root));
+  if (!config.ok()) return Fail("inspect", config.status());
+  auto attachment = net::FindAttachment(*config, info->id);
+  if (!attachment.ok()) return Fail("inspect", attachment.status());
+  if (*attachment) {
+    const net::Attachment& a = **attachment;
+    nlohmann::json ports = nlohmann::json::array();
+    for (const auto& p : a.ports) {
+      ports.push_back({{"host_port", p.host_port},
+                       {"container_port", p.container_port},
+                       {"protocol", p.protocol}});
+    }
+    out["network"] = {{"bridge", config->bridge_name},    {"address", a.address},
+                      {"prefix_length", a.prefix_length}, {"gateway", a.gateway},
+                      {"host_veth", a.host_veth},         {"ports", ports}};
+  }
+  std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  return 0;
+}
+
 }  // namespace
 
 void RegisterRunCommands(CLI::App& app, int& exit_code) {
@@ -302,7 +349,9 @@ void RegisterRunCommands(CLI::App& app, int& exit_code) {
   run->add_option("--cpu-weight", flags->cpu_weight, "CPU weight 1..10000 (100 = default)");
   run->add_option("--memory", flags->memory, "Memory limit, e.g. 256M; no swap on top");
   run->add_option("--pids-max", flags->pids_max, "Maximum number of processes");
-  run->add_option("--net", flags->net, "Network: none (loopback only), host or bridge");
+  run->add_option("--net", flags->net,
+                  "Network: none (loopback only), host or bridge ($FJORD_BRIDGE, default fjord0, "
+                  "on $FJORD_SUBNET, default 10.88.0.0/16; FJORD_BRIDGE_OUTBOUND=0: no outbound)");
   run->add_option("--publish", flags->publish, "Publish HOSTPORT:CONTAINERPORT (bridge)")
       ->allow_extra_args(false);
   run->add_option("--volume", flags->volumes, "Bind mount HOSTDIR:CTRDIR[:ro]")
@@ -346,6 +395,11 @@ void RegisterRunCommands(CLI::App& app, int& exit_code) {
     Status st = (*runtime)->Stop(*name, ms);
     exit_code = st.ok() ? 0 : Fail("stop", st);
   });
+
+  auto* inspect = app.add_subcommand("inspect", "Print a container's state and address as JSON");
+  inspect->add_option("name", *name, "Container name or id")->required();
+  inspect->add_option("--root", *root, "State directory");
+  inspect->callback([root, name, &exit_code] { exit_code = InspectMain(*root, *name); });
 
   auto follow = std::make_shared<bool>(false);
   auto* logs = app.add_subcommand("logs", "Print a container's output");

@@ -304,7 +304,9 @@ Result<std::vector<Lease>> BridgeNetworkImpl::CheckPortsFree(
         if (mine.host_port == theirs.host_port && mine.protocol == theirs.protocol) {
           return base::FailedPrecondition("host port " + std::to_string(mine.host_port) + "/" +
                                           mine.protocol + " is already published by container " +
-                                          other.container_id);
+                                          other.container_id +
+                                          "; publish on another host port or remove that "
+                                          "container");
         }
       }
     }
@@ -441,6 +443,21 @@ Result<PortMapping> ParsePortMapping(std::string_view text) {
   FJORD_ASSIGN_OR_RETURN(p.host_port, port(rest.substr(0, colon), "host"));
   FJORD_ASSIGN_OR_RETURN(p.container_port, port(rest.substr(colon + 1), "container"));
   return p;
+}
+
+Result<std::optional<Attachment>> FindAttachment(const BridgeConfig& config,
+                                                 const std::string& container_id) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(config.state_dir, ec)) return std::optional<Attachment>();
+  FJORD_RETURN_IF_ERROR(ValidateContainerId(container_id));
+  auto subnet = ParseSubnet(config.subnet);
+  if (!subnet.ok()) return subnet.status().Wrap("bridge " + config.bridge_name);
+  FJORD_ASSIGN_OR_RETURN(LeaseStore store, LeaseStore::Open(config.state_dir));
+  FJORD_ASSIGN_OR_RETURN(std::optional<Lease> lease, store.Find(container_id));
+  if (!lease) return std::optional<Attachment>();
+  return std::optional<Attachment>(Attachment{container_id, FormatIpv4(lease->address),
+                                              subnet->prefix_length, FormatIpv4(subnet->Gateway()),
+                                              lease->host_veth, lease->ports});
 }
 
 Result<std::unique_ptr<BridgeNetwork>> BridgeNetwork::Open(const BridgeConfig& config) {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,11 @@ struct Attachment {
   std::string host_veth;  // host side interface name
   std::vector<PortMapping> ports;
 };
+
+// The attachment of `container_id` recorded under config.state_dir, or nullopt when it has none
+// (or the state dir does not exist). Only reads: no bridge setup, no lock; for status output.
+base::Result<std::optional<Attachment>> FindAttachment(const BridgeConfig& config,
+                                                       const std::string& container_id);
 
 class BridgeNetwork {
  public:

@@ -293,6 +293,9 @@ class RuntimeImpl final : public Runtime {
   Result<ChildConfig> MakeChildConfig(const ContainerSpec& spec, const std::string& id);
   // Kills and removes what a container still holds (processes, cgroups, network).
   void Teardown(const ContainerState& st);
+  // Detaches an exited container from the bridge (address lease, veth, published ports), so
+  // its host ports are free again; idempotent.
+  void ReleaseNetwork(const ContainerState& st);
   // Starts the monitor process; returns its pid, the container's init pid comes on `pid_pipe`.
   Result<pid_t> ForkMonitor(const ChildConfig& cfg, const fs::path& dir, const ContainerSpec& spec,
                             const CgroupDirs& cgroups, int pid_pipe_write, int monitor_fd,
@@ -384,6 +387,10 @@ Result<ContainerStats> RuntimeImpl::Stats(std::string_view name_or_id) {
 void RuntimeImpl::Teardown(const ContainerState& st) {
   if (st.init_pid > 0 && ProcessAlive(st.init_pid, st.init_start)) ::kill(st.init_pid, SIGKILL);
   if (!st.cgroups.empty()) (void)cgroups_->Remove(st.cgroups);
+  ReleaseNetwork(st);
+}
+
+void RuntimeImpl::ReleaseNetwork(const ContainerState& st) {
   if (st.bridge && options_.network.detach) (void)options_.network.detach(st.id);
 }
 
@@ -427,7 +434,11 @@ Status RuntimeImpl::Recover() {
     // Exited: the monitor removes the cgroups; finish the job if it died half-way.
     bool leftover = false;
     for (const auto& [_, d] : st->cgroups) leftover |= fs::exists(d, ec);
-    if (leftover && !ProcessAlive(st->monitor_pid, st->monitor_start)) Teardown(*st);
+    if (leftover && !ProcessAlive(st->monitor_pid, st->monitor_start)) {
+      Teardown(*st);
+    } else {
+      ReleaseNetwork(*st);  // exited on its own since the last fjord command
+    }
   }
   // Removals a crashed fjord left half-done; younger entries are still being deleted by the
   // background process of a recent rm (deleting them here too would only wait on its discards).
@@ -629,6 +640,12 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* a
   st.bridge = spec.net == NetMode::kBridge;
   st.created_unix = NowUnix();
   StartGuard guard([&] {
+    // The monitor writes the exit record once the init dies: let it finish before the directory
+    // goes, or it would recreate it (a failed bridge attach left `containers/<id>/exit`).
+    if (st.init_pid > 0 && ProcessAlive(st.init_pid, st.init_start)) ::kill(st.init_pid, SIGKILL);
+    if (st.monitor_pid > 0) {
+      WaitProcessExit(st.monitor_pid, st.monitor_start, std::chrono::seconds(10));
+    }
     Teardown(st);
     std::error_code ec;
     fs::remove_all(dir, ec);
@@ -742,6 +759,7 @@ Result<ContainerInfo> RuntimeImpl::Wait(std::string_view name_or_id) {
     WaitProcessExit(st.monitor_pid, st.monitor_start, std::chrono::milliseconds(-1));
     if (!ReadExit(dir).ok()) FJORD_RETURN_IF_ERROR(Recover());  // the monitor died
   }
+  ReleaseNetwork(st);
   return InfoOf(id, st);
 }
 
@@ -767,10 +785,14 @@ Status RuntimeImpl::Stop(std::string_view name_or_id, std::chrono::milliseconds 
   FJORD_ASSIGN_OR_RETURN(std::string id, ResolveId(name_or_id));
   const fs::path dir = paths::ContainerDir(options_.root, id);
   FJORD_ASSIGN_OR_RETURN(ContainerState st, ReadState(dir));
-  if (ReadExit(dir).ok()) return Status::Ok();
+  if (ReadExit(dir).ok()) {
+    ReleaseNetwork(st);
+    return Status::Ok();
+  }
   if (timeout.count() > 0) {
     (void)Kill(id, st.stop_signal);
     if (WaitProcessExit(st.monitor_pid, st.monitor_start, timeout) && ReadExit(dir).ok()) {
+      ReleaseNetwork(st);
       return Status::Ok();
     }
   }
@@ -779,6 +801,7 @@ Status RuntimeImpl::Stop(std::string_view name_or_id, std::chrono::milliseconds 
   if (ProcessAlive(st.init_pid, st.init_start)) ::kill(st.init_pid, SIGKILL);
   WaitProcessExit(st.monitor_pid, st.monitor_start, std::chrono::seconds(10));
   if (!ReadExit(dir).ok()) FJORD_RETURN_IF_ERROR(Recover());
+  ReleaseNetwork(st);
   return Status::Ok();
 }
 
