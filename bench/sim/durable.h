@@ -39,8 +39,8 @@ struct DurableOptions {
   std::filesystem::path dir;  // empty: a fresh mkdtemp directory under /var/tmp
   bool keep = false;          // keep the store files at exit
   store::Options::Sync sync = store::Options::Sync::kNormal;
-  size_t batch = 256;          // puts per transaction
-  size_t max_in_flight = 64;   // transactions queued at the store before Add waits
+  size_t batch = 1024;         // puts per transaction
+  size_t max_in_flight = 256;  // transactions queued at the store before Add waits
 };
 
 std::string MachineKey(std::string_view machine_id);
