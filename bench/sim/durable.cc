@@ -18,9 +18,7 @@ std::string MachineKey(std::string_view machine_id) {
   return std::string(kMachinesPrefix) + std::string(machine_id);
 }
 
-std::string UnitKey(std::string_view unit) {
-  return std::string(kUnitsPrefix) + std::string(unit);
-}
+std::string UnitKey(std::string_view unit) { return std::string(kUnitsPrefix) + std::string(unit); }
 
 std::string ScheduleKey(std::string_view machine_id, std::string_view unit) {
   std::string k;

@@ -88,16 +88,16 @@ class DurableSchedule {
   bool created_dir_ = false;
   std::unique_ptr<store::Store> store_;
   store::TxnRequest pending_;
-  size_t added_ = 0;                    // puts sent
-  std::vector<size_t> txn_first_;       // per sent transaction: index of its first put
+  size_t added_ = 0;               // puts sent
+  std::vector<size_t> txn_first_;  // per sent transaction: index of its first put
   size_t sent_txns_ = 0;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  size_t in_flight_ = 0;                   // guarded by mu_
-  size_t durable_ = 0;                     // guarded by mu_
-  base::Status error_;                     // guarded by mu_: the first failure
-  std::vector<store::Revision> txn_rev_;   // guarded by mu_: per sent transaction
+  size_t in_flight_ = 0;                  // guarded by mu_
+  size_t durable_ = 0;                    // guarded by mu_
+  base::Status error_;                    // guarded by mu_: the first failure
+  std::vector<store::Revision> txn_rev_;  // guarded by mu_: per sent transaction
 };
 
 }  // namespace fjord::sim

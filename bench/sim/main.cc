@@ -130,11 +130,10 @@ class Sim {
     }
     size_t schedule_puts0 = durable_ ? durable_->durable_puts() : 0;
     size_t schedule_adds = 0;
-    auto add_placement = [&](const std::string& machine, const std::string& task,
-                             size_t unit_put) {
+    auto add_placement = [&](const std::string& machine, const std::string& task, size_t unit_put) {
       ++schedule_adds;
-      std::string value = "{\"unit_revision\":" +
-                          std::to_string(durable_->RevisionOfPut(unit_put)) + "}";
+      std::string value =
+          "{\"unit_revision\":" + std::to_string(durable_->RevisionOfPut(unit_put)) + "}";
       auto st = durable_->Add(fjord::sim::ScheduleKey(machine, task), std::move(value));
       if (!st.ok()) std::fprintf(stderr, "fjord-sim: %s\n", st.ToString().c_str());
       return st.ok();
@@ -255,8 +254,7 @@ class Sim {
   bool Submit(const std::vector<std::pair<size_t, uint32_t>>& order, size_t* unit_put0) {
     auto opened = fjord::sim::DurableSchedule::Open(args_.store);
     if (!opened.ok()) {
-      std::fprintf(stderr, "fjord-sim: --through-store: %s\n",
-                   opened.status().ToString().c_str());
+      std::fprintf(stderr, "fjord-sim: --through-store: %s\n", opened.status().ToString().c_str());
       return false;
     }
     durable_ = std::move(*opened);
@@ -292,7 +290,9 @@ class Sim {
     auto units = durable_->Count(fjord::sim::kUnitsPrefix);
     auto machines = durable_->Count(fjord::sim::kMachinesPrefix);
     if (!keys.ok() || !units.ok() || !machines.ok()) {
-      const auto& st = !keys.ok() ? keys.status() : !units.ok() ? units.status() : machines.status();
+      const auto& st = !keys.ok()    ? keys.status()
+                       : !units.ok() ? units.status()
+                                     : machines.status();
       std::fprintf(stderr, "fjord-sim: reading the store back: %s\n", st.ToString().c_str());
       return 1;
     }
@@ -531,8 +531,9 @@ int main(int argc, char** argv) {
       return Usage(("unknown option " + a).c_str());
   }
   if (args.through_store && args.lose_percent > 0) {
-    return Usage("--through-store with --lose-percent is not supported yet (lost machines' "
-                 "placements would have to be deleted from the store)");
+    return Usage(
+        "--through-store with --lose-percent is not supported yet (lost machines' "
+        "placements would have to be deleted from the store)");
   }
   if (args.machines == 0) return Usage("--machines must be at least 1");
   if (args.lose_percent > 100) return Usage("--lose-percent must be at most 100");
