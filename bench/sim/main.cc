@@ -3,7 +3,13 @@
 // checker. See src/scheduler/README.md for the figures and how they were measured.
 //
 //   fjord-sim --machines N --tasks M [--seed S] [--lose-percent P] [--rate R] [--burst B]
-//             [--through-store]
+//             [--through-store [--store-dir DIR] [--keep-store] [--sync normal|full]
+//              [--batch N] [--in-flight N]]
+//
+// --through-store writes every machine, unit and placement to the real SQLite store (key layout
+// in sim/durable.h, the one the server will use); a placement counts as placed only once the
+// transaction carrying it is durable. At the end the schedule is read back from the store and the
+// checker runs on what the store holds.
 //
 // Exit status: 0 when the checker finds no violation (and, with --lose-percent, every displaced
 // task was placed again with no machine over capacity); 1 otherwise; 2 on bad usage.
@@ -20,6 +26,7 @@
 
 #include "scheduler/scheduler.h"
 #include "sim/checker.h"
+#include "sim/durable.h"
 #include "sim/workload.h"
 
 namespace {
@@ -38,13 +45,16 @@ struct Args {
   double rate = 20000;
   double burst = 2000;
   bool through_store = false;
+  fjord::sim::DurableOptions store;
   bool check = true;  // --no-check: skip the independent checker (for profiling only)
 };
 
 int Usage(const char* why) {
   std::fprintf(stderr,
                "fjord-sim: %s\nusage: fjord-sim --machines N --tasks M [--seed S] "
-               "[--lose-percent P] [--rate PLACEMENTS_PER_S] [--burst B] [--through-store]\n",
+               "[--lose-percent P] [--rate PLACEMENTS_PER_S] [--burst B]\n"
+               "       [--through-store [--store-dir DIR] [--keep-store] [--sync normal|full] "
+               "[--batch PUTS_PER_TXN] [--in-flight TXNS]]\n",
                why);
   return 2;
 }
@@ -94,25 +104,6 @@ class Sim {
         args_.machines, wl_.zones, wl_.racks, args_.tasks, wl_.groups.size(), wl_.globals.size(),
         static_cast<unsigned long long>(args_.seed));
 
-    size_t global_instances = 0;
-    for (const TaskRequest& g : wl_.globals) {
-      std::vector<fjord::scheduler::PendingTask> missed;
-      auto placed = sched_->PlaceGlobal(g, &missed);
-      if (!placed.ok()) {
-        std::fprintf(stderr, "fjord-sim: global %s: %s\n", g.name.c_str(),
-                     placed.status().ToString().c_str());
-        return 1;
-      }
-      global_instances += placed->size();
-    }
-
-    // The placement loop: each group's instances in order, one Place call each.
-    std::vector<uint32_t> ns;
-    ns.reserve(args_.tasks);
-    size_t placed = 0, pending = 0;
-    std::string first_pending;
-    size_t bytes_before_tasks = sched_->MemoryBytes();
-    std::map<std::string, std::vector<uint32_t>> by_profile;  // ns per placement
     // A sidecar group (MachineOf= its service) is placed pairwise with the service it follows,
     // as the server co-schedules MachineOf pairs.
     std::vector<std::pair<size_t, uint32_t>> order;
@@ -127,8 +118,55 @@ class Sim {
     }
     std::vector<TaskRequest> reqs;
     for (const SimGroup& g : wl_.groups) reqs.push_back(g.tmpl);
+
+    // --through-store: the desired state (machines, units) is durable before anything is placed,
+    // as when units are submitted to the server before the scheduler sees them.
+    double submit_wall = 0;
+    size_t unit_put0 = 0;  // put index of the first unit (globals first, then `order`)
+    if (args_.through_store) {
+      auto t = Clock::now();
+      if (!Submit(order, &unit_put0)) return 1;
+      submit_wall = Seconds(Clock::now() - t);
+    }
+    size_t schedule_puts0 = durable_ ? durable_->durable_puts() : 0;
+    size_t schedule_adds = 0;
+    auto add_placement = [&](const std::string& machine, const std::string& task, size_t unit_put) {
+      ++schedule_adds;
+      std::string value =
+          "{\"unit_revision\":" + std::to_string(durable_->RevisionOfPut(unit_put)) + "}";
+      auto st = durable_->Add(fjord::sim::ScheduleKey(machine, task), std::move(value));
+      if (!st.ok()) std::fprintf(stderr, "fjord-sim: %s\n", st.ToString().c_str());
+      return st.ok();
+    };
+
+    size_t global_instances = 0;
+    for (size_t gx = 0; gx < wl_.globals.size(); ++gx) {
+      const TaskRequest& g = wl_.globals[gx];
+      std::vector<fjord::scheduler::PendingTask> missed;
+      auto placed = sched_->PlaceGlobal(g, &missed);
+      if (!placed.ok()) {
+        std::fprintf(stderr, "fjord-sim: global %s: %s\n", g.name.c_str(),
+                     placed.status().ToString().c_str());
+        return 1;
+      }
+      global_instances += placed->size();
+      if (durable_) {
+        for (const Placement& p : *placed) {
+          if (!add_placement(p.machine_id, g.name, unit_put0 + gx)) return 1;
+        }
+      }
+    }
+
+    // The placement loop: each group's instances in order, one Place call each.
+    std::vector<uint32_t> ns;
+    ns.reserve(args_.tasks);
+    size_t placed = 0, pending = 0;
+    std::string first_pending;
+    size_t bytes_before_tasks = sched_->MemoryBytes();
+    std::map<std::string, std::vector<uint32_t>> by_profile;  // ns per placement
     auto t0 = Clock::now();
     double cpu0 = ThreadCpuSeconds();
+    size_t unit_put = unit_put0 + wl_.globals.size();
     for (const auto& [gi, i] : order) {
       const SimGroup& g = wl_.groups[gi];
       TaskRequest& req = reqs[gi];
@@ -143,6 +181,7 @@ class Sim {
         by_profile[g.profile].push_back(ns.back());
         if (p.ok()) {
           ++placed;
+          if (durable_ && !add_placement(p->machine_id, req.name, unit_put)) return 1;
         } else {
           if (p.status().code() != fjord::base::Code::kResourceExhausted) {
             std::fprintf(stderr, "fjord-sim: %s\n", p.status().ToString().c_str());
@@ -150,6 +189,15 @@ class Sim {
           }
           if (pending++ == 0) first_pending = std::string(p.status().message());
         }
+        ++unit_put;
+      }
+    }
+    if (durable_) {
+      // The placement loop ends when the last placement is durable, not when it is queued.
+      auto st = durable_->Drain();
+      if (!st.ok()) {
+        std::fprintf(stderr, "fjord-sim: %s\n", st.ToString().c_str());
+        return 1;
       }
     }
     double wall = Seconds(Clock::now() - t0);
@@ -184,7 +232,13 @@ class Sim {
                   v[std::min(v.size() - 1, v.size() * 99 / 100)] / 1000.0, v.size());
     }
     std::printf("\n");
-    int rc = Verify("after placement");
+    int rc = 0;
+    if (durable_) {
+      size_t durable_placements = durable_->durable_puts() - schedule_puts0;
+      rc |= VerifyStore(durable_placements, schedule_adds, submit_wall, wall);
+    } else {
+      rc |= Verify("after placement");
+    }
 
     if (args_.lose_percent > 0) rc |= LoseAndReschedule();
     // Last line, for scripts: wall-clock rate (includes time the core was taken by other
@@ -196,7 +250,107 @@ class Sim {
   }
 
  private:
-  int Verify(const char* when) {
+  // Opens the store and writes every machine and unit (globals, then `order`), durably.
+  bool Submit(const std::vector<std::pair<size_t, uint32_t>>& order, size_t* unit_put0) {
+    auto opened = fjord::sim::DurableSchedule::Open(args_.store);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "fjord-sim: --through-store: %s\n", opened.status().ToString().c_str());
+      return false;
+    }
+    durable_ = std::move(*opened);
+    fjord::base::Status st;
+    for (const auto& m : wl_.machines) {
+      if (st.ok()) st = durable_->Add(fjord::sim::MachineKey(m.id), fjord::sim::MachineValue(m));
+    }
+    *unit_put0 = wl_.machines.size();
+    for (const TaskRequest& g : wl_.globals) {
+      if (st.ok()) st = durable_->Add(fjord::sim::UnitKey(g.name), fjord::sim::UnitValue(g));
+    }
+    for (const auto& [gi, i] : order) {
+      if (!st.ok()) break;
+      const SimGroup& g = wl_.groups[gi];
+      TaskRequest req = g.tmpl;
+      req.name = fjord::sim::InstanceNameOf(g, i);
+      if (!g.tmpl.machine_of.empty()) req.machine_of = fjord::sim::MachineOfFor(g, i);
+      st = durable_->Add(fjord::sim::UnitKey(req.name), fjord::sim::UnitValue(req));
+    }
+    if (st.ok()) st = durable_->Drain();
+    if (!st.ok()) {
+      std::fprintf(stderr, "fjord-sim: writing machines and units: %s\n", st.ToString().c_str());
+      return false;
+    }
+    return true;
+  }
+
+  // Reads the schedule back from the store and checks it is exactly the scheduler's, then runs
+  // the independent checker on what the store holds.
+  int VerifyStore(size_t durable_placements, size_t adds, double submit_wall, double place_wall) {
+    auto t0 = Clock::now();
+    auto keys = durable_->Keys(fjord::sim::kSchedulePrefix);
+    auto units = durable_->Count(fjord::sim::kUnitsPrefix);
+    auto machines = durable_->Count(fjord::sim::kMachinesPrefix);
+    if (!keys.ok() || !units.ok() || !machines.ok()) {
+      const auto& st = !keys.ok()    ? keys.status()
+                       : !units.ok() ? units.status()
+                                     : machines.status();
+      std::fprintf(stderr, "fjord-sim: reading the store back: %s\n", st.ToString().c_str());
+      return 1;
+    }
+    std::vector<fjord::scheduler::TaskLocation> from_store;
+    from_store.reserve(keys->size());
+    int rc = 0;
+    for (const std::string& k : *keys) {
+      size_t slash = k.find('/', fjord::sim::kSchedulePrefix.size());
+      if (slash == std::string::npos) {
+        std::printf("store check: malformed schedule key %s\n", k.c_str());
+        return 1;
+      }
+      size_t p = fjord::sim::kSchedulePrefix.size();
+      from_store.push_back({k.substr(slash + 1), k.substr(p, slash - p), 0});
+    }
+    std::vector<std::string> expected;
+    expected.reserve(sched_->task_count());
+    for (const auto& loc : sched_->Tasks()) {
+      expected.push_back(fjord::sim::ScheduleKey(loc.machine_id, loc.name));
+    }
+    std::sort(expected.begin(), expected.end());
+    bool same = expected == *keys;
+    bool counts = keys->size() == durable_placements && durable_placements == adds &&
+                  adds == sched_->task_count();
+    size_t want_units = wl_.globals.size() + args_.tasks;
+    bool desired = static_cast<size_t>(*units) == want_units &&
+                   static_cast<size_t>(*machines) == wl_.machines.size();
+    std::printf(
+        "store check: %zu placements made by the scheduler, %zu acknowledged durable, %zu read "
+        "back from /schedule/ (%s the scheduler's placements); %lld units, %lld machines in the "
+        "store (%.2f s): %s\n",
+        sched_->task_count(), durable_placements, keys->size(), same ? "exactly" : "NOT",
+        static_cast<long long>(*units), static_cast<long long>(*machines),
+        Seconds(Clock::now() - t0), same && counts && desired ? "ok" : "MISMATCH");
+    if (!(same && counts && desired)) rc = 1;
+    rc |= Verify("from the store", from_store);
+    auto bytes = durable_->CloseAndMeasure();
+    if (!bytes.ok()) {
+      std::fprintf(stderr, "fjord-sim: closing the store: %s\n", bytes.status().ToString().c_str());
+      return 1;
+    }
+    const auto& o = durable_->options();
+    std::printf(
+        "through store: %s/state.db (%s), sync %s, %zu puts per transaction, up to %zu "
+        "transactions in flight, %zu transactions; submit machines+units %.2f s, place + "
+        "durable schedule %.2f s, total %.2f s; size on disk %.1f MiB (%.0f B per placement)\n",
+        durable_->dir().c_str(), o.keep ? "kept" : "removed at exit",
+        o.sync == fjord::store::Options::Sync::kFull ? "full" : "normal (default)", o.batch,
+        o.max_in_flight, durable_->transactions(), submit_wall, place_wall,
+        submit_wall + place_wall, static_cast<double>(*bytes) / (1 << 20),
+        static_cast<double>(*bytes) / std::max<size_t>(1, keys->size()));
+    durable_.reset();
+    return rc;
+  }
+
+  int Verify(const char* when) { return Verify(when, sched_->Tasks()); }
+
+  int Verify(const char* when, const std::vector<fjord::scheduler::TaskLocation>& locations) {
     if (!args_.check) {
       std::printf("quality %s: not checked (--no-check)\n", when);
       return 0;
@@ -205,7 +359,7 @@ class Sim {
     in.machines = wl_.machines;
     in.lost = lost_;
     for (const TaskRequest& g : wl_.globals) in.globals.push_back(&g);
-    for (const auto& loc : sched_->Tasks()) {
+    for (const auto& loc : locations) {
       fjord::sim::CheckedTask t;
       t.name = loc.name;
       t.machine = loc.machine_id;
@@ -311,6 +465,7 @@ class Sim {
   Args args_;
   fjord::sim::Workload wl_;
   std::unique_ptr<Scheduler> sched_;
+  std::unique_ptr<fjord::sim::DurableSchedule> durable_;
   std::set<std::string> lost_;
 };
 
@@ -328,7 +483,27 @@ int main(int argc, char** argv) {
       args.check = false;
       continue;
     }
+    if (a == "--keep-store") {
+      args.store.keep = true;
+      continue;
+    }
     if (i + 1 >= argc) return Usage(("missing value for " + a).c_str());
+    if (a == "--store-dir") {
+      args.store.dir = argv[++i];
+      if (args.store.dir.empty()) return Usage("--store-dir: empty directory name");
+      continue;
+    }
+    if (a == "--sync") {
+      std::string v = argv[++i];
+      if (v == "normal") {
+        args.store.sync = fjord::store::Options::Sync::kNormal;
+      } else if (v == "full") {
+        args.store.sync = fjord::store::Options::Sync::kFull;
+      } else {
+        return Usage(("--sync: `" + v + "` is neither normal nor full").c_str());
+      }
+      continue;
+    }
     double v;
     if (!ParseNumber(argv[i + 1], &v)) {
       return Usage((a + ": `" + argv[i + 1] + "` is not a non-negative number").c_str());
@@ -346,14 +521,19 @@ int main(int argc, char** argv) {
       args.rate = v;
     else if (a == "--burst")
       args.burst = v;
+    else if (a == "--batch" && v >= 1)
+      args.store.batch = static_cast<size_t>(v);
+    else if (a == "--in-flight" && v >= 1)
+      args.store.max_in_flight = static_cast<size_t>(v);
+    else if (a == "--batch" || a == "--in-flight")
+      return Usage((a + " must be at least 1").c_str());
     else
       return Usage(("unknown option " + a).c_str());
   }
-  if (args.through_store) {
-    std::fprintf(stderr,
-                 "fjord-sim: --through-store: not built with store support yet (src/store is "
-                 "wired in when the store module is merged)\n");
-    return 2;
+  if (args.through_store && args.lose_percent > 0) {
+    return Usage(
+        "--through-store with --lose-percent is not supported yet (lost machines' "
+        "placements would have to be deleted from the store)");
   }
   if (args.machines == 0) return Usage("--machines must be at least 1");
   if (args.lose_percent > 100) return Usage("--lose-percent must be at most 100");
