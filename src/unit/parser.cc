@@ -6,6 +6,10 @@
 #include <memory>
 #include <unordered_map>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "base/strings.h"
 #include "unit/unit_internal.h"
 
@@ -16,7 +20,7 @@ namespace {
 // systemd's LONG_LINE_MAX: longer lines (and continued lines) are refused.
 constexpr size_t kMaxLine = 1024 * 1024;
 
-bool IsWs(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool IsWs(char c) { return IsBlank(c); }
 
 // Trims systemd's WHITESPACE (" \t\n\r") and reports how much was cut on the left.
 std::string_view Strip(std::string_view s, size_t* left = nullptr) {
@@ -76,6 +80,24 @@ size_t ScanLine(const char* d, size_t pos, size_t n, bool* special) {
   constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
   auto has_zero = [](uint64_t v) { return (v - kOnes) & ~v & kHigh; };
   size_t i = pos;
+#if defined(__SSE2__)
+  // Sixteen bytes at a time while nothing is special; the first hit is the usual line end.
+  const __m128i nl = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r'), nul = _mm_setzero_si128();
+  while (i + 16 <= n) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i));
+    __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, nl), _mm_cmpeq_epi8(v, cr)),
+                               _mm_or_si128(_mm_cmpeq_epi8(v, nul), v));  // v: the high bit
+    int mask = _mm_movemask_epi8(hit);
+    if (mask == 0) {
+      i += 16;
+      continue;
+    }
+    size_t at = i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+    if (d[at] == '\n' || d[at] == '\r') return at;
+    i = at;  // a NUL or non-ASCII byte: the byte loop below takes the rest of the line
+    break;
+  }
+#endif
   while (i < n) {
     if (i + 8 <= n) {
       uint64_t w;
@@ -284,10 +306,46 @@ void Reader::HandleLogical(std::string_view raw, int line) {
   o.kind = kind_;
 }
 
-// Groups options by section in order of first appearance (the canonical order).
-std::vector<UnitOption> Canonical(std::vector<ParsedOption>& parsed) {
+// The Unit's own copy of what its options view: the whole input text (one copy, no per-option
+// strings) followed by the few values that live elsewhere (continued lines).
+class UnitText {
+ public:
+  UnitText(std::string_view text, const std::vector<ParsedOption>& parsed) : text_(text) {
+    size_t extra = 0;
+    for (const ParsedOption& p : parsed) {
+      for (std::string_view v : {p.section, p.name, p.value}) extra += InText(v) ? 0 : v.size();
+    }
+    buf_ = std::make_shared_for_overwrite<char[]>(text.size() + extra + 1);
+    if (!text.empty()) std::memcpy(buf_.get(), text.data(), text.size());
+    tail_ = text.size();
+  }
+  // v's bytes inside the buffer.
+  std::string_view Rebase(std::string_view v) {
+    if (InText(v)) return {buf_.get() + (v.data() - text_.data()), v.size()};
+    if (!v.empty()) std::memcpy(buf_.get() + tail_, v.data(), v.size());
+    std::string_view out(buf_.get() + tail_, v.size());
+    tail_ += v.size();
+    return out;
+  }
+  std::shared_ptr<const char[]> Release() { return std::move(buf_); }
+
+ private:
+  bool InText(std::string_view v) const {
+    auto p = reinterpret_cast<uintptr_t>(v.data()), b = reinterpret_cast<uintptr_t>(text_.data());
+    return p >= b && p + v.size() <= b + text_.size();
+  }
+  std::string_view text_;
+  std::shared_ptr<char[]> buf_;
+  size_t tail_ = 0;
+};
+
+// Groups options by section in order of first appearance (the canonical order), as views into
+// *text.
+std::vector<UnitOption> Canonical(const std::vector<ParsedOption>& parsed, UnitText* text) {
   std::vector<UnitOption> out;
-  out.reserve(parsed.size());
+  auto rebase = [&](const ParsedOption& p) {
+    return UnitOption{text->Rebase(p.section), text->Rebase(p.name), text->Rebase(p.value)};
+  };
   // The usual case: each section appears once, so file order is already canonical. Checked
   // against the sections seen so far (a few), without allocating.
   bool in_order = true;
@@ -302,9 +360,8 @@ std::vector<UnitOption> Canonical(std::vector<ParsedOption>& parsed) {
     if (in_order) seen[nseen++] = s;
   }
   if (in_order) {
-    for (const ParsedOption& p : parsed) {
-      out.push_back(UnitOption{std::string(p.section), std::string(p.name), std::string(p.value)});
-    }
+    out.reserve(parsed.size());
+    for (const ParsedOption& p : parsed) out.push_back(rebase(p));
     return out;
   }
   size_t groups = 0;
@@ -315,12 +372,7 @@ std::vector<UnitOption> Canonical(std::vector<ParsedOption>& parsed) {
   for (uint32_t g : group) ++start[g + 1];
   for (size_t g = 1; g < start.size(); ++g) start[g] += start[g - 1];
   out.resize(parsed.size());
-  for (size_t i = 0; i < parsed.size(); ++i) {
-    UnitOption& o = out[start[group[i]]++];
-    o.section.assign(parsed[i].section);
-    o.name.assign(parsed[i].name);
-    o.value.assign(parsed[i].value);
-  }
+  for (size_t i = 0; i < parsed.size(); ++i) out[start[group[i]]++] = rebase(parsed[i]);
   return out;
 }
 
@@ -413,7 +465,10 @@ ParseResult ParseUnit(std::string_view text, std::string_view file_name, const U
                      return la < lb;
                    });
   if (!HasErrors(r.diagnostics)) {
-    r.unit = UnitBuilder::Make(name, Canonical(parsed), std::move(fleet), std::move(fjord));
+    UnitText owned(text, parsed);
+    std::vector<UnitOption> options = Canonical(parsed, &owned);
+    r.unit = UnitBuilder::Make(name, owned.Release(), std::move(options), std::move(fleet),
+                               std::move(fjord));
   }
   return r;
 }
