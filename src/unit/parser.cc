@@ -134,7 +134,8 @@ class Reader {
   void Run();
 
  private:
-  void HandleLogical(std::string_view l, int line);
+  // continued: l is in *storage_, not in the input text.
+  void HandleLogical(std::string_view l, int line, bool continued);
   void Error(int line, int col, std::string msg) {
     sink_.Add(Severity::kError, line, col, section_, {}, std::move(msg));
   }
@@ -144,6 +145,7 @@ class Reader {
   std::vector<ParsedOption>* out_;
   std::vector<std::unique_ptr<std::string>>* storage_;
   std::string_view section_;
+  bool section_in_text_ = true;  // section_ views the input text (not a continued header)
   SectionKind kind_ = SectionKind::kUnknown;
   bool have_section_ = false;
   bool bad_section_ = false;  // the last header was broken: its keys are dropped quietly
@@ -216,9 +218,9 @@ void Reader::Run() {
       storage_->push_back(std::make_unique<std::string>(std::move(continuation_)));
       continuation_.clear();
       continuing_ = false;
-      HandleLogical(*storage_->back(), cont_line_);
+      HandleLogical(*storage_->back(), cont_line_, true);
     } else {
-      HandleLogical(logical, line);
+      HandleLogical(logical, line, false);
     }
   }
   if (continuing_) {
@@ -227,11 +229,11 @@ void Reader::Run() {
                   std::to_string(cont_line_) + ") is read as if it ended there");
     storage_->push_back(std::make_unique<std::string>(std::move(continuation_)));
     continuing_ = false;
-    HandleLogical(*storage_->back(), cont_line_);
+    HandleLogical(*storage_->back(), cont_line_, true);
   }
 }
 
-void Reader::HandleLogical(std::string_view raw, int line) {
+void Reader::HandleLogical(std::string_view raw, int line, bool continued) {
   size_t left = 0;
   std::string_view l = Strip(raw, &left);
   if (l.empty()) return;
@@ -259,6 +261,7 @@ void Reader::HandleLogical(std::string_view raw, int line) {
       return;
     }
     section_ = name;
+    section_in_text_ = !continued;
     kind_ = ClassifySection(name);
     have_section_ = true;
     bad_section_ = false;
@@ -304,6 +307,7 @@ void Reader::HandleLogical(std::string_view raw, int line) {
   o.key_col = col + static_cast<int>(key_left);
   o.value_col = col + static_cast<int>(eq + 1 + value_left);
   o.kind = kind_;
+  o.in_text = !continued && section_in_text_;
 }
 
 // The Unit's own copy of what its options view: the whole input text (one copy, no per-option
@@ -313,26 +317,28 @@ class UnitText {
   UnitText(std::string_view text, const std::vector<ParsedOption>& parsed) : text_(text) {
     size_t extra = 0;
     for (const ParsedOption& p : parsed) {
-      for (std::string_view v : {p.section, p.name, p.value}) extra += InText(v) ? 0 : v.size();
+      if (!p.in_text) extra += p.section.size() + p.name.size() + p.value.size();
     }
     buf_ = std::make_shared_for_overwrite<char[]>(text.size() + extra + 1);
     if (!text.empty()) std::memcpy(buf_.get(), text.data(), text.size());
     tail_ = text.size();
   }
-  // v's bytes inside the buffer.
-  std::string_view Rebase(std::string_view v) {
-    if (InText(v)) return {buf_.get() + (v.data() - text_.data()), v.size()};
-    if (!v.empty()) std::memcpy(buf_.get() + tail_, v.data(), v.size());
-    std::string_view out(buf_.get() + tail_, v.size());
-    tail_ += v.size();
-    return out;
+  // p's views into the buffer.
+  UnitOption Rebase(const ParsedOption& p) {
+    if (p.in_text) return {Offset(p.section), Offset(p.name), Offset(p.value)};
+    return {Copy(p.section), Copy(p.name), Copy(p.value)};
   }
   std::shared_ptr<const char[]> Release() { return std::move(buf_); }
 
  private:
-  bool InText(std::string_view v) const {
-    auto p = reinterpret_cast<uintptr_t>(v.data()), b = reinterpret_cast<uintptr_t>(text_.data());
-    return p >= b && p + v.size() <= b + text_.size();
+  std::string_view Offset(std::string_view v) const {
+    return {buf_.get() + (v.data() - text_.data()), v.size()};
+  }
+  std::string_view Copy(std::string_view v) {
+    if (!v.empty()) std::memcpy(buf_.get() + tail_, v.data(), v.size());
+    std::string_view out(buf_.get() + tail_, v.size());
+    tail_ += v.size();
+    return out;
   }
   std::string_view text_;
   std::shared_ptr<char[]> buf_;
@@ -343,9 +349,7 @@ class UnitText {
 // *text.
 std::vector<UnitOption> Canonical(const std::vector<ParsedOption>& parsed, UnitText* text) {
   std::vector<UnitOption> out;
-  auto rebase = [&](const ParsedOption& p) {
-    return UnitOption{text->Rebase(p.section), text->Rebase(p.name), text->Rebase(p.value)};
-  };
+  auto rebase = [&](const ParsedOption& p) { return text->Rebase(p); };
   // The usual case: each section appears once, so file order is already canonical. Checked
   // against the sections seen so far (a few), without allocating.
   bool in_order = true;

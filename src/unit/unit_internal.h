@@ -35,6 +35,7 @@ struct ParsedOption {
   int key_col = 0;
   int value_col = 0;
   SectionKind kind = SectionKind::kUnknown;
+  bool in_text = true;  // all three views point into the input text (not a continued line)
 };
 
 // Collects diagnostics for one file.
