@@ -284,9 +284,12 @@ void Reader::HandleLogical(std::string_view raw, int line, bool continued) {
               "; an assignment is Key=value (systemd would ignore this line)");
     return;
   }
-  size_t key_left = 0, value_left = 0;
-  std::string_view key = Strip(l.substr(0, eq), &key_left);
-  std::string_view value = Strip(l.substr(eq + 1), &value_left);
+  // l is already trimmed: the key needs trimming on its right only, the value on its left.
+  std::string_view key = l.substr(0, eq);
+  while (!key.empty() && IsWs(key.back())) key.remove_suffix(1);
+  size_t value_left = eq + 1;
+  while (value_left < l.size() && IsWs(l[value_left])) ++value_left;
+  std::string_view value = l.substr(value_left);
   if (key.empty()) {
     Error(line, col, "assignment without a key name before '='");
     return;
@@ -304,8 +307,8 @@ void Reader::HandleLogical(std::string_view raw, int line, bool continued) {
   o.name = key;
   o.value = value;
   o.line = line;
-  o.key_col = col + static_cast<int>(key_left);
-  o.value_col = col + static_cast<int>(eq + 1 + value_left);
+  o.key_col = col;
+  o.value_col = col + static_cast<int>(value_left);
   o.kind = kind_;
   o.in_text = !continued && section_in_text_;
 }
