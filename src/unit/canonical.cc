@@ -58,10 +58,12 @@ std::string ContentHash(const std::vector<UnitOption>& options) {
   return hex;
 }
 
-Unit UnitBuilder::Make(UnitName name, std::vector<UnitOption> options, FleetRequirements fleet,
+Unit UnitBuilder::Make(UnitName name, std::shared_ptr<const char[]> text,
+                       std::vector<UnitOption> options, FleetRequirements fleet,
                        FjordRequirements fjord) {
   Unit u;
   u.name_ = std::move(name);
+  u.text_ = std::move(text);
   u.options_ = std::move(options);
   u.fleet_ = std::move(fleet);
   u.fjord_ = std::move(fjord);

@@ -164,6 +164,7 @@ Status NextWord(std::string_view s, size_t* pos, std::string* word, bool* found)
 }
 
 Status CheckWordsSyntax(std::string_view s) {
+  if (!ContainsAny(s, "\"'\\")) return Status::Ok();  // most values: no quotes, no escapes
   char quote = 0;
   size_t quote_start = 0;
   for (size_t i = 0; i < s.size(); ++i) {

@@ -56,7 +56,12 @@ Status CheckUnitName(std::string_view name) {
   }
   std::string_view type = name.substr(dot + 1);
   bool known = false;
-  for (std::string_view t : kUnitTypes) known |= (t == type);
+  for (std::string_view t : kUnitTypes) {
+    if (t == type) {
+      known = true;
+      break;
+    }
+  }
   if (!known) {
     return base::InvalidArgument("unit name " + Q(name) + " has unknown type " + Q(type) +
                                  "; use .service, .socket, .timer, .path, .mount, .target, ...");

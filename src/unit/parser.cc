@@ -6,6 +6,10 @@
 #include <memory>
 #include <unordered_map>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "base/strings.h"
 #include "unit/unit_internal.h"
 
@@ -16,7 +20,7 @@ namespace {
 // systemd's LONG_LINE_MAX: longer lines (and continued lines) are refused.
 constexpr size_t kMaxLine = 1024 * 1024;
 
-bool IsWs(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool IsWs(char c) { return IsBlank(c); }
 
 // Trims systemd's WHITESPACE (" \t\n\r") and reports how much was cut on the left.
 std::string_view Strip(std::string_view s, size_t* left = nullptr) {
@@ -76,6 +80,24 @@ size_t ScanLine(const char* d, size_t pos, size_t n, bool* special) {
   constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
   auto has_zero = [](uint64_t v) { return (v - kOnes) & ~v & kHigh; };
   size_t i = pos;
+#if defined(__SSE2__)
+  // Sixteen bytes at a time while nothing is special; the first hit is the usual line end.
+  const __m128i nl = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r'), nul = _mm_setzero_si128();
+  while (i + 16 <= n) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i));
+    __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, nl), _mm_cmpeq_epi8(v, cr)),
+                               _mm_or_si128(_mm_cmpeq_epi8(v, nul), v));  // v: the high bit
+    int mask = _mm_movemask_epi8(hit);
+    if (mask == 0) {
+      i += 16;
+      continue;
+    }
+    size_t at = i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+    if (d[at] == '\n' || d[at] == '\r') return at;
+    i = at;  // a NUL or non-ASCII byte: the byte loop below takes the rest of the line
+    break;
+  }
+#endif
   while (i < n) {
     if (i + 8 <= n) {
       uint64_t w;
@@ -112,7 +134,8 @@ class Reader {
   void Run();
 
  private:
-  void HandleLogical(std::string_view l, int line);
+  // continued: l is in *storage_, not in the input text.
+  void HandleLogical(std::string_view l, int line, bool continued);
   void Error(int line, int col, std::string msg) {
     sink_.Add(Severity::kError, line, col, section_, {}, std::move(msg));
   }
@@ -122,6 +145,7 @@ class Reader {
   std::vector<ParsedOption>* out_;
   std::vector<std::unique_ptr<std::string>>* storage_;
   std::string_view section_;
+  bool section_in_text_ = true;  // section_ views the input text (not a continued header)
   SectionKind kind_ = SectionKind::kUnknown;
   bool have_section_ = false;
   bool bad_section_ = false;  // the last header was broken: its keys are dropped quietly
@@ -194,9 +218,9 @@ void Reader::Run() {
       storage_->push_back(std::make_unique<std::string>(std::move(continuation_)));
       continuation_.clear();
       continuing_ = false;
-      HandleLogical(*storage_->back(), cont_line_);
+      HandleLogical(*storage_->back(), cont_line_, true);
     } else {
-      HandleLogical(logical, line);
+      HandleLogical(logical, line, false);
     }
   }
   if (continuing_) {
@@ -205,11 +229,11 @@ void Reader::Run() {
                   std::to_string(cont_line_) + ") is read as if it ended there");
     storage_->push_back(std::make_unique<std::string>(std::move(continuation_)));
     continuing_ = false;
-    HandleLogical(*storage_->back(), cont_line_);
+    HandleLogical(*storage_->back(), cont_line_, true);
   }
 }
 
-void Reader::HandleLogical(std::string_view raw, int line) {
+void Reader::HandleLogical(std::string_view raw, int line, bool continued) {
   size_t left = 0;
   std::string_view l = Strip(raw, &left);
   if (l.empty()) return;
@@ -237,6 +261,7 @@ void Reader::HandleLogical(std::string_view raw, int line) {
       return;
     }
     section_ = name;
+    section_in_text_ = !continued;
     kind_ = ClassifySection(name);
     have_section_ = true;
     bad_section_ = false;
@@ -259,9 +284,12 @@ void Reader::HandleLogical(std::string_view raw, int line) {
               "; an assignment is Key=value (systemd would ignore this line)");
     return;
   }
-  size_t key_left = 0, value_left = 0;
-  std::string_view key = Strip(l.substr(0, eq), &key_left);
-  std::string_view value = Strip(l.substr(eq + 1), &value_left);
+  // l is already trimmed: the key needs trimming on its right only, the value on its left.
+  std::string_view key = l.substr(0, eq);
+  while (!key.empty() && IsWs(key.back())) key.remove_suffix(1);
+  size_t value_left = eq + 1;
+  while (value_left < l.size() && IsWs(l[value_left])) ++value_left;
+  std::string_view value = l.substr(value_left);
   if (key.empty()) {
     Error(line, col, "assignment without a key name before '='");
     return;
@@ -279,15 +307,52 @@ void Reader::HandleLogical(std::string_view raw, int line) {
   o.name = key;
   o.value = value;
   o.line = line;
-  o.key_col = col + static_cast<int>(key_left);
-  o.value_col = col + static_cast<int>(eq + 1 + value_left);
+  o.key_col = col;
+  o.value_col = col + static_cast<int>(value_left);
   o.kind = kind_;
+  o.in_text = !continued && section_in_text_;
 }
 
-// Groups options by section in order of first appearance (the canonical order).
-std::vector<UnitOption> Canonical(std::vector<ParsedOption>& parsed) {
+// The Unit's own copy of what its options view: the whole input text (one copy, no per-option
+// strings) followed by the few values that live elsewhere (continued lines).
+class UnitText {
+ public:
+  UnitText(std::string_view text, const std::vector<ParsedOption>& parsed) : text_(text) {
+    size_t extra = 0;
+    for (const ParsedOption& p : parsed) {
+      if (!p.in_text) extra += p.section.size() + p.name.size() + p.value.size();
+    }
+    buf_ = std::make_shared_for_overwrite<char[]>(text.size() + extra + 1);
+    if (!text.empty()) std::memcpy(buf_.get(), text.data(), text.size());
+    tail_ = text.size();
+  }
+  // p's views into the buffer.
+  UnitOption Rebase(const ParsedOption& p) {
+    if (p.in_text) return {Offset(p.section), Offset(p.name), Offset(p.value)};
+    return {Copy(p.section), Copy(p.name), Copy(p.value)};
+  }
+  std::shared_ptr<const char[]> Release() { return std::move(buf_); }
+
+ private:
+  std::string_view Offset(std::string_view v) const {
+    return {buf_.get() + (v.data() - text_.data()), v.size()};
+  }
+  std::string_view Copy(std::string_view v) {
+    if (!v.empty()) std::memcpy(buf_.get() + tail_, v.data(), v.size());
+    std::string_view out(buf_.get() + tail_, v.size());
+    tail_ += v.size();
+    return out;
+  }
+  std::string_view text_;
+  std::shared_ptr<char[]> buf_;
+  size_t tail_ = 0;
+};
+
+// Groups options by section in order of first appearance (the canonical order), as views into
+// *text.
+std::vector<UnitOption> Canonical(const std::vector<ParsedOption>& parsed, UnitText* text) {
   std::vector<UnitOption> out;
-  out.reserve(parsed.size());
+  auto rebase = [&](const ParsedOption& p) { return text->Rebase(p); };
   // The usual case: each section appears once, so file order is already canonical. Checked
   // against the sections seen so far (a few), without allocating.
   bool in_order = true;
@@ -302,9 +367,8 @@ std::vector<UnitOption> Canonical(std::vector<ParsedOption>& parsed) {
     if (in_order) seen[nseen++] = s;
   }
   if (in_order) {
-    for (const ParsedOption& p : parsed) {
-      out.push_back(UnitOption{std::string(p.section), std::string(p.name), std::string(p.value)});
-    }
+    out.reserve(parsed.size());
+    for (const ParsedOption& p : parsed) out.push_back(rebase(p));
     return out;
   }
   size_t groups = 0;
@@ -315,12 +379,7 @@ std::vector<UnitOption> Canonical(std::vector<ParsedOption>& parsed) {
   for (uint32_t g : group) ++start[g + 1];
   for (size_t g = 1; g < start.size(); ++g) start[g] += start[g - 1];
   out.resize(parsed.size());
-  for (size_t i = 0; i < parsed.size(); ++i) {
-    UnitOption& o = out[start[group[i]]++];
-    o.section.assign(parsed[i].section);
-    o.name.assign(parsed[i].name);
-    o.value.assign(parsed[i].value);
-  }
+  for (size_t i = 0; i < parsed.size(); ++i) out[start[group[i]]++] = rebase(parsed[i]);
   return out;
 }
 
@@ -413,7 +472,10 @@ ParseResult ParseUnit(std::string_view text, std::string_view file_name, const U
                      return la < lb;
                    });
   if (!HasErrors(r.diagnostics)) {
-    r.unit = UnitBuilder::Make(name, Canonical(parsed), std::move(fleet), std::move(fjord));
+    UnitText owned(text, parsed);
+    std::vector<UnitOption> options = Canonical(parsed, &owned);
+    r.unit = UnitBuilder::Make(name, owned.Release(), std::move(options), std::move(fleet),
+                               std::move(fjord));
   }
   return r;
 }

@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -198,10 +199,14 @@ struct FjordRequirements {
 // ---------------------------------------------------------------------------------------------
 // The unit
 
+// One assignment. The fields are views: in a Unit's options() they point into the Unit's own
+// immutable text buffer (shared by its copies, so they stay valid as long as any copy lives);
+// options built by a caller (ParseOptions, Serialize) must point at text that outlives the call.
+// Views rather than strings because parsing copies each option once per unit otherwise.
 struct UnitOption {
-  std::string section;
-  std::string name;
-  std::string value;
+  std::string_view section;
+  std::string_view name;
+  std::string_view value;
   friend bool operator==(const UnitOption&, const UnitOption&) = default;
 };
 
@@ -256,7 +261,8 @@ class Unit {
  public:
   const UnitName& name() const { return name_; }
   // The canonical options: grouped by section in order of first appearance, file order inside
-  // a section, values after line continuation and trimming, nothing expanded.
+  // a section, values after line continuation and trimming, nothing expanded. The views live
+  // as long as this Unit or any copy of it.
   const std::vector<UnitOption>& options() const { return options_; }
 
   bool HasSection(std::string_view section) const;
@@ -292,6 +298,7 @@ class Unit {
  private:
   friend struct UnitBuilder;
   UnitName name_;
+  std::shared_ptr<const char[]> text_;  // what options_ view; immutable, shared by copies
   std::vector<UnitOption> options_;
   FleetRequirements fleet_;
   FjordRequirements fjord_;

@@ -65,10 +65,11 @@ void CheckFleet(const std::vector<ParsedOption>& opts, const UnitName& name, Dia
   ctx.unit = name;
   FleetLines at;
   std::unordered_map<std::string, size_t> meta_index;  // key -> position in f->metadata
+  std::vector<std::string> words;  // reused for each option
   for (const ParsedOption& o : opts) {
     if (o.kind != SectionKind::kXFleet) continue;
     std::string_view key = FleetCanonical(o.name);
-    std::vector<std::string> words;
+    words.clear();
     if (key == "Global") {
       at.global = &o;
       auto b = ParseBool(o.value);
