@@ -297,13 +297,19 @@ Status CheckExecLine(std::string_view value) {
       break;
     }
   }
-  std::string_view first;
-  size_t count = 0;
-  ForEachPlainWord(value.substr(pos), [&](std::string_view w) {
-    if (count++ == 0) first = w;
-    return count < 2;
-  });
-  if (count == 0 || (argv0 && count < 2) || !IsValidExecutable(first)) {
+  // The first word, and only with '@' whether a second word exists (its end is not needed).
+  size_t n = value.size();
+  while (pos < n && IsBlank(value[pos])) ++pos;
+  size_t first_end = pos;
+  while (first_end < n && !IsBlank(value[first_end])) ++first_end;
+  std::string_view first = value.substr(pos, first_end - pos);
+  bool second = false;
+  if (argv0) {
+    size_t k = first_end;
+    while (k < n && IsBlank(value[k])) ++k;
+    second = k < n;
+  }
+  if (first.empty() || (argv0 && !second) || !IsValidExecutable(first)) {
     return base::StatusOf(ParseExecLine(value));  // for its precise message
   }
   return Status::Ok();

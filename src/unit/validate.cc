@@ -25,7 +25,15 @@ std::string_view FleetCanonical(std::string_view key) {
 // Words of a value with unit-name specifiers expanded (fleet expands %n %N %p %i), as views:
 // into the value for plain words (no copies), into *storage for unquoted or expanded ones.
 // Reports and returns false on failure; syntax errors were already reported by CheckOption.
-bool FleetWords(const ParsedOption& o, const SpecifierContext& ctx, DiagSink& sink,
+// The context fleet expands [X-Fleet] specifiers in: only the unit's name. Built only for
+// values that have a '%' (most have none).
+SpecifierContext FleetContext(const UnitName& name) {
+  SpecifierContext ctx;
+  ctx.unit = name;
+  return ctx;
+}
+
+bool FleetWords(const ParsedOption& o, const UnitName& name, DiagSink& sink,
                 std::vector<std::string>* storage, std::vector<std::string_view>* out) {
   if (!ContainsAny(o.value, "\"'\\%")) {  // plain words: no quoting, nothing to expand
     ForEachPlainWord(o.value, [&](std::string_view w) {
@@ -36,6 +44,7 @@ bool FleetWords(const ParsedOption& o, const SpecifierContext& ctx, DiagSink& si
   }
   auto words = SplitWords(o.value);
   if (!words.ok()) return false;
+  const SpecifierContext ctx = FleetContext(name);
   for (std::string& w : *words) {
     if (w.find('%') == std::string::npos) continue;
     auto expanded = ExpandSpecifiers(w, ctx);
@@ -62,8 +71,6 @@ struct FleetLines {  // the line of the first use of each key, for placing combi
 
 void CheckFleet(const std::vector<ParsedOption>& opts, const UnitName& name, DiagSink& sink,
                 FleetRequirements* f) {
-  SpecifierContext ctx;
-  ctx.unit = name;
   FleetLines at;
   std::unordered_map<std::string, size_t> meta_index;  // key -> position in f->metadata
   std::vector<std::string_view> words;                 // reused for each option
@@ -86,7 +93,7 @@ void CheckFleet(const std::vector<ParsedOption>& opts, const UnitName& name, Dia
       if (!f->global) at.global = nullptr;
     } else if (key == "MachineID") {
       at.machine_id = &o;
-      auto id = ExpandSpecifiers(o.value, ctx);
+      auto id = ExpandSpecifiers(o.value, FleetContext(name));
       if (!id.ok()) {
         sink.Error(o, true, "in MachineID=: " + std::string(id.status().message()));
       } else {
@@ -94,7 +101,7 @@ void CheckFleet(const std::vector<ParsedOption>& opts, const UnitName& name, Dia
       }
       if (f->machine_id.empty()) at.machine_id = nullptr;
     } else if (key == "MachineOf") {
-      if (!FleetWords(o, ctx, sink, &storage, &words)) continue;
+      if (!FleetWords(o, name, sink, &storage, &words)) continue;
       for (std::string_view w : words) {
         if (Status st = CheckUnitName(w); !st.ok()) {
           sink.Error(o, true, "MachineOf=: " + std::string(st.message()));
@@ -104,7 +111,7 @@ void CheckFleet(const std::vector<ParsedOption>& opts, const UnitName& name, Dia
         at.machine_of = at.machine_of ? at.machine_of : &o;
       }
     } else if (key == "MachineMetadata") {
-      if (!FleetWords(o, ctx, sink, &storage, &words)) continue;
+      if (!FleetWords(o, name, sink, &storage, &words)) continue;
       for (std::string_view w : words) {
         size_t eq = w.find('=');
         if (eq == std::string::npos || eq == 0 || eq + 1 == w.size()) {
@@ -141,7 +148,7 @@ void CheckFleet(const std::vector<ParsedOption>& opts, const UnitName& name, Dia
         }
       }
     } else if (key == "Conflicts" || key == "Replaces") {
-      if (!FleetWords(o, ctx, sink, &storage, &words)) continue;
+      if (!FleetWords(o, name, sink, &storage, &words)) continue;
       auto& list = key == "Conflicts" ? f->conflicts : f->replaces;
       auto& first = key == "Conflicts" ? at.conflicts : at.replaces;
       for (std::string_view w : words) list.emplace_back(w);
