@@ -1,5 +1,6 @@
 // systemd's word splitting (quotes and C escapes), Exec command lines, Environment= and $VAR
 // expansion. Linear in the input; every error names the position and the fix.
+#include <array>
 #include <string>
 
 #include "base/strings.h"
@@ -296,21 +297,36 @@ Status CheckExecLine(std::string_view value) {
       break;
     }
   }
-  std::string_view first;
-  size_t count = 0;
-  ForEachPlainWord(value.substr(pos), [&](std::string_view w) {
-    if (count++ == 0) first = w;
-    return count < 2;
-  });
-  if (count == 0 || (argv0 && count < 2) || !IsValidExecutable(first)) {
+  // The first word, and only with '@' whether a second word exists (its end is not needed).
+  size_t n = value.size();
+  while (pos < n && IsBlank(value[pos])) ++pos;
+  size_t first_end = pos;
+  while (first_end < n && !IsBlank(value[first_end])) ++first_end;
+  std::string_view first = value.substr(pos, first_end - pos);
+  bool second = false;
+  if (argv0) {
+    size_t k = first_end;
+    while (k < n && IsBlank(value[k])) ++k;
+    second = k < n;
+  }
+  if (first.empty() || (argv0 && !second) || !IsValidExecutable(first)) {
     return base::StatusOf(ParseExecLine(value));  // for its precise message
   }
   return Status::Ok();
 }
 
+// Bytes that end or change the plain run of an Environment= value after '=': blanks, quotes,
+// backslash. Everything else is skipped with one table load.
+constexpr auto kEnvValueStop = [] {
+  std::array<bool, 256> t{};
+  t[' '] = t['\t'] = t['\n'] = t['\r'] = t['"'] = t['\''] = t['\\'] = true;
+  return t;
+}();
+
 Status CheckEnvironment(std::string_view value) {
   // Walks the words as NextWord would, checking each NAME before '='; anything unusual
-  // (escapes, errors) is left to ParseEnvironment for the exact verdict and message.
+  // (escapes, a bad name, unbalanced quotes) is left to ParseEnvironment for the exact verdict
+  // and message, so this only has to be right when it says Ok.
   auto full = [&] { return base::StatusOf(ParseEnvironment(value)); };
   size_t i = 0, n = value.size();
   while (true) {
@@ -318,8 +334,8 @@ Status CheckEnvironment(std::string_view value) {
     if (i == n) return Status::Ok();
     char quote = 0;
     size_t name_len = 0;
-    bool saw_eq = false;
-    for (; i < n; ++i) {
+    for (;; ++i) {  // NAME, possibly with quotes in it, up to '='
+      if (i == n) return full();
       char c = value[i];
       if (quote != 0 && c == quote) {
         quote = 0;
@@ -329,19 +345,28 @@ Status CheckEnvironment(std::string_view value) {
         quote = c;
         continue;
       }
-      if (quote == 0 && IsSpace(c)) break;
-      if (c == '\\') return full();
-      if (saw_eq) continue;
-      if (c == '=') {
-        saw_eq = true;
-        continue;
-      }
+      if (c == '=') break;
       bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
                 (c >= '0' && c <= '9' && name_len > 0);
       if (!ok) return full();
       ++name_len;
     }
-    if (quote != 0 || !saw_eq || name_len == 0) return full();
+    if (name_len == 0) return full();
+    for (++i; i < n; ++i) {  // the value: plain bytes cost one table load
+      char c = value[i];
+      if (!kEnvValueStop[static_cast<unsigned char>(c)]) continue;
+      if (c == '\\') return full();
+      if (quote != 0) {
+        if (c == quote) quote = 0;
+        continue;
+      }
+      if (c == '"' || c == '\'') {
+        quote = c;
+        continue;
+      }
+      break;  // a blank outside quotes ends the word
+    }
+    if (quote != 0) return full();
   }
 }
 

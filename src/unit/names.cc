@@ -1,4 +1,5 @@
 // Unit names (systemd.unit(5) "Description"), systemd-escape and specifier expansion.
+#include <array>
 #include <string>
 
 #include "base/strings.h"
@@ -15,13 +16,21 @@ constexpr std::string_view kUnitTypes[] = {"service",   "socket", "device", "mou
                                            "automount", "swap",   "target", "path",
                                            "timer",     "slice",  "scope"};
 
-bool IsAlnum(char c) {
+constexpr bool IsAlnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 // systemd's VALID_CHARS for unit names: alphanumerics and ":-_.\".
-bool IsUnitChar(char c) {
+constexpr bool IsUnitChar(char c) {
   return IsAlnum(c) || c == ':' || c == '-' || c == '_' || c == '.' || c == '\\';
 }
+
+// Bytes allowed in the stem (the part before ".type"): IsUnitChar and '@' (the first '@'
+// separates the instance; later ones are part of it). One table load per byte.
+constexpr auto kStemChar = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) t[c] = IsUnitChar(static_cast<char>(c)) || c == '@';
+  return t;
+}();
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -57,7 +66,7 @@ Status CheckUnitName(std::string_view name) {
   std::string_view type = name.substr(dot + 1);
   bool known = false;
   for (std::string_view t : kUnitTypes) {
-    if (t == type) {
+    if (t.size() == type.size() && t[0] == type[0] && t == type) {  // rarely calls memcmp
       known = true;
       break;
     }
@@ -66,23 +75,16 @@ Status CheckUnitName(std::string_view name) {
     return base::InvalidArgument("unit name " + Q(name) + " has unknown type " + Q(type) +
                                  "; use .service, .socket, .timer, .path, .mount, .target, ...");
   }
-  std::string_view stem = name.substr(0, dot);
-  size_t at = stem.find('@');
-  std::string_view prefix = stem.substr(0, at);
-  if (prefix.empty()) {
-    return base::InvalidArgument("unit name " + Q(name) + " has an empty name before " +
-                                 (at == std::string_view::npos ? "the type" : "'@'"));
+  std::string_view stem = name.substr(0, dot);  // not empty: dot > 0
+  if (stem[0] == '@') {
+    return base::InvalidArgument("unit name " + Q(name) + " has an empty name before '@'");
   }
   for (size_t i = 0; i < stem.size(); ++i) {
-    char c = stem[i];
-    bool ok = IsUnitChar(c) || (c == '@' && at != std::string_view::npos && i > at);
-    if (i == at) ok = true;
-    if (!ok) {
-      return base::InvalidArgument(
-          "unit name " + Q(name) + " has invalid character " + Q(stem.substr(i, 1)) +
-          " at position " + std::to_string(i + 1) +
-          "; systemd allows letters, digits and \":-_.\\\" (escape others with systemd-escape)");
-    }
+    if (kStemChar[static_cast<unsigned char>(stem[i])]) continue;
+    return base::InvalidArgument(
+        "unit name " + Q(name) + " has invalid character " + Q(stem.substr(i, 1)) +
+        " at position " + std::to_string(i + 1) +
+        "; systemd allows letters, digits and \":-_.\\\" (escape others with systemd-escape)");
   }
   return Status::Ok();
 }

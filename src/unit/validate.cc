@@ -22,32 +22,42 @@ std::string_view FleetCanonical(std::string_view key) {
   return key;
 }
 
-// Words of a value with unit-name specifiers expanded (fleet expands %n %N %p %i). Reports and
-// returns false on failure; syntax errors were already reported by CheckOption.
-bool FleetWords(const ParsedOption& o, const SpecifierContext& ctx, DiagSink& sink,
-                std::vector<std::string>* out) {
+// Words of a value with unit-name specifiers expanded (fleet expands %n %N %p %i), as views:
+// into the value for plain words (no copies), into *storage for unquoted or expanded ones.
+// Reports and returns false on failure; syntax errors were already reported by CheckOption.
+// The context fleet expands [X-Fleet] specifiers in: only the unit's name. Built only for
+// values that have a '%' (most have none).
+SpecifierContext FleetContext(const UnitName& name) {
+  SpecifierContext ctx;
+  ctx.unit = name;
+  return ctx;
+}
+
+bool FleetWords(const ParsedOption& o, const UnitName& name, DiagSink& sink,
+                std::vector<std::string>* storage, std::vector<std::string_view>* out) {
   if (!ContainsAny(o.value, "\"'\\%")) {  // plain words: no quoting, nothing to expand
     ForEachPlainWord(o.value, [&](std::string_view w) {
-      out->emplace_back(w);
+      out->push_back(w);
       return true;
     });
     return true;
   }
   auto words = SplitWords(o.value);
   if (!words.ok()) return false;
+  const SpecifierContext ctx = FleetContext(name);
   for (std::string& w : *words) {
-    if (w.find('%') == std::string::npos) {
-      out->push_back(std::move(w));
-      continue;
-    }
+    if (w.find('%') == std::string::npos) continue;
     auto expanded = ExpandSpecifiers(w, ctx);
     if (!expanded.ok()) {
       sink.Error(o, true,
                  "in " + std::string(o.name) + "=: " + std::string(expanded.status().message()));
       return false;
     }
-    out->push_back(std::move(*expanded));
+    w = std::move(*expanded);
   }
+  // Views are taken only once storage no longer changes.
+  *storage = std::move(*words);
+  for (const std::string& w : *storage) out->push_back(w);
   return true;
 }
 
@@ -61,11 +71,10 @@ struct FleetLines {  // the line of the first use of each key, for placing combi
 
 void CheckFleet(const std::vector<ParsedOption>& opts, const UnitName& name, DiagSink& sink,
                 FleetRequirements* f) {
-  SpecifierContext ctx;
-  ctx.unit = name;
   FleetLines at;
   std::unordered_map<std::string, size_t> meta_index;  // key -> position in f->metadata
-  std::vector<std::string> words;  // reused for each option
+  std::vector<std::string_view> words;                 // reused for each option
+  std::vector<std::string> storage;                    // words that are not views into the value
   for (const ParsedOption& o : opts) {
     if (o.kind != SectionKind::kXFleet) continue;
     std::string_view key = FleetCanonical(o.name);
@@ -84,7 +93,7 @@ void CheckFleet(const std::vector<ParsedOption>& opts, const UnitName& name, Dia
       if (!f->global) at.global = nullptr;
     } else if (key == "MachineID") {
       at.machine_id = &o;
-      auto id = ExpandSpecifiers(o.value, ctx);
+      auto id = ExpandSpecifiers(o.value, FleetContext(name));
       if (!id.ok()) {
         sink.Error(o, true, "in MachineID=: " + std::string(id.status().message()));
       } else {
@@ -92,18 +101,18 @@ void CheckFleet(const std::vector<ParsedOption>& opts, const UnitName& name, Dia
       }
       if (f->machine_id.empty()) at.machine_id = nullptr;
     } else if (key == "MachineOf") {
-      if (!FleetWords(o, ctx, sink, &words)) continue;
-      for (std::string& w : words) {
-        if (auto n = UnitName::Parse(w); !n.ok()) {
-          sink.Error(o, true, "MachineOf=: " + std::string(n.status().message()));
+      if (!FleetWords(o, name, sink, &storage, &words)) continue;
+      for (std::string_view w : words) {
+        if (Status st = CheckUnitName(w); !st.ok()) {
+          sink.Error(o, true, "MachineOf=: " + std::string(st.message()));
           continue;
         }
-        f->machine_of.push_back(std::move(w));
+        f->machine_of.emplace_back(w);
         at.machine_of = at.machine_of ? at.machine_of : &o;
       }
     } else if (key == "MachineMetadata") {
-      if (!FleetWords(o, ctx, sink, &words)) continue;
-      for (const std::string& w : words) {
+      if (!FleetWords(o, name, sink, &storage, &words)) continue;
+      for (std::string_view w : words) {
         size_t eq = w.find('=');
         if (eq == std::string::npos || eq == 0 || eq + 1 == w.size()) {
           sink.Error(o, true,
@@ -111,7 +120,7 @@ void CheckFleet(const std::vector<ParsedOption>& opts, const UnitName& name, Dia
                          " is not key=value; write e.g. MachineMetadata=region=us-east");
           continue;
         }
-        std::string k = w.substr(0, eq), v = w.substr(eq + 1);
+        std::string_view k = w.substr(0, eq), v = w.substr(eq + 1);
         // A few keys: a linear scan; many (hostile input): a hash index built on demand.
         size_t pos = std::string::npos;
         if (f->metadata.size() <= 16) {
@@ -123,24 +132,26 @@ void CheckFleet(const std::vector<ParsedOption>& opts, const UnitName& name, Dia
             for (size_t i = 0; i < f->metadata.size(); ++i)
               meta_index.emplace(f->metadata[i].key, i);
           }
-          if (auto it = meta_index.find(k); it != meta_index.end()) pos = it->second;
+          if (auto it = meta_index.find(std::string(k)); it != meta_index.end()) pos = it->second;
         }
         if (pos == std::string::npos) {
           pos = f->metadata.size();
-          f->metadata.push_back({k, {}});
-          if (!meta_index.empty()) meta_index.emplace(k, pos);
+          if (f->metadata.capacity() == 0) f->metadata.reserve(4);  // skips regrowth moves
+          f->metadata.push_back({std::string(k), {}});
+          if (!meta_index.empty()) meta_index.emplace(std::string(k), pos);
         }
         auto& values = f->metadata[pos].values;
         // Duplicates are dropped; the scan is bounded so a hostile line stays cheap.
         if (values.size() > 64 || std::find(values.begin(), values.end(), v) == values.end()) {
-          values.push_back(v);
+          if (values.capacity() == 0) values.reserve(4);
+          values.emplace_back(v);
         }
       }
     } else if (key == "Conflicts" || key == "Replaces") {
-      if (!FleetWords(o, ctx, sink, &words)) continue;
+      if (!FleetWords(o, name, sink, &storage, &words)) continue;
       auto& list = key == "Conflicts" ? f->conflicts : f->replaces;
       auto& first = key == "Conflicts" ? at.conflicts : at.replaces;
-      for (std::string& w : words) list.push_back(std::move(w));
+      for (std::string_view w : words) list.emplace_back(w);
       if (!list.empty() && !first) first = &o;
     }
   }

@@ -90,6 +90,45 @@ constexpr TimeUnit kTimeUnits[] = {
     {"y", kYear},
 };
 
+// The common spellings ("30", "5s", "1min 30s", "200ms"): parts of at most 9 digits with
+// us/ms/s/sec/min, separated by single spaces. Returns false for anything else (the general
+// parser then decides), so this accepts only what the general parser accepts, with the same
+// value. At most 4 parts of at most 999999999 min each: far below kInfiniteTime.
+bool ParsePlainTimeSpan(std::string_view t, uint64_t* out) {
+  uint64_t total = 0;
+  size_t i = 0, n = t.size();
+  for (int part = 0; part < 4; ++part) {
+    size_t start = i;
+    uint64_t v = 0;
+    while (i < n && IsDigit(t[i]) && i - start < 9)
+      v = v * 10 + static_cast<uint64_t>(t[i++] - '0');
+    if (i == start || (i < n && IsDigit(t[i]))) return false;
+    size_t u = i;
+    while (i < n && t[i] >= 'a' && t[i] <= 'z') ++i;
+    std::string_view unit = t.substr(u, i - u);
+    uint64_t mult;
+    if (unit.empty() || unit == "s" || unit == "sec") {
+      mult = kSec;
+    } else if (unit == "min") {
+      mult = kMin;
+    } else if (unit == "ms") {
+      mult = kMsec;
+    } else if (unit == "us") {
+      mult = kUsec;
+    } else {
+      return false;
+    }
+    total += v * mult;
+    if (i == n) {
+      *out = total;
+      return true;
+    }
+    if (t[i] != ' ' || i + 1 == n || !IsDigit(t[i + 1])) return false;
+    ++i;
+  }
+  return false;
+}
+
 }  // namespace
 
 Result<bool> ParseBool(std::string_view s) {
@@ -104,6 +143,9 @@ Result<bool> ParseBool(std::string_view s) {
 
 Result<std::chrono::microseconds> ParseTimeSpan(std::string_view s) {
   std::string_view t = base::TrimWhitespace(s);
+  if (uint64_t plain; ParsePlainTimeSpan(t, &plain)) {
+    return std::chrono::microseconds(static_cast<int64_t>(plain));
+  }
   if (t == "infinity") return kInfiniteTime;
   if (t.empty()) return base::InvalidArgument("empty time span; write e.g. 90s or 5min 20s");
   uint64_t total = 0;
