@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make run`: what fjord can do on one machine today. Until the server exists (issue 4) this checks
-# the example units and shows the result; it does not pretend to start a cluster.
+# the example units and points at the local container verbs; it does not pretend to start a cluster.
 set -euo pipefail
 fjord=${1:-build/fjord}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,4 +12,5 @@ if ((${#units[@]})); then
   "$fjord" unit check "${units[@]}" || true
 fi
 echo
-echo "fjord has no server yet: there is no API or dashboard to open. See README.md for the tour."
+echo "fjord has no server yet (issue 4): there is no API or dashboard to open."
+echo "Containers run locally today: see the README's tour (fjord image import, fjord run, fjord ps)."
