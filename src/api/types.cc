@@ -82,8 +82,9 @@ base::Result<json> ParseObject(std::string_view text) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    // Drop nlohmann's "[json.exception.parse_error.101] " prefix; keep the position.
+  } catch (const json::exception& e) {
+    // parse_error, or out_of_range for a number too large for a double. Drop nlohmann's
+    // "[json.exception.parse_error.101] " prefix; keep the position.
     std::string what = e.what();
     if (size_t p = what.find("] "); p != std::string::npos) what.erase(0, p + 2);
     return base::InvalidArgument("body is not valid JSON: " + what);
