@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "base/state_root.h"
 #include "base/strings.h"
 #include "cli/commands.h"
 #include "image/image_store.h"
@@ -29,12 +30,6 @@ using base::Result;
 using base::Status;
 
 constexpr int kFjordFailed = 125;
-
-std::filesystem::path RootOrDefault(const std::string& root) {
-  if (!root.empty()) return root;
-  const char* env = std::getenv("FJORD_ROOT");
-  return (env != nullptr && env[0] != '\0') ? env : "/var/lib/fjord";
-}
 
 // --image: the image's layers (lowest first; the runtime stacks them) and its config, which
 // the command line overrides: arguments replace Cmd (after Entrypoint), --env adds to Env,
@@ -114,7 +109,7 @@ void WireNetwork(const net::BridgeConfig& config, rt::RuntimeOptions& options) {
 
 Result<std::unique_ptr<rt::Runtime>> OpenRuntime(const std::string& root_flag) {
   rt::RuntimeOptions options;
-  options.root = RootOrDefault(root_flag);
+  options.root = base::StateRoot(root_flag);
   if (const char* parent = std::getenv("FJORD_CGROUP_PARENT"); parent && parent[0] != '\0') {
     options.cgroup_parent = parent;
   }
@@ -225,7 +220,7 @@ Result<rt::ContainerSpec> BuildSpec(const RunFlags& f, std::vector<std::string> 
   if (!f.image.empty() && !f.rootfs.empty()) {
     return base::InvalidArgument("give either --image or --rootfs, not both");
   }
-  if (!f.image.empty()) FJORD_RETURN_IF_ERROR(ApplyImage(f.image, RootOrDefault(f.root), spec));
+  if (!f.image.empty()) FJORD_RETURN_IF_ERROR(ApplyImage(f.image, base::StateRoot(f.root), spec));
   return spec;
 }
 
@@ -316,7 +311,7 @@ int InspectMain(const std::string& root, const std::string& name) {
                         {"command", info->argv},
                         {"created_unix", info->created_unix},
                         {"finished_unix", info->finished_unix}};
-  auto config = BridgeConfigFromEnv(RootOrDefault(root));
+  auto config = BridgeConfigFromEnv(base::StateRoot(root));
   if (!config.ok()) return Fail("inspect", config.status());
   auto attachment = net::FindAttachment(*config, info->id);
   if (!attachment.ok()) return Fail("inspect", attachment.status());

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "base/clock.h"
+#include "base/state_root.h"
 #include "base/strings.h"
 #include "image/digest.h"
 #include "image/fs.h"
@@ -377,10 +378,7 @@ Result<std::unique_ptr<ImageStore>> ImageStore::Open(const fs::path& root) {
 namespace fjord::image {
 
 std::filesystem::path ImageStoreDir(const std::filesystem::path& fjord_root) {
-  if (!fjord_root.empty()) return fjord_root / "images";
-  const char* env = std::getenv("FJORD_ROOT");
-  if (env != nullptr && *env != '\0') return std::filesystem::path(env) / "images";
-  return std::filesystem::path("/var/lib/fjord") / "images";
+  return base::StateRoot(fjord_root) / "images";
 }
 
 }  // namespace fjord::image

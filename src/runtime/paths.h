@@ -33,13 +33,11 @@
 #include <filesystem>
 #include <string>
 
+#include "base/state_root.h"
+
 namespace fjord::runtime::paths {
 
-inline std::filesystem::path DefaultRoot() {
-  const char* env = std::getenv("FJORD_ROOT");
-  return (env != nullptr && env[0] != '\0') ? std::filesystem::path(env)
-                                            : std::filesystem::path("/var/lib/fjord");
-}
+inline std::filesystem::path DefaultRoot() { return base::StateRoot(); }
 inline std::filesystem::path NamesDir(const std::filesystem::path& root) { return root / "names"; }
 inline std::filesystem::path NameLink(const std::filesystem::path& root, const std::string& name) {
   return NamesDir(root) / name;
