@@ -32,6 +32,14 @@ using internal::Stmt;
 constexpr int64_t kSchemaVersion = 1;
 constexpr int kPutType = 0;
 constexpr int kDeleteType = 1;
+
+// Writes one of the integer rows of `meta` ('revision', 'compacted') inside the caller's txn.
+base::Status SetMetaCounter(SqliteConn& c, const char* name, int64_t value) {
+  auto s = c.Prepare(std::string("UPDATE meta SET value = ?1 WHERE name = '") + name + "'");
+  if (!s.ok()) return s.status();
+  s->BindInt(1, value);
+  return s->Run();
+}
 // WAL length (pages) that triggers a background checkpoint; SQLite's own default is 1000.
 constexpr int kCheckpointPages = 1000;
 // WAL length at which the writer finishes the checkpoint itself. SQLite rewinds the WAL only when
@@ -551,12 +559,7 @@ void SqliteStore::CommitGroup(std::vector<TxnItem>& items) {
     results.push_back(TxnResponse{out->succeeded, rev, out->deleted});
   }
   if (st.ok() && !published.empty()) {
-    auto s = c.Prepare("UPDATE meta SET value = ?1 WHERE name = 'revision'");
-    st = s.status();
-    if (st.ok()) {
-      s->BindInt(1, rev);
-      st = s->Run();
-    }
+    st = SetMetaCounter(c, "revision", rev);
   }
   if (st.ok()) st = c.Exec("COMMIT");
   if (!st.ok()) {
@@ -592,12 +595,7 @@ base::Status SqliteStore::RunCompaction(Revision rev) {
     }
   }
   if (st.ok()) {
-    auto s = c.Prepare("UPDATE meta SET value = ?1 WHERE name = 'compacted'");
-    st = s.status();
-    if (st.ok()) {
-      s->BindInt(1, rev);
-      st = s->Run();
-    }
+    st = SetMetaCounter(c, "compacted", rev);
   }
   if (st.ok()) st = c.Exec("COMMIT");
   if (!st.ok()) {
