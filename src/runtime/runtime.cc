@@ -356,7 +356,10 @@ ContainerInfo RuntimeImpl::InfoOf(const std::string& id, const ContainerState& s
       info.error = "the container's monitor died; the container was killed";
     }
   }
-  if (auto spec = ReadSpec(info.dir); spec.ok()) info.argv = spec->argv;
+  if (auto spec = ReadSpec(info.dir); spec.ok()) {
+    info.argv = spec->argv;
+    info.layers = spec->layers;
+  }
   return info;
 }
 
