@@ -7,7 +7,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
+
+#include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -426,6 +430,72 @@ TEST_F(SupervisorTest, DetachAndReopenReadoptsUnits) {
   sup_->Apply({});
   for (int i = 0; i < 400 && Alive(keep); ++i) std::this_thread::sleep_for(5ms);
   EXPECT_FALSE(Alive(keep));
+}
+
+// The agent process is SIGKILLed: its units keep running and the next agent re-adopts them.
+TEST_F(SupervisorTest, UnitsOutliveAKilledAgent) {
+  sup_.reset();
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t agent = ::fork();
+  ASSERT_GE(agent, 0);
+  if (agent == 0) {
+    Supervisor::Options o;
+    o.state_dir = dir_ / "state";
+    o.cgroup_parent = parent_;
+    o.on_change = [&](const UnitStatus& s) {
+      if (s.sub_state == "running" && s.main_pid > 0) (void)!::write(ready[1], "r", 1);
+    };
+    auto s = Supervisor::Open(o);
+    if (!s.ok()) _exit(1);
+    (*s)->Apply({Assign("survivor.service", {{"Service", "ExecStart", "/bin/sleep 1000"}})});
+    for (;;) ::pause();
+  }
+  ::close(ready[1]);
+  char c;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ::close(ready[0]);
+  ::kill(agent, SIGKILL);
+  ::waitpid(agent, nullptr, 0);
+  Open();
+  UnitStatus st = WaitState("survivor.service", "active", "running");
+  EXPECT_TRUE(Alive(st.main_pid));
+  EXPECT_EQ(st.restarts, 0u);
+  EXPECT_NE(ReadFile("/proc/" + std::to_string(st.main_pid) + "/cmdline").find("sleep"),
+            std::string::npos);
+}
+
+TEST_F(SupervisorTest, OnChangeAndJournalFollow) {
+  sup_.reset();
+  std::mutex mu;
+  std::vector<std::string> seen;
+  Supervisor::Options o;
+  o.state_dir = dir_ / "state";
+  o.cgroup_parent = parent_;
+  o.on_change = [&](const UnitStatus& s) {
+    std::lock_guard lock(mu);
+    seen.push_back(s.name + " " + s.active_state + "/" + s.sub_state);
+  };
+  auto s = Supervisor::Open(o);
+  ASSERT_TRUE(s.ok());
+  sup_ = std::move(*s);
+  sup_->Apply({Assign("tick.service",
+                      {{"Service", "ExecStart",
+                        "/bin/sh -c 'i=0; while :; do echo tick-$i; i=$((i+1)); sleep 0.02; done'"}})});
+  WaitState("tick.service", "active", "running");
+  std::vector<std::string> lines;
+  ASSERT_TRUE(sup_->Journal("tick.service", 2, true, [&](std::string_view l) {
+                    lines.emplace_back(l);
+                    return lines.size() < 8;
+                  }).ok());
+  ASSERT_EQ(lines.size(), 8u);
+  EXPECT_NE(lines.back().find("tick-"), std::string::npos);
+  EXPECT_EQ(lines.back()[4], '-');  // "2026-...Z tick-N": timestamped
+  EXPECT_FALSE(sup_->Journal("nope.service", 1, false, [](std::string_view) { return true; }).ok());
+  sup_->StopAll();
+  sup_.reset();  // on_change refers to this test's locals
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "tick.service active/running"), seen.end());
+  EXPECT_EQ(seen.back(), "tick.service inactive/dead");
 }
 
 TEST_F(SupervisorTest, ContainerUnitRunsAndLogs) {
