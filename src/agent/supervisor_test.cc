@@ -282,6 +282,61 @@ TEST_F(SupervisorTest, EnvironmentAndWorkingDirectory) {
       << JournalText("env.service");
 }
 
+TEST_F(SupervisorTest, ExecPrefixesAndUser) {
+  sup_->Apply({Assign("pfx.service",
+                      {{"Service", "Type", "oneshot"},
+                       {"Service", "User", "nobody"},
+                       {"Service", "Environment", "FOO=foo"},
+                       {"Service", "ExecStart", "@/bin/sh renamed -c 'echo argv0=$0'"},
+                       {"Service", "ExecStart", ":/bin/echo literal=$FOO"},
+                       {"Service", "ExecStart", "/bin/echo expanded=${FOO} $FOO"},
+                       {"Service", "ExecStart", "/bin/sh -c 'echo uid=$(id -u) home=$HOME'"},
+                       {"Service", "ExecStart", "+/bin/sh -c 'echo plus-uid=$(id -u)'"}})});
+  WaitState("pfx.service", "inactive", "dead");
+  std::string j = JournalText("pfx.service");
+  EXPECT_NE(j.find("argv0=renamed"), std::string::npos) << j;
+  EXPECT_NE(j.find("literal=$FOO"), std::string::npos) << j;
+  EXPECT_NE(j.find("expanded=foo foo"), std::string::npos) << j;
+  EXPECT_NE(j.find("uid=65534 home=/nonexistent"), std::string::npos) << j;
+  EXPECT_NE(j.find("plus-uid=0"), std::string::npos) << j;
+}
+
+TEST_F(SupervisorTest, UnknownUserFails) {
+  sup_->Apply({Assign("nouser.service", {{"Service", "User", "fjord-no-such-user"},
+                                         {"Service", "ExecStart", "/bin/sleep 1000"}})});
+  UnitStatus st = WaitState("nouser.service", "failed", "failed");
+  EXPECT_NE(st.reason.find("fjord-no-such-user"), std::string::npos) << st.reason;
+}
+
+TEST_F(SupervisorTest, KillSignalAndExecStopPost) {
+  fs::path mark = dir_ / "stopped";
+  Opts o = {{"Service", "ExecStart",
+             "/bin/sh -c 'trap \"echo got-int; exit 0\" INT; while :; do sleep 0.05; done'"},
+            {"Service", "KillSignal", "SIGINT"},
+            {"Service", "ExecStopPost", "/bin/sh -c 'echo $SERVICE_RESULT > " + mark.string() +
+                                            "; echo post-ran'"}};
+  sup_->Apply({Assign("sig.service", o)});
+  WaitState("sig.service", "active", "running");
+  sup_->Apply({Assign("sig.service", o, api::UnitStateName::kLoaded)});
+  UnitStatus st = WaitState("sig.service", "inactive", "dead");
+  EXPECT_EQ(st.result, "success");
+  std::string j = JournalText("sig.service");
+  EXPECT_NE(j.find("got-int"), std::string::npos) << j;
+  EXPECT_NE(j.find("post-ran"), std::string::npos) << j;
+}
+
+TEST_F(SupervisorTest, TimeoutStartSecFailsTheStart) {
+  fs::path mark = dir_ / "post";
+  sup_->Apply({Assign("slow.service",
+                      {{"Service", "ExecStartPre", "/bin/sleep 1000"},
+                       {"Service", "ExecStart", "/bin/sleep 1000"},
+                       {"Service", "TimeoutStartSec", "300ms"},
+                       {"Service", "ExecStopPost", "/bin/touch " + mark.string()}})});
+  UnitStatus st = WaitState("slow.service", "failed", "failed");
+  EXPECT_EQ(st.result, "timeout");
+  EXPECT_TRUE(fs::exists(mark));  // ExecStopPost= runs after a failed start, as in systemd
+}
+
 TEST_F(SupervisorTest, MissingEnvironmentFileFailsWithResources) {
   sup_->Apply({Assign("noenv.service", {{"Service", "EnvironmentFile", "/nonexistent/fjord"},
                                         {"Service", "ExecStart", "/bin/sleep 1000"}})});
