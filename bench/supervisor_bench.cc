@@ -78,8 +78,8 @@ int main(int argc, char** argv) {
       }
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                     .count());
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the last starts settle
   long rss = RssKiB(::getpid());
@@ -94,16 +94,18 @@ int main(int argc, char** argv) {
   long shim = RssKiB(shim_pid);
   std::vector<double> sorted = ms;
   std::sort(sorted.begin(), sorted.end());
-  auto pct = [&](double p) { return sorted[std::min(sorted.size() - 1, size_t(p * sorted.size()))]; };
-  std::printf("apply_to_running_ms: n=%zu median=%.2f p95=%.2f max=%.2f\n", sorted.size(),
-              pct(0.5), pct(0.95), sorted.back());
+  auto pct = [&](double p) {
+    return sorted[std::min(sorted.size() - 1, size_t(p * sorted.size()))];
+  };
+  std::printf("apply_to_running_ms: n=%zu median=%.2f p95=%.2f max=%.2f\n", sorted.size(), pct(0.5),
+              pct(0.95), sorted.back());
   std::printf("supervisor_rss_kib_with_%d_running_units: %ld\n", units, rss);
   std::printf("one_unit_shim_rss_kib: %ld\n", shim);
   auto t0 = std::chrono::steady_clock::now();
   (*sup)->StopAll();
-  std::printf("stop_all_ms: %.1f\n",
-              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                  .count());
+  std::printf(
+      "stop_all_ms: %.1f\n",
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   sup->reset();
   std::error_code ec;
   for (const auto& h : fs::directory_iterator("/sys/fs/cgroup", ec)) {

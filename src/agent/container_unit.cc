@@ -36,14 +36,13 @@ base::Result<runtime::Mount> ParseVolume(const std::string& v) {
   return m;
 }
 
-base::Result<runtime::ContainerSpec> BuildSpec(const unit::Unit& u,
-                                               const Supervisor::Options& opts,
+base::Result<runtime::ContainerSpec> BuildSpec(const unit::Unit& u, const Supervisor::Options& opts,
                                                const std::string& name) {
   unit::ContainerSpec c = u.Container();
   runtime::ContainerSpec spec;
   spec.name = name;
-  fs::path root = opts.image_root.empty() ? image::ImageStoreDir(base::StateRoot())
-                                          : opts.image_root;
+  fs::path root =
+      opts.image_root.empty() ? image::ImageStoreDir(base::StateRoot()) : opts.image_root;
   auto store = image::ImageStore::Open(root);
   if (!store.ok()) return store.status().Wrap("Image=" + c.image);
   auto img = (*store)->Resolve(c.image);
@@ -56,7 +55,7 @@ base::Result<runtime::ContainerSpec> BuildSpec(const unit::Unit& u,
   spec.env = img->config.env;
   for (const auto& e : u.Environment()) spec.env.push_back(e.name + "=" + e.value);
   for (const auto& e : c.environment) spec.env.push_back(e.name + "=" + e.value);
-  spec.cwd = !c.working_dir.empty()          ? c.working_dir
+  spec.cwd = !c.working_dir.empty()             ? c.working_dir
              : !img->config.working_dir.empty() ? img->config.working_dir
                                                 : "/";
   spec.user = c.user.empty() ? img->config.user : c.user;

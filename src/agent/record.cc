@@ -1,6 +1,5 @@
 // record.json: what a unit is and what of it runs, so a later agent can re-adopt it.
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "agent/internal.h"
@@ -67,8 +66,8 @@ base::Result<Record> ReadRecord(const fs::path& file) {
     if (!desired.ok()) return desired.status();
     r.a.desired = *desired;
     for (const auto& o : j.at("options")) {
-      r.a.options.push_back({o.at(0).get<std::string>(), o.at(1).get<std::string>(),
-                             o.at(2).get<std::string>()});
+      r.a.options.push_back(
+          {o.at(0).get<std::string>(), o.at(1).get<std::string>(), o.at(2).get<std::string>()});
     }
     r.phase = j.value("phase", "dead");
     r.result = j.value("result", "success");

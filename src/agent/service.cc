@@ -41,12 +41,18 @@ std::string SignalName(int sig) {
 
 std::string_view ExitCodeName(int code) {
   switch (code) {
-    case 200: return "CHDIR";
-    case 203: return "EXEC";
-    case 216: return "GROUP";
-    case 217: return "USER";
-    case 219: return "CGROUP";
-    default: return "";
+    case 200:
+      return "CHDIR";
+    case 203:
+      return "EXEC";
+    case 216:
+      return "GROUP";
+    case 217:
+      return "USER";
+    case 219:
+      return "CGROUP";
+    default:
+      return "";
   }
 }
 
@@ -56,12 +62,18 @@ bool IsCleanSignal(int sig) {
 
 std::string_view PhaseKey(Phase p) {
   switch (p) {
-    case Phase::kStartPre: return "ExecStartPre";
-    case Phase::kStart: return "ExecStart";
-    case Phase::kStartPost: return "ExecStartPost";
-    case Phase::kStop: return "ExecStop";
-    case Phase::kStopPost: return "ExecStopPost";
-    default: return "";
+    case Phase::kStartPre:
+      return "ExecStartPre";
+    case Phase::kStart:
+      return "ExecStart";
+    case Phase::kStartPost:
+      return "ExecStartPost";
+    case Phase::kStop:
+      return "ExecStop";
+    case Phase::kStopPost:
+      return "ExecStopPost";
+    default:
+      return "";
   }
 }
 
@@ -87,23 +99,28 @@ uint64_t MachineMemory() {
 
 std::string_view SubStateName(Phase p) {
   static constexpr std::string_view kNames[] = {
-      "dead",      "failed",       "start-pre",    "start",         "start-post",
-      "running",   "exited",       "stop",         "stop-sigterm",  "stop-sigkill",
+      "dead",      "failed",        "start-pre",     "start",        "start-post",
+      "running",   "exited",        "stop",          "stop-sigterm", "stop-sigkill",
       "stop-post", "final-sigterm", "final-sigkill", "auto-restart"};
   return kNames[static_cast<int>(p)];
 }
 
 std::string_view ActiveStateName(Phase p) {
   switch (p) {
-    case Phase::kDead: return "inactive";
-    case Phase::kFailed: return "failed";
+    case Phase::kDead:
+      return "inactive";
+    case Phase::kFailed:
+      return "failed";
     case Phase::kRunning:
-    case Phase::kExited: return "active";
+    case Phase::kExited:
+      return "active";
     case Phase::kStartPre:
     case Phase::kStart:
     case Phase::kStartPost:
-    case Phase::kAutoRestart: return "activating";
-    default: return "deactivating";
+    case Phase::kAutoRestart:
+      return "activating";
+    default:
+      return "deactivating";
   }
 }
 
@@ -208,8 +225,8 @@ void Service::BeginStart() {
     recent_starts_.pop_front();
   }
   if (burst > 0 && interval.count() > 0 && recent_starts_.size() >= burst) {
-    FailStart("start-limit-hit", "start request repeated too quickly (StartLimitBurst=" +
-                                     std::to_string(burst) + ")");
+    FailStart("start-limit-hit",
+              "start request repeated too quickly (StartLimitBurst=" + std::to_string(burst) + ")");
     return;
   }
   recent_starts_.push_back(now);
@@ -256,8 +273,8 @@ runtime::CgroupDirs Service::StartCgroup(bool reuse) {
     dirs = env_.cgroups->Create(parent, a_.name, limits, true);
   }
   if (!dirs.ok()) {
-    FailStart("resources", "create cgroup " + CgroupPath() + ": " +
-                               std::string(dirs.status().message()));
+    FailStart("resources",
+              "create cgroup " + CgroupPath() + ": " + std::string(dirs.status().message()));
     return {};
   }
   return *dirs;
@@ -364,7 +381,8 @@ Result<std::vector<std::string>> Service::BuildEnv(const unit::ExecCommand& cmd,
       ::getpwnam_r(user.c_str(), &pw, buf, sizeof buf, &found);
     }
     if (!found && !numeric) {
-      return base::Status(base::Code::kNotFound, "User=" + user + ": no such user (status=217/USER)");
+      return base::Status(base::Code::kNotFound,
+                          "User=" + user + ": no such user (status=217/USER)");
     }
     if (!privileged) {
       *uid = found ? found->pw_uid : std::stol(user);
@@ -380,6 +398,16 @@ Result<std::vector<std::string>> Service::BuildEnv(const unit::ExecCommand& cmd,
   }
   if (main_ && !main_->done && main_->st.pid > 0) {
     env.push_back({"MAINPID", std::to_string(main_->st.pid)});
+  }
+  // systemd.exec(5): what ExecStop=/ExecStopPost= learn about how the service went.
+  if (phase_ == Phase::kStop || phase_ == Phase::kStopPost) {
+    env.push_back({"SERVICE_RESULT", result_});
+    if (main_ && main_->done) {
+      bool killed = main_->st.signal != 0;
+      env.push_back({"EXIT_CODE", killed ? (main_->st.core ? "dumped" : "killed") : "exited"});
+      env.push_back({"EXIT_STATUS", killed ? SignalName(main_->st.signal).substr(3)
+                                           : std::to_string(main_->st.code)});
+    }
   }
   auto set = [&env](unit::EnvVar v) {
     for (auto& e : env) {
@@ -613,8 +641,8 @@ void Service::EnterStop() {
     StopContainer();
     return;
   }
-  bool was_up = phase_ == Phase::kRunning || phase_ == Phase::kExited ||
-                phase_ == Phase::kStartPost;
+  bool was_up =
+      phase_ == Phase::kRunning || phase_ == Phase::kExited || phase_ == Phase::kStartPost;
   if (was_up) {
     RunPhase(Phase::kStop);
   } else {
@@ -666,9 +694,7 @@ void Service::EnterSignal(Phase p, bool final_kill) {
   OnTime(Clock::now());
 }
 
-void Service::EnterStopPost() {
-  RunPhase(Phase::kStopPost);
-}
+void Service::EnterStopPost() { RunPhase(Phase::kStopPost); }
 
 void Service::EnterDead() {
   deadline_.reset();
@@ -697,13 +723,20 @@ bool Service::ShouldRestart() const {
   bool success = result_ == "success";
   bool abnormal = result_ == "signal" || result_ == "core-dump" || result_ == "timeout";
   switch (unit_->Restart()) {
-    case unit::RestartPolicy::kNo: return false;
-    case unit::RestartPolicy::kAlways: return true;
-    case unit::RestartPolicy::kOnSuccess: return success;
-    case unit::RestartPolicy::kOnFailure: return !success;
-    case unit::RestartPolicy::kOnAbnormal: return abnormal;
-    case unit::RestartPolicy::kOnAbort: return result_ == "signal" || result_ == "core-dump";
-    case unit::RestartPolicy::kOnWatchdog: return false;
+    case unit::RestartPolicy::kNo:
+      return false;
+    case unit::RestartPolicy::kAlways:
+      return true;
+    case unit::RestartPolicy::kOnSuccess:
+      return success;
+    case unit::RestartPolicy::kOnFailure:
+      return !success;
+    case unit::RestartPolicy::kOnAbnormal:
+      return abnormal;
+    case unit::RestartPolicy::kOnAbort:
+      return result_ == "signal" || result_ == "core-dump";
+    case unit::RestartPolicy::kOnWatchdog:
+      return false;
   }
   return false;
 }

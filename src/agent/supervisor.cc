@@ -2,8 +2,8 @@
 #include "agent/supervisor.h"
 
 #include <poll.h>
-#include <sys/stat.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -86,7 +86,7 @@ class SupervisorImpl final : public Supervisor {
   std::unique_ptr<runtime::Runtime> runtime_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;  // signalled after every loop iteration
+  std::condition_variable cv_;                             // signalled after every loop iteration
   std::map<std::string, std::unique_ptr<Service>> units_;  // guarded by mu_
   std::optional<std::vector<UnitAssignment>> pending_;     // guarded by mu_
   bool stop_all_ = false;                                  // guarded by mu_
@@ -218,8 +218,8 @@ bool SupervisorImpl::StartBlocked(Service& s, std::string* dep_failure) {
   for (const auto& r : required) {
     Service* d = Find(r);
     if (d == nullptr || !d->parsed()) {
-      *dep_failure = "dependency " + r + (d == nullptr ? " is not assigned to this machine"
-                                                       : " failed to load");
+      *dep_failure = "dependency " + r +
+                     (d == nullptr ? " is not assigned to this machine" : " failed to load");
       return false;
     }
   }
@@ -231,8 +231,8 @@ bool SupervisorImpl::StartBlocked(Service& s, std::string* dep_failure) {
     if (starting) return true;
     bool is_required = std::find(required.begin(), required.end(), name) != required.end();
     if (is_required && !d->active_or_activating()) {
-      *dep_failure = "dependency failed: " + name + " is " +
-                     std::string(ActiveStateName(d->phase()));
+      *dep_failure =
+          "dependency failed: " + name + " is " + std::string(ActiveStateName(d->phase()));
       return false;
     }
   }
@@ -453,6 +453,21 @@ std::string SupervisorImpl::StatusText(std::string_view name) const {
   if (st->restarts > 0) o << "   Restarts: " << st->restarts << "\n";
   if (!st->container_id.empty()) o << "  Container: " << st->container_id << "\n";
   o << "     CGroup: /" << st->cgroup << "\n";
+  std::vector<pid_t> pids;
+  {
+    std::lock_guard lock(mu_);
+    auto it = units_.find(std::string(name));
+    if (it != units_.end() && !it->second->cgroup_.empty()) {
+      const auto& dirs = it->second->cgroup_;
+      auto d = dirs.count("pids") ? dirs.at("pids") : dirs.begin()->second;
+      std::ifstream in(d / "cgroup.procs");
+      for (pid_t p; in >> p;) pids.push_back(p);
+    }
+  }
+  for (size_t i = 0; i < pids.size(); ++i) {
+    o << "             " << (i + 1 == pids.size() ? "└─" : "├─") << pids[i] << " " << Comm(pids[i])
+      << "\n";
+  }
   o << "\n";
   (void)Journal(name, 10, false, [&o](std::string_view line) {
     o << line << "\n";

@@ -37,10 +37,10 @@ namespace fjord::agent {
 
 // One unit the server placed on this machine.
 struct UnitAssignment {
-  std::string name;                      // "web@1.service"
-  std::string hash;                      // fleet content hash of the options (unit::ContentHash)
+  std::string name;  // "web@1.service"
+  std::string hash;  // fleet content hash of the options (unit::ContentHash)
   api::UnitStateName desired = api::UnitStateName::kLaunched;  // kLoaded: load only; kLaunched: run
-  std::vector<api::UnitOption> options;  // canonical options (api/types.h)
+  std::vector<api::UnitOption> options;                        // canonical options (api/types.h)
 };
 
 struct UnitStatus {
@@ -64,8 +64,8 @@ struct UnitStatus {
 class Supervisor {
  public:
   struct Options {
-    std::filesystem::path state_dir;  // all on-disk state: per-unit records, logs, runtime root
-    std::string cgroup_parent;        // per agent, e.g. "fjord-<machine-id>"
+    std::filesystem::path state_dir;   // all on-disk state: per-unit records, logs, runtime root
+    std::string cgroup_parent;         // per agent, e.g. "fjord-<machine-id>"
     std::string machine_id, hostname;  // for specifiers (%m %H %n %i ...)
     std::function<void(const UnitStatus&)> on_change;  // see the threading note above
     // Where [Container] units find images; empty: image::ImageStoreDir(base::StateRoot()),

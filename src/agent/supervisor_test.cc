@@ -5,16 +5,15 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <unistd.h>
-
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <mutex>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "image/image_store.h"
@@ -130,10 +129,12 @@ class SupervisorTest : public ::testing::Test {
   }
   std::string JournalText(const std::string& name) {
     std::string out;
-    EXPECT_TRUE(sup_->Journal(name, 100, false, [&](std::string_view l) {
-                      out += std::string(l) + "\n";
-                      return true;
-                    }).ok());
+    EXPECT_TRUE(sup_->Journal(name, 100, false,
+                              [&](std::string_view l) {
+                                out += std::string(l) + "\n";
+                                return true;
+                              })
+                    .ok());
     return out;
   }
 
@@ -154,6 +155,8 @@ TEST_F(SupervisorTest, SimpleServiceRuns) {
   std::string text = sup_->StatusText("web@1.service");
   EXPECT_NE(text.find("Active: active (running)"), std::string::npos) << text;
   EXPECT_NE(text.find("Main PID: " + std::to_string(st.main_pid)), std::string::npos) << text;
+  EXPECT_NE(text.find("└─" + std::to_string(st.main_pid) + " /bin/sleep 1000"), std::string::npos)
+      << text;
 }
 
 TEST_F(SupervisorTest, OneshotEndsDeadOrExited) {
@@ -269,13 +272,13 @@ TEST_F(SupervisorTest, EnvironmentAndWorkingDirectory) {
   std::ofstream(envfile) << "# comment\nBAZ=qux\nFOO=from-file\n";
   fs::path wd = dir_ / "wd";
   fs::create_directories(wd);
-  sup_->Apply({Assign("env.service",
-                      {{"Service", "Type", "oneshot"},
-                       {"Service", "Environment", "FOO=bar ONLY=env"},
-                       {"Service", "EnvironmentFile", envfile.string()},
-                       {"Service", "EnvironmentFile", "-/nonexistent/fjord-env"},
-                       {"Service", "WorkingDirectory", wd.string()},
-                       {"Service", "ExecStart", "/bin/sh -c 'echo \"v=$FOO,$BAZ,$ONLY,$(pwd)\"'"}})});
+  sup_->Apply({Assign("env.service", {{"Service", "Type", "oneshot"},
+                                      {"Service", "Environment", "FOO=bar ONLY=env"},
+                                      {"Service", "EnvironmentFile", envfile.string()},
+                                      {"Service", "EnvironmentFile", "-/nonexistent/fjord-env"},
+                                      {"Service", "WorkingDirectory", wd.string()},
+                                      {"Service", "ExecStart",
+                                       "/bin/sh -c 'echo \"v=$FOO,$BAZ,$ONLY,$(pwd)\"'"}})});
   WaitState("env.service", "inactive", "dead");
   EXPECT_NE(JournalText("env.service").find("v=from-file,qux,env," + wd.string()),
             std::string::npos)
@@ -283,15 +286,15 @@ TEST_F(SupervisorTest, EnvironmentAndWorkingDirectory) {
 }
 
 TEST_F(SupervisorTest, ExecPrefixesAndUser) {
-  sup_->Apply({Assign("pfx.service",
-                      {{"Service", "Type", "oneshot"},
-                       {"Service", "User", "nobody"},
-                       {"Service", "Environment", "FOO=foo"},
-                       {"Service", "ExecStart", "@/bin/sh renamed -c 'echo argv0=$0'"},
-                       {"Service", "ExecStart", ":/bin/echo literal=$FOO"},
-                       {"Service", "ExecStart", "/bin/echo expanded=${FOO} $FOO"},
-                       {"Service", "ExecStart", "/bin/sh -c 'echo uid=$(id -u) home=$HOME'"},
-                       {"Service", "ExecStart", "+/bin/sh -c 'echo plus-uid=$(id -u)'"}})});
+  sup_->Apply(
+      {Assign("pfx.service", {{"Service", "Type", "oneshot"},
+                              {"Service", "User", "nobody"},
+                              {"Service", "Environment", "FOO=foo"},
+                              {"Service", "ExecStart", "@/bin/sh renamed -c 'echo argv0=$0'"},
+                              {"Service", "ExecStart", ":/bin/echo literal=$FOO"},
+                              {"Service", "ExecStart", "/bin/echo expanded=${FOO} $FOO"},
+                              {"Service", "ExecStart", "/bin/sh -c 'echo uid=$(id -u) home=$HOME'"},
+                              {"Service", "ExecStart", "+/bin/sh -c 'echo plus-uid=$(id -u)'"}})});
   WaitState("pfx.service", "inactive", "dead");
   std::string j = JournalText("pfx.service");
   EXPECT_NE(j.find("argv0=renamed"), std::string::npos) << j;
@@ -313,8 +316,8 @@ TEST_F(SupervisorTest, KillSignalAndExecStopPost) {
   Opts o = {{"Service", "ExecStart",
              "/bin/sh -c 'trap \"echo got-int; exit 0\" INT; while :; do sleep 0.05; done'"},
             {"Service", "KillSignal", "SIGINT"},
-            {"Service", "ExecStopPost", "/bin/sh -c 'echo $SERVICE_RESULT > " + mark.string() +
-                                            "; echo post-ran'"}};
+            {"Service", "ExecStopPost",
+             "/bin/sh -c 'echo $SERVICE_RESULT > " + mark.string() + "; echo post-ran'"}};
   sup_->Apply({Assign("sig.service", o)});
   WaitState("sig.service", "active", "running");
   sup_->Apply({Assign("sig.service", o, api::UnitStateName::kLoaded)});
@@ -323,15 +326,16 @@ TEST_F(SupervisorTest, KillSignalAndExecStopPost) {
   std::string j = JournalText("sig.service");
   EXPECT_NE(j.find("got-int"), std::string::npos) << j;
   EXPECT_NE(j.find("post-ran"), std::string::npos) << j;
+  EXPECT_EQ(ReadFile(mark), "success\n");
 }
 
 TEST_F(SupervisorTest, TimeoutStartSecFailsTheStart) {
   fs::path mark = dir_ / "post";
-  sup_->Apply({Assign("slow.service",
-                      {{"Service", "ExecStartPre", "/bin/sleep 1000"},
-                       {"Service", "ExecStart", "/bin/sleep 1000"},
-                       {"Service", "TimeoutStartSec", "300ms"},
-                       {"Service", "ExecStopPost", "/bin/touch " + mark.string()}})});
+  sup_->Apply(
+      {Assign("slow.service", {{"Service", "ExecStartPre", "/bin/sleep 1000"},
+                               {"Service", "ExecStart", "/bin/sleep 1000"},
+                               {"Service", "TimeoutStartSec", "300ms"},
+                               {"Service", "ExecStopPost", "/bin/touch " + mark.string()}})});
   UnitStatus st = WaitState("slow.service", "failed", "failed");
   EXPECT_EQ(st.result, "timeout");
   EXPECT_TRUE(fs::exists(mark));  // ExecStopPost= runs after a failed start, as in systemd
@@ -365,8 +369,8 @@ TEST_F(SupervisorTest, RequiresFailedDependencyFails) {
   sup_->Apply({Assign("d.service", {{"Unit", "After", "c.service"},
                                     {"Unit", "Requires", "c.service"},
                                     {"Service", "ExecStart", "/bin/sleep 1000"}}),
-               Assign("c.service", {{"Service", "Type", "oneshot"},
-                                    {"Service", "ExecStart", "/bin/false"}}),
+               Assign("c.service",
+                      {{"Service", "Type", "oneshot"}, {"Service", "ExecStart", "/bin/false"}}),
                Assign("e.service", {{"Unit", "Requires", "missing.service"},
                                     {"Service", "ExecStart", "/bin/sleep 1000"}})});
   WaitState("c.service", "failed", "failed");
@@ -450,14 +454,13 @@ TEST_F(SupervisorTest, InvalidUnitIsBadSettingNotACrash) {
 
 TEST_F(SupervisorTest, ForkingAndExecTypes) {
   fs::path pidfile = dir_ / "daemon.pid";
-  sup_->Apply({Assign("fork.service",
-                      {{"Service", "Type", "forking"},
-                       {"Service", "PIDFile", pidfile.string()},
-                       {"Service", "ExecStart",
-                        "/bin/sh -c 'sleep 1000 >/dev/null 2>&1 & echo $! > " +
-                            pidfile.string() + "'"}}),
-               Assign("exec.service", {{"Service", "Type", "exec"},
-                                       {"Service", "ExecStart", "/bin/sleep 1000"}})});
+  sup_->Apply({Assign("fork.service", {{"Service", "Type", "forking"},
+                                       {"Service", "PIDFile", pidfile.string()},
+                                       {"Service", "ExecStart",
+                                        "/bin/sh -c 'sleep 1000 >/dev/null 2>&1 & echo $! > " +
+                                            pidfile.string() + "'"}}),
+               Assign("exec.service",
+                      {{"Service", "Type", "exec"}, {"Service", "ExecStart", "/bin/sleep 1000"}})});
   UnitStatus f = WaitState("fork.service", "active", "running");
   EXPECT_EQ(f.main_pid, std::atoi(ReadFile(pidfile).c_str()));
   WaitState("exec.service", "active", "running");
@@ -534,15 +537,18 @@ TEST_F(SupervisorTest, OnChangeAndJournalFollow) {
   auto s = Supervisor::Open(o);
   ASSERT_TRUE(s.ok());
   sup_ = std::move(*s);
-  sup_->Apply({Assign("tick.service",
-                      {{"Service", "ExecStart",
-                        "/bin/sh -c 'i=0; while :; do echo tick-$i; i=$((i+1)); sleep 0.02; done'"}})});
+  sup_->Apply(
+      {Assign("tick.service",
+              {{"Service", "ExecStart",
+                "/bin/sh -c 'i=0; while :; do echo tick-$i; i=$((i+1)); sleep 0.02; done'"}})});
   WaitState("tick.service", "active", "running");
   std::vector<std::string> lines;
-  ASSERT_TRUE(sup_->Journal("tick.service", 2, true, [&](std::string_view l) {
-                    lines.emplace_back(l);
-                    return lines.size() < 8;
-                  }).ok());
+  ASSERT_TRUE(sup_->Journal("tick.service", 2, true,
+                            [&](std::string_view l) {
+                              lines.emplace_back(l);
+                              return lines.size() < 8;
+                            })
+                  .ok());
   ASSERT_EQ(lines.size(), 8u);
   EXPECT_NE(lines.back().find("tick-"), std::string::npos);
   EXPECT_EQ(lines.back()[4], '-');  // "2026-...Z tick-N": timestamped
@@ -569,9 +575,10 @@ TEST_F(SupervisorTest, ContainerUnitRunsAndLogs) {
                       {{"Container", "Image", "fjord-test/busybox:latest"},
                        {"Container", "Exec", "/bin/sh -c 'echo hello-from-$GREETING; sleep 1000'"},
                        {"Container", "Environment", "GREETING=box"}})});
-  UnitStatus st = WaitFor("box.service", [](const UnitStatus& s) {
-    return s.sub_state == "running" || s.active_state == "failed";
-  }, 10s);
+  UnitStatus st = WaitFor(
+      "box.service",
+      [](const UnitStatus& s) { return s.sub_state == "running" || s.active_state == "failed"; },
+      10s);
   ASSERT_EQ(st.sub_state, "running") << st.reason;
   EXPECT_FALSE(st.container_id.empty());
   std::string j;
