@@ -60,6 +60,7 @@ struct SpawnRequest {
   std::string cwd;      // empty: the shim's
   long uid = -1, gid = -1;
   std::vector<std::string> cgroup_procs;
+  std::optional<int> oom_score_adj;  // OOMScoreAdjust=
   std::string path;
   std::vector<std::string> argv;
   std::vector<std::string> env;  // "K=V"
@@ -196,6 +197,7 @@ class Service {
   void StopContainer();
   void OnContainerExit();
   void AdoptContainer();
+  void OnContainerTimeout();
 
   Env& env_;
   UnitAssignment a_;

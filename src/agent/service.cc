@@ -479,6 +479,9 @@ bool Service::SpawnCommand(const unit::ExecCommand& cmd, bool main) {
   req.forking = main && unit_->Type() == unit::ServiceType::kForking;
   if (auto pf = unit_->Get("Service", "PIDFile"); pf && req.forking) req.pidfile = *pf;
   req.cgroup_procs = runtime::CgroupProcsFiles(cgroup_);
+  if (auto adj = unit_->Get("Service", "OOMScoreAdjust"); adj && !adj->empty()) {
+    req.oom_score_adj = std::atoi(std::string(*adj).c_str());
+  }
   auto proc = SpawnShim(env_.shim_fd, req);
   if (!proc.ok()) {
     Fail("resources", key + "=" + cmd.path + ": " + std::string(proc.status().message()));
@@ -749,6 +752,18 @@ std::optional<Clock::time_point> Service::Deadline() const {
 }
 
 void Service::OnTime(Clock::time_point now) {
+  if (unit_ && unit_->IsContainer()) {
+    if (deadline_ && now >= *deadline_) {
+      deadline_.reset();
+      if (phase_ == Phase::kAutoRestart) {
+        ++restarts_;
+        BeginStart();
+      } else if (phase_ == Phase::kStopSigterm || phase_ == Phase::kStopSigkill) {
+        OnContainerTimeout();
+      }
+    }
+    return;
+  }
   bool killing = phase_ == Phase::kStopSigterm || phase_ == Phase::kStopSigkill ||
                  phase_ == Phase::kFinalSigterm || phase_ == Phase::kFinalSigkill;
   if (killing && NothingLeft()) {

@@ -304,6 +304,17 @@ TEST_F(SupervisorTest, ExecPrefixesAndUser) {
   EXPECT_NE(j.find("plus-uid=0"), std::string::npos) << j;
 }
 
+TEST_F(SupervisorTest, OomScoreAdjust) {
+  sup_->Apply({Assign("oom.service", {{"Service", "OOMScoreAdjust", "500"},
+                                      {"Service", "ExecStart", "/bin/sleep 1000"}}),
+               Assign("neg.service", {{"Service", "OOMScoreAdjust", "-900"},
+                                      {"Service", "ExecStart", "/bin/sleep 1000"}})});
+  UnitStatus st = WaitState("oom.service", "active", "running");
+  EXPECT_EQ(ReadFile("/proc/" + std::to_string(st.main_pid) + "/oom_score_adj"), "500\n");
+  // Without CAP_SYS_RESOURCE a negative value is refused: the unit runs anyway.
+  WaitState("neg.service", "active", "running");
+}
+
 TEST_F(SupervisorTest, UnknownUserFails) {
   sup_->Apply({Assign("nouser.service", {{"Service", "User", "fjord-no-such-user"},
                                          {"Service", "ExecStart", "/bin/sleep 1000"}})});
