@@ -185,6 +185,7 @@ class Service {
   void OnMainExit();
   void OnControlExit();
   bool NothingLeft() const;
+  bool ProcsDone() const;  // main and control processes have exited
   void Signal(int sig, bool all);
   bool ShouldRestart() const;
   std::vector<unit::ExecCommand> ExecList(std::string_view key);

@@ -258,6 +258,12 @@ runtime::CgroupDirs Service::StartCgroup(bool reuse) {
   }
   if (res.tasks_max && *res.tasks_max != unit::kInfiniteBytes) {
     limits.pids_max = static_cast<int64_t>(*res.tasks_max);
+  } else if (res.tasks_max_percent) {
+    std::ifstream in("/proc/sys/kernel/pid_max");
+    int64_t pid_max = 32768;
+    in >> pid_max;
+    limits.pids_max =
+        static_cast<int64_t>(static_cast<double>(pid_max) * *res.tasks_max_percent / 100);
   }
   const std::string& parent = env_.opts->cgroup_parent;
   auto dirs = env_.cgroups->Create(parent, a_.name, limits, true);
@@ -663,10 +669,15 @@ void Service::Signal(int sig, bool all) {
   if (sig != SIGKILL && sig != SIGCONT) Signal(SIGCONT, all);
 }
 
-bool Service::NothingLeft() const {
+bool Service::ProcsDone() const {
   for (Proc* p : {main_.get(), control_.get()}) {
     if (p && !p->done) return false;
   }
+  return true;
+}
+
+bool Service::NothingLeft() const {
+  if (!ProcsDone()) return false;
   auto mode = unit_->GetKillMode();
   if (mode == unit::KillMode::kControlGroup || mode == unit::KillMode::kMixed) {
     return ReadProcs(cgroup_).empty();
@@ -766,6 +777,13 @@ void Service::OnTime(Clock::time_point now) {
   }
   bool killing = phase_ == Phase::kStopSigterm || phase_ == Phase::kStopSigkill ||
                  phase_ == Phase::kFinalSigterm || phase_ == Phase::kFinalSigkill;
+  bool term_phase = phase_ == Phase::kStopSigterm || phase_ == Phase::kFinalSigterm;
+  if (term_phase && unit_->GetKillMode() == unit::KillMode::kMixed && ProcsDone() &&
+      !ReadProcs(cgroup_).empty()) {
+    // KillMode=mixed: the main process got the stop signal and is gone; the rest gets SIGKILL.
+    EnterSignal(phase_ == Phase::kStopSigterm ? Phase::kStopSigkill : Phase::kFinalSigkill, false);
+    return;
+  }
   if (killing && NothingLeft()) {
     poll_at_.reset();
     deadline_.reset();

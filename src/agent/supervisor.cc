@@ -556,7 +556,8 @@ void SupervisorImpl::StopAll() {
   Wake();
   cv_.wait(lock, [this] {
     for (const auto& [_, s] : units_) {
-      if (!s->inactive() || s->want_stop) return false;
+      // Also wait until the last change was collected, so on_change reports it.
+      if (!s->inactive() || s->want_stop || s->changed) return false;
     }
     return true;
   });

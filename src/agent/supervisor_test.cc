@@ -225,10 +225,14 @@ TEST_F(SupervisorTest, RestartNoStaysFailed) {
 }
 
 TEST_F(SupervisorTest, TimeoutStopSecEscalatesToSigkill) {
-  Opts o = {{"Service", "ExecStart", "/bin/sh -c 'trap \"\" TERM; while :; do sleep 0.05; done'"},
-            {"Service", "TimeoutStopSec", "400ms"}};
+  fs::path ready = dir_ / "ready";
+  Opts o = {
+      {"Service", "ExecStart",
+       "/bin/sh -c 'trap \"\" TERM; touch " + ready.string() + "; while :; do sleep 0.05; done'"},
+      {"Service", "TimeoutStopSec", "400ms"}};
   sup_->Apply({Assign("stubborn.service", o)});
   pid_t pid = WaitState("stubborn.service", "active", "running").main_pid;
+  for (int i = 0; i < 500 && !fs::exists(ready); ++i) std::this_thread::sleep_for(5ms);
   auto t0 = std::chrono::steady_clock::now();
   sup_->Apply({Assign("stubborn.service", o, api::UnitStateName::kLoaded)});
   UnitStatus st = WaitState("stubborn.service", "failed", "failed");
@@ -264,6 +268,26 @@ TEST_F(SupervisorTest, KillModeControlGroupKillsEverything) {
   ASSERT_GT(child, 0);
   sup_->Apply({});
   for (int i = 0; i < 400 && Alive(child); ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_FALSE(Alive(child));
+}
+
+TEST_F(SupervisorTest, KillModeMixedKillsTheRestAfterTheMainProcess) {
+  fs::path pidfile = dir_ / "child.pid";
+  Opts o = {{"Service", "ExecStart",
+             "/bin/sh -c '(trap \"\" TERM; exec sleep 1000) & echo $! > " + pidfile.string() +
+                 "; trap \"exit 0\" TERM; while :; do sleep 0.05; done'"},
+            {"Service", "KillMode", "mixed"},
+            {"Service", "TimeoutStopSec", "30s"}};
+  sup_->Apply({Assign("mixed.service", o)});
+  WaitState("mixed.service", "active", "running");
+  for (int i = 0; i < 500 && ReadFile(pidfile).empty(); ++i) std::this_thread::sleep_for(5ms);
+  pid_t child = std::atoi(ReadFile(pidfile).c_str());
+  ASSERT_GT(child, 0);
+  auto t0 = std::chrono::steady_clock::now();
+  sup_->Apply({Assign("mixed.service", o, api::UnitStateName::kLoaded)});
+  UnitStatus st = WaitState("mixed.service", "inactive", "dead");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);  // not TimeoutStopSec=
+  EXPECT_EQ(st.result, "success");
   EXPECT_FALSE(Alive(child));
 }
 
@@ -324,13 +348,16 @@ TEST_F(SupervisorTest, UnknownUserFails) {
 
 TEST_F(SupervisorTest, KillSignalAndExecStopPost) {
   fs::path mark = dir_ / "stopped";
+  fs::path ready = dir_ / "ready";
   Opts o = {{"Service", "ExecStart",
-             "/bin/sh -c 'trap \"echo got-int; exit 0\" INT; while :; do sleep 0.05; done'"},
+             "/bin/sh -c 'trap \"echo got-int; exit 0\" INT; touch " + ready.string() +
+                 "; while :; do sleep 0.05; done'"},
             {"Service", "KillSignal", "SIGINT"},
             {"Service", "ExecStopPost",
              "/bin/sh -c 'echo $SERVICE_RESULT > " + mark.string() + "; echo post-ran'"}};
   sup_->Apply({Assign("sig.service", o)});
   WaitState("sig.service", "active", "running");
+  for (int i = 0; i < 500 && !fs::exists(ready); ++i) std::this_thread::sleep_for(5ms);
   sup_->Apply({Assign("sig.service", o, api::UnitStateName::kLoaded)});
   UnitStatus st = WaitState("sig.service", "inactive", "dead");
   EXPECT_EQ(st.result, "success");
@@ -373,6 +400,8 @@ TEST_F(SupervisorTest, AfterRequiresOrdersStart) {
                             "/bin/sh -c 'sleep 0.3; echo a >> " + order.string() + "'"}}),
   });
   WaitState("b.service", "active", "running");
+  // "running" means forked; the shell may not have written its line yet.
+  for (int i = 0; i < 400 && ReadFile(order).size() < 4; ++i) std::this_thread::sleep_for(5ms);
   EXPECT_EQ(ReadFile(order), "a\nb\n");
 }
 
