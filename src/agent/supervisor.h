@@ -13,7 +13,7 @@
 // (shim/shim.c) that writes its exit status and output to files under state_dir, so after
 // Detach() or kill -9 of the agent a new Open() over the same state_dir re-adopts running
 // units (same main PID, no restart) and applies Restart= to the ones that died meanwhile.
-// On-disk layout: paths.h.
+// On-disk layout: internal.h; design notes: README.md.
 //
 // Threads: Open() starts one supervisor thread running an event loop (pidfds of the shims,
 // their notification pipes, timers, an eventfd to wake it). Apply/List/Get/StatusText/Journal

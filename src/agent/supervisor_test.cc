@@ -213,6 +213,15 @@ TEST_F(SupervisorTest, RestartOnFailureHonoursRestartSec) {
   EXPECT_EQ(st.result == "exit-code" || st.result == "success", true);
 }
 
+TEST_F(SupervisorTest, RestartAlwaysHitsTheStartLimit) {
+  sup_->Apply({Assign("loop.service", {{"Service", "ExecStart", "/bin/true"},
+                                       {"Service", "Restart", "always"},
+                                       {"Service", "RestartSec", "10ms"}})});
+  UnitStatus st = WaitState("loop.service", "failed", "failed");
+  EXPECT_EQ(st.result, "start-limit-hit");
+  EXPECT_EQ(st.restarts, 5u);  // StartLimitBurst=5: the sixth start is refused
+}
+
 TEST_F(SupervisorTest, RestartNoStaysFailed) {
   sup_->Apply({Assign("once.service", {{"Service", "ExecStart", "/bin/sh -c 'exit 4'"},
                                        {"Service", "Restart", "no"}})});
