@@ -132,6 +132,7 @@ class Service {
   const UnitAssignment& assignment() const { return a_; }
   void set_desired(api::UnitStateName d) { a_.desired = d; }
   const std::optional<unit::Unit>& parsed() const { return unit_; }
+  const unit::Dependencies& deps() const { return deps_; }  // empty when not loaded
   Phase phase() const { return phase_; }
   bool loaded() const { return unit_.has_value(); }
   bool stop_requested() const { return stop_requested_; }
@@ -204,6 +205,7 @@ class Service {
   UnitAssignment a_;
   std::vector<unit::UnitOption> views_;
   std::optional<unit::Unit> unit_;
+  unit::Dependencies deps_;  // cached: the loop consults it for every unit on every wake-up
   std::string load_state_ = "loaded";
   std::string load_error_;
 

@@ -145,6 +145,7 @@ Service::Service(Env& env, UnitAssignment a) : env_(env), a_(std::move(a)) {
     return;
   }
   unit_ = std::move(pr.unit);
+  deps_ = unit_->Deps();
 }
 
 Service::~Service() = default;

@@ -198,10 +198,9 @@ void SupervisorImpl::ApplyLocked(std::vector<UnitAssignment> units) {
 // The units `s` is ordered after: its After= and every unit naming it in Before=.
 std::vector<std::string> SupervisorImpl::OrderedAfter(const Service& s) {
   std::vector<std::string> out;
-  if (s.parsed()) out = s.parsed()->Deps().after;
+  out = s.deps().after;
   for (const auto& [name, other] : units_) {
-    if (!other->parsed()) continue;
-    const auto& before = other->parsed()->Deps().before;
+    const auto& before = other->deps().before;
     if (std::find(before.begin(), before.end(), s.assignment().name) != before.end()) {
       out.push_back(name);
     }
@@ -211,7 +210,7 @@ std::vector<std::string> SupervisorImpl::OrderedAfter(const Service& s) {
 
 bool SupervisorImpl::StartBlocked(Service& s, std::string* dep_failure) {
   if (!s.parsed()) return false;
-  unit::Dependencies deps = s.parsed()->Deps();
+  const unit::Dependencies& deps = s.deps();
   std::vector<std::string> after = OrderedAfter(s);
   std::vector<std::string> required = deps.requires_;
   required.insert(required.end(), deps.binds_to.begin(), deps.binds_to.end());
@@ -279,7 +278,7 @@ void SupervisorImpl::ProcessJobs() {
 void SupervisorImpl::Propagate() {
   for (auto& [name, s] : units_) {
     if (!s->parsed() || !s->active_or_activating() || s->want_stop) continue;
-    unit::Dependencies deps = s->parsed()->Deps();
+    const unit::Dependencies& deps = s->deps();
     bool stop = false;
     for (const auto& b : deps.binds_to) {
       Service* d = Find(b);
