@@ -490,15 +490,14 @@ Status SupervisorImpl::Journal(std::string_view name, size_t lines, bool follow,
   }
   if (is_container) {
     if (container_id.empty()) return Status::Ok();
-    runtime::Runtime* rt = nullptr;
-    {
-      std::lock_guard lock(mu_);
-      auto r = const_cast<Env&>(env_).runtime();
-      if (!r.ok()) return r.status();
-      rt = *r;
-    }
+    // A Runtime is not thread-safe: the caller's thread reads the log through its own.
+    runtime::RuntimeOptions ro;
+    ro.root = opts_.state_dir / "runtime";
+    ro.cgroup_parent = opts_.cgroup_parent;
+    auto rt = runtime::Runtime::Open(ro);
+    if (!rt.ok()) return rt.status().Wrap("journal of " + std::string(name));
     std::deque<std::string> tail;
-    Status st = rt->Logs(container_id, false, [&](const runtime::LogRecord& rec) {
+    Status st = (*rt)->Logs(container_id, false, [&](const runtime::LogRecord& rec) {
       tail.push_back(std::string(rec.timestamp) + " " + std::string(rec.text));
       if (tail.size() > lines) tail.pop_front();
     });

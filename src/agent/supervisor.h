@@ -91,7 +91,8 @@ class Supervisor {
   virtual std::string StatusText(std::string_view name) const = 0;
   // The last `lines` lines of the unit's output (stdout and stderr of all its processes,
   // "<RFC3339 UTC> <text>"). With follow, keeps streaming until sink returns false or the
-  // supervisor stops. Runs on the caller's thread.
+  // supervisor stops. Runs on the caller's thread. [Container] units: the container's log,
+  // without follow (yet).
   virtual base::Status Journal(std::string_view name, size_t lines, bool follow,
                                const std::function<bool(std::string_view line)>& sink) const = 0;
 
