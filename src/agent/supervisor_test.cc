@@ -57,8 +57,9 @@ class SupervisorTest : public ::testing::Test {
     Open();
   }
 
-  void Open() {
+  void Open(uint64_t journal_max_bytes = 4ull << 20) {
     Supervisor::Options o;
+    o.journal_max_bytes = journal_max_bytes;
     o.state_dir = dir_ / "state";
     o.cgroup_parent = parent_;
     o.machine_id = "m1";
@@ -608,6 +609,24 @@ TEST_F(SupervisorTest, OnChangeAndJournalFollow) {
   EXPECT_EQ(seen.back(), "tick.service inactive/dead");
 }
 
+TEST_F(SupervisorTest, JournalIsRotated) {
+  sup_.reset();
+  Open(4096);
+  sup_->Apply(
+      {Assign("chatty.service",
+              {{"Service", "Type", "oneshot"},
+               {"Service", "ExecStart",
+                "/bin/sh -c 'i=0; while [ $i -lt 400 ]; do echo line-$i; i=$((i+1)); done'"}})});
+  WaitState("chatty.service", "inactive", "dead");
+  fs::path log = dir_ / "state/units/chatty.service/journal.log";
+  ASSERT_TRUE(fs::exists(log.string() + ".1"));
+  EXPECT_LE(fs::file_size(log), 4096u);
+  EXPECT_LE(fs::file_size(log.string() + ".1"), 4096u);
+  std::string j = JournalText("chatty.service");
+  EXPECT_NE(j.find(" line-399\n"), std::string::npos) << j;
+  EXPECT_EQ(j.find(" line-0\n"), std::string::npos);  // rotated away
+}
+
 TEST_F(SupervisorTest, ContainerUnitRunsAndLogs) {
   const char* src = std::getenv("FJORD_SOURCE_DIR");
   if (src == nullptr || ::access("/bin/busybox", X_OK) != 0) {
@@ -636,6 +655,13 @@ TEST_F(SupervisorTest, ContainerUnitRunsAndLogs) {
     std::this_thread::sleep_for(5ms);
   }
   EXPECT_NE(j.find("hello-from-box"), std::string::npos) << j;
+  // The runtime's monitor outlives the supervisor: a new one re-adopts the container.
+  sup_->Detach();
+  sup_.reset();
+  Open();
+  UnitStatus again = WaitState("box.service", "active", "running");
+  EXPECT_EQ(again.container_id, st.container_id);
+  EXPECT_EQ(again.main_pid, st.main_pid);
   sup_->Apply({});
   for (int i = 0; i < 1000 && !sup_->List().empty(); ++i) std::this_thread::sleep_for(10ms);
   EXPECT_TRUE(sup_->List().empty());
