@@ -119,7 +119,12 @@ enum class Phase {
   kFinalSigterm,
   kFinalSigkill,
   kAutoRestart,
+  kCondition,  // ExecCondition= (before start-pre)
 };
+inline bool IsStarting(Phase p) {
+  return p == Phase::kCondition || p == Phase::kStartPre || p == Phase::kStart ||
+         p == Phase::kStartPost;
+}
 std::string_view SubStateName(Phase p);
 std::string_view ActiveStateName(Phase p);
 

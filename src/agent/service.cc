@@ -62,6 +62,8 @@ bool IsCleanSignal(int sig) {
 
 std::string_view PhaseKey(Phase p) {
   switch (p) {
+    case Phase::kCondition:
+      return "ExecCondition";
     case Phase::kStartPre:
       return "ExecStartPre";
     case Phase::kStart:
@@ -101,7 +103,7 @@ std::string_view SubStateName(Phase p) {
   static constexpr std::string_view kNames[] = {
       "dead",      "failed",        "start-pre",     "start",        "start-post",
       "running",   "exited",        "stop",          "stop-sigterm", "stop-sigkill",
-      "stop-post", "final-sigterm", "final-sigkill", "auto-restart"};
+      "stop-post", "final-sigterm", "final-sigkill", "auto-restart", "condition"};
   return kNames[static_cast<int>(p)];
 }
 
@@ -114,6 +116,7 @@ std::string_view ActiveStateName(Phase p) {
     case Phase::kRunning:
     case Phase::kExited:
       return "active";
+    case Phase::kCondition:
     case Phase::kStartPre:
     case Phase::kStart:
     case Phase::kStartPost:
@@ -243,7 +246,7 @@ void Service::BeginStart() {
   }
   if (cgroup_.empty()) return;
   oom_base_ = OomKills();
-  RunPhase(Phase::kStartPre);
+  RunPhase(Phase::kCondition);
 }
 
 runtime::CgroupDirs Service::StartCgroup(bool reuse) {
@@ -316,7 +319,7 @@ void Service::RunNext() {
     const unit::ExecCommand cmd = list_[list_index_++];
     if (SpawnCommand(cmd, false)) return;
     if (cmd.ignore_failure) continue;
-    if (phase_ == Phase::kStartPre || phase_ == Phase::kStart || phase_ == Phase::kStartPost) {
+    if (IsStarting(phase_)) {
       EnterSignal(Phase::kStopSigterm, false);
       return;
     }
@@ -326,6 +329,9 @@ void Service::RunNext() {
 
 void Service::AfterList() {
   switch (phase_) {
+    case Phase::kCondition:
+      RunPhase(Phase::kStartPre);
+      break;
     case Phase::kStartPre:
       RunPhase(Phase::kStart);
       break;
@@ -597,7 +603,15 @@ void Service::OnControlExit() {
   changed = true;
   if (phase_ == Phase::kStart) exit_status_ = st.code;  // Type=oneshot: ExecStart= runs here
   bool failed = st.code != 0 && !control_->cmd.ignore_failure;
+  // systemd.service(5): ExecCondition= exiting 1..254 skips the unit without a failure.
+  if (phase_ == Phase::kCondition && failed && st.signal == 0 && st.code < 255 && st.err == 0) {
+    reason_ = "condition not met: " + control_->key + "=" + control_->cmd.path +
+              " exited with status " + std::to_string(st.code);
+    EnterSignal(Phase::kStopSigterm, false);
+    return;
+  }
   switch (phase_) {
+    case Phase::kCondition:
     case Phase::kStartPre:
     case Phase::kStart:
     case Phase::kStartPost:
@@ -628,6 +642,7 @@ void Service::BeginStop(bool requested) {
       deadline_.reset();
       SetPhase(result_ == "success" ? Phase::kDead : Phase::kFailed);
       break;
+    case Phase::kCondition:
     case Phase::kStartPre:
     case Phase::kStart:
     case Phase::kStartPost:
@@ -801,6 +816,7 @@ void Service::OnTime(Clock::time_point now) {
   if (!deadline_ || now < *deadline_) return;
   deadline_.reset();
   switch (phase_) {
+    case Phase::kCondition:
     case Phase::kStartPre:
     case Phase::kStart:
     case Phase::kStartPost:

@@ -225,8 +225,7 @@ bool SupervisorImpl::StartBlocked(Service& s, std::string* dep_failure) {
   for (const auto& name : after) {
     Service* d = Find(name);
     if (d == nullptr) continue;
-    bool starting = d->want_start || d->phase() == Phase::kStartPre ||
-                    d->phase() == Phase::kStart || d->phase() == Phase::kStartPost;
+    bool starting = d->want_start || IsStarting(d->phase());
     if (starting) return true;
     bool is_required = std::find(required.begin(), required.end(), name) != required.end();
     if (is_required && !d->active_or_activating()) {

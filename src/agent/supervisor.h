@@ -47,7 +47,7 @@ struct UnitStatus {
   std::string name, hash;
   std::string load_state;    // "loaded" | "not-found" | "bad-setting" | "error"
   std::string active_state;  // "active" | "inactive" | "failed" | "activating" | "deactivating"
-  std::string sub_state;     // "running" | "exited" | "dead" | "failed" | "start-pre" | "start" |
+  std::string sub_state;     // "running" | "exited" | "dead" | "failed" | "condition" | "start-pre" | "start" |
                              // "start-post" | "stop" | "stop-sigterm" | "stop-sigkill" |
                              // "stop-post" | "final-sigterm" | "final-sigkill" | "auto-restart"
   std::string result;        // "success" | "exit-code" | "signal" | "core-dump" | "timeout" |

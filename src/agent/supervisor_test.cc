@@ -191,6 +191,20 @@ TEST_F(SupervisorTest, ExecStartPreFailureAndIgnoredFailure) {
   WaitState("ok.service", "active", "running");
 }
 
+TEST_F(SupervisorTest, ExecConditionSkipsOrFails) {
+  sup_->Apply({Assign("skip.service", {{"Service", "ExecCondition", "/bin/sh -c 'exit 1'"},
+                                       {"Service", "ExecStart", "/bin/sleep 1000"}}),
+               Assign("go.service", {{"Service", "ExecCondition", "/bin/true"},
+                                     {"Service", "ExecStart", "/bin/sleep 1000"}}),
+               Assign("bad.service", {{"Service", "ExecCondition", "/bin/sh -c 'exit 255'"},
+                                      {"Service", "ExecStart", "/bin/sleep 1000"}})});
+  UnitStatus skip = WaitState("skip.service", "inactive", "dead");
+  EXPECT_EQ(skip.result, "success");
+  EXPECT_NE(skip.reason.find("condition"), std::string::npos) << skip.reason;
+  WaitState("go.service", "active", "running");
+  EXPECT_EQ(WaitState("bad.service", "failed", "failed").result, "exit-code");
+}
+
 TEST_F(SupervisorTest, MissingBinaryFailsWithReason) {
   std::string nope = "/usr/bin/fjord-no-such-binary-" + std::to_string(::getpid());
   sup_->Apply({Assign("nope.service", {{"Service", "ExecStart", nope + " --flag"}})});
