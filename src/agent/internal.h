@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,7 @@ struct Env {
   const Supervisor::Options* opts = nullptr;
   const runtime::CgroupBackend* cgroups = nullptr;
   int shim_fd = -1;
+  std::set<fs::path> cgroup_parents;  // every <hierarchy>/<cgroup_parent> used; StopAll removes
   // Opened on first use: [Container] units only.
   std::function<base::Result<runtime::Runtime*>()> runtime;
 };

@@ -287,6 +287,7 @@ runtime::CgroupDirs Service::StartCgroup(bool reuse) {
               "create cgroup " + CgroupPath() + ": " + std::string(dirs.status().message()));
     return {};
   }
+  for (const auto& [_, d] : *dirs) env_.cgroup_parents.insert(d.parent_path());
   return *dirs;
 }
 

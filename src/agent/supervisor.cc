@@ -438,15 +438,17 @@ std::string SupervisorImpl::StatusText(std::string_view name) const {
   if (!description.empty()) o << " - " << description;
   o << "\n     Loaded: " << st->load_state << " (fleet unit; hash " << st->hash.substr(0, 12)
     << ")\n";
-  o << "     Active: " << st->active_state << " (" << st->sub_state << ")";
+  o << "     Active: " << st->active_state;
+  if (st->sub_state != st->active_state) o << " (" << st->sub_state << ")";
   if (st->result != "success") o << " (Result: " << st->result << ")";
   o << " since " << FormatTime(st->since_unix_ms) << "\n";
   if (!st->reason.empty()) o << "     Reason: " << st->reason << "\n";
   if (st->main_pid > 0) {
     o << "   Main PID: " << st->main_pid << " (" << Comm(st->main_pid) << ")\n";
   } else if (st->exit_status != 0) {
-    o << "   Main PID: (code=" << (st->exit_status > 128 ? "killed" : "exited")
-      << ", status=" << st->exit_status << ")\n";
+    bool killed = st->exit_status > 128 && st->exit_status <= 128 + 64;  // 200+: systemd's codes
+    o << "   Main PID: (code=" << (killed ? "killed" : "exited") << ", status=" << st->exit_status
+      << ")\n";
   }
   if (st->restarts > 0) o << "   Restarts: " << st->restarts << "\n";
   if (!st->container_id.empty()) o << "  Container: " << st->container_id << "\n";
@@ -559,6 +561,9 @@ void SupervisorImpl::StopAll() {
     return true;
   });
   stop_all_ = false;
+  // The agent's own cgroup parent goes too when nothing else (containers) is left in it.
+  for (const auto& p : env_.cgroup_parents) ::rmdir(p.c_str());
+  env_.cgroup_parents.clear();
 }
 
 void SupervisorImpl::Detach() {

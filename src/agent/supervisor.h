@@ -47,12 +47,12 @@ struct UnitStatus {
   std::string name, hash;
   std::string load_state;    // "loaded" | "not-found" | "bad-setting" | "error"
   std::string active_state;  // "active" | "inactive" | "failed" | "activating" | "deactivating"
-  std::string sub_state;     // "running" | "exited" | "dead" | "failed" | "condition" | "start-pre" | "start" |
-                             // "start-post" | "stop" | "stop-sigterm" | "stop-sigkill" |
-                             // "stop-post" | "final-sigterm" | "final-sigkill" | "auto-restart"
-  std::string result;        // "success" | "exit-code" | "signal" | "core-dump" | "timeout" |
-                             // "oom-kill" | "resources" | "start-limit-hit" | "dependency"
-  std::string reason;        // for a person: "ExecStart=/usr/bin/nope: No such file or directory"
+  std::string sub_state;  // "running" | "exited" | "dead" | "failed" | "condition" | "start-pre" |
+                          // "start" | "start-post" | "stop" | "stop-sigterm" | "stop-sigkill" |
+                          // "stop-post" | "final-sigterm" | "final-sigkill" | "auto-restart"
+  std::string result;  // "success" | "exit-code" | "signal" | "core-dump" | "timeout" |
+                       // "oom-kill" | "resources" | "start-limit-hit" | "dependency"
+  std::string reason;  // for a person: "ExecStart=/usr/bin/nope: No such file or directory"
   int main_pid = 0;
   int exit_status = 0;  // last main process exit (128+N for signal N)
   uint32_t restarts = 0;

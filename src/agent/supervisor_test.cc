@@ -153,11 +153,15 @@ TEST_F(SupervisorTest, SimpleServiceRuns) {
   EXPECT_NE(ReadFile(CgroupFile("pids", "web@1.service", "cgroup.procs"))
                 .find(std::to_string(st.main_pid)),
             std::string::npos);
+  EXPECT_EQ(sup_->StatusText("nope.service"), "Unit nope.service could not be found.\n");
   std::string text = sup_->StatusText("web@1.service");
   EXPECT_NE(text.find("Active: active (running)"), std::string::npos) << text;
   EXPECT_NE(text.find("Main PID: " + std::to_string(st.main_pid)), std::string::npos) << text;
   EXPECT_NE(text.find("└─" + std::to_string(st.main_pid) + " /bin/sleep 1000"), std::string::npos)
       << text;
+  sup_->StopAll();
+  EXPECT_FALSE(Alive(st.main_pid));
+  EXPECT_FALSE(fs::exists(fs::path("/sys/fs/cgroup/pids") / parent_));
 }
 
 TEST_F(SupervisorTest, OneshotEndsDeadOrExited) {
@@ -213,7 +217,9 @@ TEST_F(SupervisorTest, MissingBinaryFailsWithReason) {
   EXPECT_EQ(st.exit_status, 203);
   EXPECT_NE(st.reason.find(nope), std::string::npos) << st.reason;
   EXPECT_NE(st.reason.find("No such file or directory"), std::string::npos) << st.reason;
-  EXPECT_NE(sup_->StatusText("nope.service").find("Result: exit-code"), std::string::npos);
+  std::string text = sup_->StatusText("nope.service");
+  EXPECT_NE(text.find("Active: failed (Result: exit-code)"), std::string::npos) << text;
+  EXPECT_NE(text.find("(code=exited, status=203)"), std::string::npos) << text;
 }
 
 TEST_F(SupervisorTest, RestartOnFailureHonoursRestartSec) {
