@@ -538,14 +538,18 @@ TEST_F(SupervisorTest, ForkingAndExecTypes) {
 
 TEST_F(SupervisorTest, DetachAndReopenReadoptsUnits) {
   sup_->Apply({Assign("keep.service", {{"Service", "ExecStart", "/bin/sleep 1000"}}),
-               Assign("dies.service", {{"Service", "ExecStart", "/bin/sleep 1001"}})});
+               Assign("dies.service", {{"Service", "ExecStart", "/bin/sleep 1001"}}),
+               Assign("back.service", {{"Service", "ExecStart", "/bin/sleep 1002"},
+                                       {"Service", "Restart", "on-failure"}})});
   pid_t keep = WaitState("keep.service", "active", "running").main_pid;
   pid_t dies = WaitState("dies.service", "active", "running").main_pid;
+  pid_t back = WaitState("back.service", "active", "running").main_pid;
   sup_->Detach();
   sup_.reset();
   EXPECT_TRUE(Alive(keep));
-  ::kill(dies, SIGKILL);  // dies while no supervisor watches
-  for (int i = 0; i < 400 && Alive(dies); ++i) std::this_thread::sleep_for(5ms);
+  ::kill(dies, SIGKILL);  // die while no supervisor watches
+  ::kill(back, SIGKILL);
+  for (int i = 0; i < 400 && (Alive(dies) || Alive(back)); ++i) std::this_thread::sleep_for(5ms);
   Open();
   UnitStatus k = WaitState("keep.service", "active", "running");
   EXPECT_EQ(k.main_pid, keep);
@@ -553,6 +557,11 @@ TEST_F(SupervisorTest, DetachAndReopenReadoptsUnits) {
   UnitStatus d = WaitState("dies.service", "failed", "failed");
   EXPECT_EQ(d.result, "signal");
   EXPECT_EQ(d.exit_status, 128 + SIGKILL);
+  // Restart= applies to what died meanwhile.
+  UnitStatus b = WaitFor("back.service", [&](const UnitStatus& s) {
+    return s.restarts == 1 && s.sub_state == "running" && s.main_pid > 0 && s.main_pid != back;
+  });
+  EXPECT_TRUE(Alive(b.main_pid));
   // The new supervisor still controls the adopted unit.
   sup_->Apply({Assign("keep.service", {{"Service", "ExecStart", "/bin/sleep 1000"}})});
   sup_->Apply({});
