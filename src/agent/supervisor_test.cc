@@ -435,6 +435,26 @@ TEST_F(SupervisorTest, AfterRequiresOrdersStart) {
   EXPECT_EQ(ReadFile(order), "a\nb\n");
 }
 
+TEST_F(SupervisorTest, StopRunsInReverseOrder) {
+  fs::path order = dir_ / "order";
+  // front's ExecStopPost is the slow one: only the ordering makes it finish first.
+  auto post = [&](const std::string& what, const std::string& delay) {
+    return api::UnitOption{
+        "Service", "ExecStopPost",
+        "/bin/sh -c 'sleep " + delay + "; echo " + what + " >> " + order.string() + "'"};
+  };
+  sup_->Apply(
+      {Assign("front.service", {{"Unit", "After", "back.service"},
+                                {"Service", "ExecStart", "/bin/sleep 1000"},
+                                post("front", "0.2")}),
+       Assign("back.service", {{"Service", "ExecStart", "/bin/sleep 1000"}, post("back", "0")})});
+  WaitState("front.service", "active", "running");
+  WaitState("back.service", "active", "running");
+  sup_->Apply({});
+  for (int i = 0; i < 400 && !sup_->List().empty(); ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(ReadFile(order), "front\nback\n");  // front started after back, so stops first
+}
+
 TEST_F(SupervisorTest, RequiresFailedDependencyFails) {
   sup_->Apply({Assign("d.service", {{"Unit", "After", "c.service"},
                                     {"Unit", "Requires", "c.service"},
