@@ -307,6 +307,10 @@ class V2Backend final : public CgroupBackend {
 
 }  // namespace
 
+std::unique_ptr<CgroupBackend> CgroupBackend::OpenV2(const fs::path& mount) {
+  return std::unique_ptr<CgroupBackend>(new V2Backend(mount));
+}
+
 Result<std::unique_ptr<CgroupBackend>> CgroupBackend::Detect() {
   CgroupMounts m = ReadMounts();
   bool v1_usable = m.v1.count("memory") || m.v1.count("cpu") || m.v1.count("pids");
