@@ -2,102 +2,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/json_util.h"
 #include "base/strings.h"
 
 namespace fjord::api {
-namespace {
-
-using json = nlohmann::json;
-
-// Invalid UTF-8 is replaced rather than thrown on: output must never fail.
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-std::string TypeName(const json& j) {
-  switch (j.type()) {
-    case json::value_t::null:
-      return "null";
-    case json::value_t::object:
-      return "an object";
-    case json::value_t::array:
-      return "an array";
-    case json::value_t::string:
-      return "a string";
-    case json::value_t::boolean:
-      return "a boolean";
-    default:
-      return "a number";
-  }
-}
-
-// Reads and type-checks the fields of one JSON object; `path` names it for errors ("" at the
-// top, "options[2]." inside).
-class Reader {
- public:
-  Reader(const json& obj, std::string path) : obj_(obj), path_(std::move(path)) {}
-
-  std::string Field(std::string_view key) const { return path_ + std::string(key); }
-  base::Status Error(std::string_view key, std::string_view why) const {
-    return base::InvalidArgument("field `" + Field(key) + "`: " + std::string(why));
-  }
-
-  // Absent and null are both "not given", as in fleet's Go decoding.
-  const json* Get(std::string_view key) const {
-    auto it = obj_.find(key);
-    return it == obj_.end() || it->is_null() ? nullptr : &*it;
-  }
-
-  base::Status String(std::string_view key, std::string& out, bool required = false) const {
-    const json* v = Get(key);
-    if (v == nullptr) return required ? Error(key, "required") : base::Status::Ok();
-    if (!v->is_string()) return Error(key, "must be a string, got " + TypeName(*v));
-    out = v->get<std::string>();
-    if (required && out.empty()) return Error(key, "must not be empty");
-    return base::Status::Ok();
-  }
-
-  base::Status State(std::string_view key, std::optional<UnitStateName>& out) const {
-    std::string text;
-    FJORD_RETURN_IF_ERROR(String(key, text));
-    if (text.empty()) return base::Status::Ok();  // fleet treats "" as not given
-    auto s = ParseUnitStateName(text);
-    if (!s.ok()) return Error(key, s.status().message());
-    out = *s;
-    return base::Status::Ok();
-  }
-
-  base::Status Array(std::string_view key, const json*& out) const {
-    out = Get(key);
-    if (out != nullptr && !out->is_array()) {
-      return Error(key, "must be an array, got " + TypeName(*out));
-    }
-    return base::Status::Ok();
-  }
-
- private:
-  const json& obj_;
-  std::string path_;
-};
-
-base::Result<json> ParseObject(std::string_view text) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    // parse_error, or out_of_range for a number too large for a double. Drop nlohmann's
-    // "[json.exception.parse_error.101] " prefix; keep the position.
-    std::string what = e.what();
-    if (size_t p = what.find("] "); p != std::string::npos) what.erase(0, p + 2);
-    return base::InvalidArgument("body is not valid JSON: " + what);
-  }
-  if (!j.is_object()) {
-    return base::InvalidArgument("body must be a JSON object, got " + TypeName(j));
-  }
-  return j;
-}
-
-void PutIf(json& j, const char* key, const std::string& v) {
-  if (!v.empty()) j[key] = v;
-}
+namespace internal {
 
 json OptionJson(const UnitOption& o) {
   return {{"section", o.section}, {"name", o.name}, {"value", o.value}};
@@ -136,36 +45,58 @@ json MachineJson(const Machine& m) {
   return j;
 }
 
+base::Status DecodeOptions(const Reader& r, std::string_view key, std::vector<UnitOption>& out) {
+  const json* opts = nullptr;
+  FJORD_RETURN_IF_ERROR(r.Array(key, opts));
+  if (opts == nullptr) return base::Status::Ok();
+  for (size_t i = 0; i < opts->size(); ++i) {
+    const json& o = (*opts)[i];
+    std::string where = r.Field(key) + "[" + std::to_string(i) + "]";
+    if (!o.is_object()) {
+      return base::InvalidArgument("field `" + where +
+                                   "`: must be an object with section, "
+                                   "name and value, got " +
+                                   TypeName(o));
+    }
+    Reader ro(o, where + ".");
+    UnitOption opt;
+    FJORD_RETURN_IF_ERROR(ro.String("section", opt.section, /*required=*/true));
+    FJORD_RETURN_IF_ERROR(ro.String("name", opt.name, /*required=*/true));
+    if (ro.Get("value") == nullptr) return ro.Error("value", "required");
+    FJORD_RETURN_IF_ERROR(ro.String("value", opt.value));
+    out.push_back(std::move(opt));
+  }
+  return base::Status::Ok();
+}
+
+base::Status DecodeStringMap(const Reader& r, std::string_view key,
+                             std::map<std::string, std::string>& out) {
+  const json* md = r.Get(key);
+  if (md == nullptr) return base::Status::Ok();
+  if (!md->is_object()) return r.Error(key, "must be an object, got " + TypeName(*md));
+  for (const auto& [k, v] : md->items()) {
+    if (!v.is_string()) {
+      return r.Error(std::string(key) + "." + k, "must be a string, got " + TypeName(v));
+    }
+    out[k] = v.get<std::string>();
+  }
+  return base::Status::Ok();
+}
+
+namespace {
+
 base::Result<Unit> DecodeUnit(const json& j, const std::string& path) {
   Reader r(j, path);
   Unit u;
   FJORD_RETURN_IF_ERROR(r.String("name", u.name));
-  const json* opts = nullptr;
-  FJORD_RETURN_IF_ERROR(r.Array("options", opts));
-  if (opts != nullptr) {
-    for (size_t i = 0; i < opts->size(); ++i) {
-      const json& o = (*opts)[i];
-      std::string where = r.Field("options") + "[" + std::to_string(i) + "]";
-      if (!o.is_object()) {
-        return base::InvalidArgument("field `" + where +
-                                     "`: must be an object with section, "
-                                     "name and value, got " +
-                                     TypeName(o));
-      }
-      Reader ro(o, where + ".");
-      UnitOption opt;
-      FJORD_RETURN_IF_ERROR(ro.String("section", opt.section, /*required=*/true));
-      FJORD_RETURN_IF_ERROR(ro.String("name", opt.name, /*required=*/true));
-      if (ro.Get("value") == nullptr) return ro.Error("value", "required");
-      FJORD_RETURN_IF_ERROR(ro.String("value", opt.value));
-      u.options.push_back(std::move(opt));
-    }
-  }
+  FJORD_RETURN_IF_ERROR(DecodeOptions(r, "options", u.options));
   FJORD_RETURN_IF_ERROR(r.State("desiredState", u.desired_state));
   FJORD_RETURN_IF_ERROR(r.State("currentState", u.current_state));
   FJORD_RETURN_IF_ERROR(r.String("machineID", u.machine_id));
   return u;
 }
+
+}  // namespace
 
 base::Result<UnitState> DecodeUnitState(const json& j, const std::string& path) {
   Reader r(j, path);
@@ -179,52 +110,21 @@ base::Result<UnitState> DecodeUnitState(const json& j, const std::string& path) 
   return s;
 }
 
+namespace {
+
 base::Result<Machine> DecodeMachine(const json& j, const std::string& path) {
   Reader r(j, path);
   Machine m;
   FJORD_RETURN_IF_ERROR(r.String("id", m.id));
   FJORD_RETURN_IF_ERROR(r.String("primaryIP", m.primary_ip));
-  if (const json* md = r.Get("metadata")) {
-    if (!md->is_object()) return r.Error("metadata", "must be an object, got " + TypeName(*md));
-    for (const auto& [k, v] : md->items()) {
-      if (!v.is_string()) {
-        return r.Error("metadata." + k, "must be a string, got " + TypeName(v));
-      }
-      m.metadata[k] = v.get<std::string>();
-    }
-  }
+  FJORD_RETURN_IF_ERROR(DecodeStringMap(r, "metadata", m.metadata));
   return m;
 }
 
-// Decodes {"<list_key>":[...],"nextPageToken":"..."} with `decode` for each element.
-template <typename T, typename Decode>
-base::Status DecodeList(const json& j, std::string_view list_key, Decode decode,
-                        std::vector<T>& out, std::string& token) {
-  Reader r(j, "");
-  FJORD_RETURN_IF_ERROR(r.String("nextPageToken", token));
-  const json* items = nullptr;
-  FJORD_RETURN_IF_ERROR(r.Array(list_key, items));
-  if (items == nullptr) return base::Status::Ok();
-  for (size_t i = 0; i < items->size(); ++i) {
-    std::string where = std::string(list_key) + "[" + std::to_string(i) + "]";
-    const json& item = (*items)[i];
-    if (!item.is_object()) {
-      return base::InvalidArgument("field `" + where + "`: must be an object, got " +
-                                   TypeName(item));
-    }
-    FJORD_ASSIGN_OR_RETURN(T v, decode(item, where + "."));
-    out.push_back(std::move(v));
-  }
-  return base::Status::Ok();
-}
-
-template <typename T, typename Decode>
-base::Result<T> DecodeTop(std::string_view text, Decode decode) {
-  FJORD_ASSIGN_OR_RETURN(json j, ParseObject(text));
-  return decode(j, "");
-}
-
 }  // namespace
+}  // namespace internal
+
+using namespace internal;  // NOLINT: this file is the other half of json_util.h
 
 std::string_view ToString(UnitStateName s) {
   switch (s) {

@@ -1,0 +1,112 @@
+#include "api/protocol.h"
+
+#include <gtest/gtest.h>
+
+namespace fjord::api {
+namespace {
+
+template <typename T, typename Decode>
+void ExpectRoundTrip(const T& value, Decode decode) {
+  auto back = decode(ToJson(value));
+  ASSERT_TRUE(back.ok()) << back.status().ToString() << "\n" << ToJson(value);
+  EXPECT_EQ(*back, value) << ToJson(value);
+}
+
+MachineRegistration SampleMachine() {
+  return {"m1", "10.0.0.2", {{"region", "no-oslo"}, {"disk", "nvme"}}, {2000, 8 << 30, 0},
+          "http://10.0.0.2:7778", "fjord 0.1"};
+}
+
+UnitStatusReport SampleReport() {
+  UnitStatusReport r;
+  r.state = {"web@1.service", "abc", "m1", "loaded", "failed", "failed"};
+  r.result = "exit-code";
+  r.reason = "ExecStart=/nope: No such file or directory";
+  r.main_pid = 0;
+  r.exit_status = 203;
+  r.restarts = 2;
+  r.since_unix_ms = 1700000000000;
+  return r;
+}
+
+TEST(Protocol, RoundTrips) {
+  ExpectRoundTrip(SampleMachine(), MachineRegistrationFromJson);
+  ExpectRoundTrip(RegistrationReply{500, 3000}, RegistrationReplyFromJson);
+  ScheduledUnit su{"a.service", "h", UnitStateName::kLaunched,
+                   {{"Service", "ExecStart", "/bin/sleep 100"}}};
+  ExpectRoundTrip(su, ScheduledUnitFromJson);
+  ExpectRoundTrip(Schedule{42, {su, su}}, ScheduleFromJson);
+  ExpectRoundTrip(Schedule{7, {}}, ScheduleFromJson);
+  ExpectRoundTrip(SampleReport(), UnitStatusReportFromJson);
+  ExpectRoundTrip(StateReport{{SampleReport()}}, StateReportFromJson);
+  ErrorBody err{{400, "invalid unit", "options"},
+                {{"warning", "a.service", 9, 1, "Service", "ExecStartPRE", "unknown key",
+                  "ExecStartPre"}}};
+  ExpectRoundTrip(err, ErrorBodyFromJson);
+  ExpectRoundTrip(PutUnitRequest{UnitStateName::kLoaded, "[Service]\nExecStart=/bin/true\n", {}},
+                  PutUnitRequestFromJson);
+  UnitView view{"a.service", "h", UnitStateName::kLaunched, UnitStateName::kLaunched, "m1",
+                false, "", {SampleReport()}, su.options};
+  ExpectRoundTrip(view, UnitViewFromJson);
+  UnitView pending{"b.service", "", UnitStateName::kLaunched, std::nullopt, "", true,
+                   "MachineMetadata region: 3 machines rejected", {}, {}};
+  ExpectRoundTrip(UnitViewPage{{view, pending}, "tok"}, UnitViewPageFromJson);
+  MachineView mv{SampleMachine(), true, 1700000000000, {1500, 1 << 30, 0}, 3};
+  ExpectRoundTrip(mv, MachineViewFromJson);
+  ExpectRoundTrip(MachineViewPage{{mv}, ""}, MachineViewPageFromJson);
+  ExpectRoundTrip(ScaleRequest{50, UnitStateName::kLaunched}, ScaleRequestFromJson);
+  ExpectRoundTrip(ScaleReply{{"w@1.service"}, {"w@9.service"}, {"w@2.service: no room"}},
+                  ScaleReplyFromJson);
+}
+
+TEST(Protocol, PlainFleetErrorIsAnErrorBody) {
+  auto body = ErrorBodyFromJson(R"({"error":{"code":404,"message":"unit not found"}})");
+  ASSERT_TRUE(body.ok()) << body.status().ToString();
+  EXPECT_EQ(body->error.code, 404);
+  EXPECT_TRUE(body->diagnostics.empty());
+}
+
+void ExpectFieldError(const base::Status& s, std::string_view field) {
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(FieldOfDecodeError(s), field) << s.ToString();
+}
+
+TEST(Protocol, DecodingErrorsNameTheField) {
+  ExpectFieldError(MachineRegistrationFromJson(R"({"capacity":{"cpuMillis":"2"}})").status(),
+                   "capacity.cpuMillis");
+  ExpectFieldError(MachineRegistrationFromJson(R"({"capacity":{"memoryBytes":-1}})").status(),
+                   "capacity.memoryBytes");
+  ExpectFieldError(MachineRegistrationFromJson(R"({"metadata":{"a":1}})").status(),
+                   "metadata.a");
+  ExpectFieldError(ScheduleFromJson(R"({"revision":1,"units":[{"name":"a.service"}]})").status(),
+                   "units[0].desiredState");
+  ExpectFieldError(
+      ScheduleFromJson(R"({"units":[{"name":"a","desiredState":"runnin"}]})").status(),
+      "units[0].desiredState");
+  ExpectFieldError(StateReportFromJson(R"({"states":[{"mainPID":"x"}]})").status(),
+                   "states[0].mainPID");
+  ExpectFieldError(PutUnitRequestFromJson(R"({"unitFile":"x","options":[{"section":"S",)"
+                                          R"("name":"N","value":"v"}]})")
+                       .status(),
+                   "unitFile");
+  ExpectFieldError(ScaleRequestFromJson(R"({})").status(), "instances");
+  ExpectFieldError(ScaleRequestFromJson(R"({"instances":-3})").status(), "instances");
+  ExpectFieldError(ScaleReplyFromJson(R"({"added":[1]})").status(), "added[0]");
+  ExpectFieldError(UnitViewFromJson(R"({"global":"yes"})").status(), "global");
+}
+
+TEST(Protocol, RejectsNonObjects) {
+  EXPECT_FALSE(ScheduleFromJson("[]").ok());
+  EXPECT_FALSE(StateReportFromJson("not json").ok());
+  EXPECT_FALSE(MachineViewPageFromJson("").ok());
+  EXPECT_FALSE(ErrorBodyFromJson(R"({"error":{"code":400,"diagnostics":[3]}})").ok());
+}
+
+TEST(Protocol, EmptyFieldsAreOmitted) {
+  EXPECT_EQ(ToJson(Resources{}), "{}");
+  EXPECT_EQ(ToJson(StateReport{}), R"({"states":[]})");
+  EXPECT_EQ(ToJson(PutUnitRequest{}), "{}");
+}
+
+}  // namespace
+}  // namespace fjord::api
