@@ -20,26 +20,31 @@ bool IsActiveState(std::string_view s) {
 
 // ---- Views
 
+// Where a unit runs and fleet's currentState: launched when its machine reports it active,
+// loaded when reported otherwise, inactive when not placed or not reported.
+static void PlacementLocked(const View& view, const std::string& name, std::string* machine,
+                            api::UnitStateName* current) {
+  *current = api::UnitStateName::kInactive;
+  auto p = view.placements.find(name);
+  if (p == view.placements.end() || p->second.machines.empty() || p->second.global) return;
+  *machine = p->second.machines.front();
+  auto ms = view.states.find(*machine);
+  if (ms == view.states.end()) return;
+  auto st = ms->second.find(name);
+  if (st == ms->second.end()) return;
+  *current = IsActiveState(st->second.report.state.systemd_active_state)
+                 ? api::UnitStateName::kLaunched
+                 : api::UnitStateName::kLoaded;
+}
+
 api::Unit Server::Impl::FleetUnitLocked(const UnitEntry& e) const {
   api::Unit u;
   u.name = e.record.name;
   u.options = e.record.options;
   u.desired_state = e.record.desired_state;
-  u.current_state = api::UnitStateName::kInactive;
-  auto p = view.placements.find(u.name);
-  if (p != view.placements.end() && !p->second.machines.empty() && !p->second.global) {
-    u.machine_id = p->second.machines.front();
-    // fleet: launched when its machine reports it active, loaded when reported otherwise.
-    auto ms = view.states.find(u.machine_id);
-    if (ms != view.states.end()) {
-      auto st = ms->second.find(u.name);
-      if (st != ms->second.end()) {
-        u.current_state = IsActiveState(st->second.report.state.systemd_active_state)
-                              ? api::UnitStateName::kLaunched
-                              : api::UnitStateName::kLoaded;
-      }
-    }
-  }
+  api::UnitStateName current;
+  PlacementLocked(view, u.name, &u.machine_id, &current);
+  u.current_state = current;
   return u;
 }
 
@@ -48,9 +53,9 @@ api::UnitView Server::Impl::UnitViewLocked(const UnitEntry& e, bool with_options
   v.name = e.record.name;
   v.hash = e.record.hash;
   v.desired_state = e.record.desired_state;
-  api::Unit fleet = FleetUnitLocked(e);
-  v.current_state = fleet.current_state;
-  v.machine_id = fleet.machine_id;
+  api::UnitStateName current;
+  PlacementLocked(view, v.name, &v.machine_id, &current);
+  v.current_state = current;
   auto p = view.placements.find(v.name);
   if (p != view.placements.end()) {
     v.global = p->second.global;
