@@ -10,7 +10,6 @@
 namespace fjord::server::testing {
 namespace {
 
-using ::testing::HasSubstr;
 
 using SchedulingTest = ServerFixture;
 
@@ -54,8 +53,7 @@ TEST_F(SchedulingTest, MachineMetadataAndMachineID) {
   Submit("nowhere.service", Opt("X-Fleet", "MachineMetadata", "zone=z9"));
   ASSERT_TRUE(WaitFor([&] { return b.Units().size() == 4 && a.Units().size() == 1; }));
   EXPECT_EQ(a.Units(), std::set<std::string>{"pinned.service"});
-  ASSERT_TRUE(WaitFor([&] { return !GetView("nowhere.service").reason.empty(); }));
-  EXPECT_THAT(GetView("nowhere.service").reason, HasSubstr("MachineMetadata"));
+  EXPECT_TRUE(WaitReason("nowhere.service", "MachineMetadata")) << GetView("nowhere.service").reason;
   EXPECT_EQ(GetView("nowhere.service").machine_id, "");
 }
 
@@ -70,12 +68,13 @@ TEST_F(SchedulingTest, ConflictsKeepUnitsApart) {
   ASSERT_TRUE(WaitFor([&] { return a.Units().size() + b.Units().size() == 2; }));
   EXPECT_EQ(a.Units().size(), 1u);
   EXPECT_EQ(b.Units().size(), 1u);
-  std::string pending;
-  for (int i = 0; i < 3; ++i) {
-    auto v = GetView("lb" + std::to_string(i) + ".service");
-    if (v.machine_id.empty()) pending = v.reason;
-  }
-  EXPECT_THAT(pending, HasSubstr("Conflicts"));
+  EXPECT_TRUE(WaitFor([&] {
+    for (int i = 0; i < 3; ++i) {
+      auto v = GetView("lb" + std::to_string(i) + ".service");
+      if (v.machine_id.empty() && v.reason.find("Conflicts") != std::string::npos) return true;
+    }
+    return false;
+  }));
   // A third machine takes the waiting one.
   FakeAgent c(server_->url(), "c");
   ASSERT_EQ(c.Register(), 200);
@@ -91,7 +90,7 @@ TEST_F(SchedulingTest, MachineOfFollowsItsTarget) {
   ASSERT_EQ(c.Register(), 200);
   // The follower first: it waits until its target is placed.
   Submit("sidecar.service", Opt("X-Fleet", "MachineOf", "app.service"));
-  ASSERT_TRUE(WaitFor([&] { return !GetView("sidecar.service").reason.empty(); }));
+  ASSERT_TRUE(WaitReason("sidecar.service", "app.service")) << GetView("sidecar.service").reason;
   Submit("app.service");
   ASSERT_TRUE(WaitFor([&] {
     auto w = Where({&a, &b, &c});
@@ -128,8 +127,7 @@ TEST_F(SchedulingTest, UnschedulableUnitWaitsWithReasonUntilAMachineFits) {
   FakeAgent small(server_->url(), "small", {}, 1000);
   ASSERT_EQ(small.Register(), 200);
   Submit("big.service", Opt("Service", "CPUQuota", "300%"));
-  ASSERT_TRUE(WaitFor([&] { return !GetView("big.service").reason.empty(); }));
-  EXPECT_THAT(GetView("big.service").reason, HasSubstr("cpu"));
+  EXPECT_TRUE(WaitReason("big.service", "cpu")) << GetView("big.service").reason;
   EXPECT_TRUE(small.Units().empty());
   FakeAgent large(server_->url(), "large", {}, 8000);
   ASSERT_EQ(large.Register(), 200);

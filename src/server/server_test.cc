@@ -208,8 +208,7 @@ TEST_F(NativeApiTest, UnitFileLifecycle) {
   auto got = GetView("web.service");
   EXPECT_EQ(got.options.size(), 2u);
   // No machine: pending with a reason.
-  EXPECT_TRUE(WaitFor([&] { return !GetView("web.service").reason.empty(); }));
-  EXPECT_THAT(GetView("web.service").reason, HasSubstr("no machines"));
+  EXPECT_TRUE(WaitReason("web.service", "no machines")) << GetView("web.service").reason;
 
   r = Do("GET", "/v1/units/web.service/explain");
   EXPECT_EQ(r.status, 200);

@@ -103,6 +103,11 @@ class ServerFixture : public ::testing::Test {
     return v.ok() ? *v : api::UnitView{};
   }
 
+  // Waits until the unit's unscheduled reason mentions `part`.
+  bool WaitReason(const std::string& name, const std::string& part) {
+    return WaitFor([&] { return GetView(name).reason.find(part) != std::string::npos; });
+  }
+
   std::filesystem::path dir_;
   std::chrono::milliseconds grace_{10000};
   std::unique_ptr<Server> server_;
