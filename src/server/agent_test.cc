@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "server/server_test_util.h"
+#include "store/store.h"
 
 namespace fjord::server::testing {
 namespace {
@@ -275,6 +276,50 @@ TEST_F(SchedulingTest, StateReportsWriteOnlyChanges) {
   EXPECT_EQ(st->states[0].state.name, "p.service");
   EXPECT_EQ(st->states[0].main_pid, 42);
   EXPECT_EQ(a.Schedule().revision, rev + 1);
+}
+
+}  // namespace
+}  // namespace fjord::server::testing
+
+namespace fjord::server::testing {
+namespace {
+
+TEST_F(SchedulingTest, RecoveryDropsStaleScheduleKeys) {
+  Submit("real.service", Opt("X-Fleet", "MachineID", "a"));
+  Submit("off.service", Opt("X-Fleet", "MachineID", "a"), "inactive");
+  client_.reset();
+  server_.reset();
+  {
+    // As if the server died between writes: a placement of a unit that no longer exists and
+    // one of an inactive unit.
+    auto st = store::OpenSqliteStore(dir_ / "state.db");
+    ASSERT_TRUE(st.ok());
+    ASSERT_TRUE((*st)->Put("/schedule/a/ghost.service", "{}").ok());
+    ASSERT_TRUE((*st)->Put("/schedule/a/off.service", "{}").ok());
+    ASSERT_TRUE((*st)->Close().ok());
+  }
+  StartServer();
+  FakeAgent a(server_->url(), "a");
+  ASSERT_EQ(a.Register(), 200);
+  EXPECT_EQ(a.Units(), std::set<std::string>{"real.service"});
+}
+
+TEST(InjectedStoreTest, ServesFromAMemoryStore) {
+  spdlog::set_level(spdlog::level::warn);
+  ServerOptions o;
+  o.port = 0;
+  o.store = std::shared_ptr<store::Store>(store::NewMemoryStore());
+  auto s = Server::Start(o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  FakeAgent a((*s)->url(), "m");
+  ASSERT_EQ(a.Register(), 200);
+  auto c = *http::HttpClient::Create((*s)->url());
+  auto r = c->Put("/fleet/v1/units/mem.service",
+                  R"({"desiredState":"launched","options":[{"section":"Service","name":"ExecStart","value":"/bin/true"}]})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 201);
+  EXPECT_TRUE(WaitFor([&] { return a.Units().size() == 1; }));
+  (*s)->Stop();
 }
 
 }  // namespace

@@ -81,6 +81,7 @@ base::Status Reconciler::Recover() {
   }
   for (auto& [name, u] : units_) {
     if (u.info.schedulable && Active(u.record) && u.machines.empty()) pending_.insert(name);
+    Sync(name, u);  // drops keys of inactive units and duplicates, rewrites changed content
     Touch(name);
   }
   retry_pending_ = true;
