@@ -213,7 +213,9 @@ int List(int units, const std::string& parent) {
 int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);
   std::string self = fs::path(argv[0]).filename();
-  auto arg = [&](int i, const char* def) { return argc > i ? std::string(argv[i]) : std::string(def); };
+  auto arg = [&](int i, const char* def) {
+    return argc > i ? std::string(argv[i]) : std::string(def);
+  };
   if (self == "bench_list_units") return List(std::stoi(arg(1, "100000")), arg(2, "/var/tmp"));
   return Submit(std::stoi(arg(1, "64")), std::stoi(arg(2, "30000")), std::stoi(arg(3, "100")),
                 arg(4, "/var/tmp"));

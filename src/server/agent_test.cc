@@ -11,7 +11,6 @@
 namespace fjord::server::testing {
 namespace {
 
-
 using SchedulingTest = ServerFixture;
 
 std::map<std::string, std::set<std::string>> Where(std::vector<FakeAgent*> agents) {
@@ -28,8 +27,8 @@ TEST_F(SchedulingTest, GlobalUnitOnEveryEligibleMachineIncludingLaterOnes) {
   ASSERT_EQ(a.Register(), 200);
   ASSERT_EQ(b.Register(), 200);
   Submit("g.service", Opt("X-Fleet", "Global", "true"));
-  Submit("gw.service", Opt("X-Fleet", "Global", "true") + "," +
-                           Opt("X-Fleet", "MachineMetadata", "role=web"));
+  Submit("gw.service",
+         Opt("X-Fleet", "Global", "true") + "," + Opt("X-Fleet", "MachineMetadata", "role=web"));
   ASSERT_TRUE(WaitFor([&] { return a.Units().size() == 2 && b.Units().size() == 1; }));
   EXPECT_EQ(b.Units(), std::set<std::string>{"g.service"});
 
@@ -54,7 +53,8 @@ TEST_F(SchedulingTest, MachineMetadataAndMachineID) {
   Submit("nowhere.service", Opt("X-Fleet", "MachineMetadata", "zone=z9"));
   ASSERT_TRUE(WaitFor([&] { return b.Units().size() == 4 && a.Units().size() == 1; }));
   EXPECT_EQ(a.Units(), std::set<std::string>{"pinned.service"});
-  EXPECT_TRUE(WaitReason("nowhere.service", "MachineMetadata")) << GetView("nowhere.service").reason;
+  EXPECT_TRUE(WaitReason("nowhere.service", "MachineMetadata"))
+      << GetView("nowhere.service").reason;
   EXPECT_EQ(GetView("nowhere.service").machine_id, "");
 }
 
@@ -159,9 +159,8 @@ TEST_F(SchedulingTest, DesiredStateChangesRewriteAndInactiveUnschedules) {
   ASSERT_EQ(a.Report(rep), 204);
   ASSERT_EQ(Do("DELETE", "/fleet/v1/units/d.service").status, 204);
   ASSERT_TRUE(WaitFor([&] { return a.Units().empty(); }));
-  EXPECT_TRUE(WaitFor([&] {
-    return api::StateReportFromJson(Do("GET", "/v1/state").body)->states.empty();
-  }));
+  EXPECT_TRUE(WaitFor(
+      [&] { return api::StateReportFromJson(Do("GET", "/v1/state").body)->states.empty(); }));
 }
 
 TEST_F(SchedulingTest, LostMachineUnitsMoveAndItComesBackWithoutDuplicates) {
@@ -314,8 +313,9 @@ TEST(InjectedStoreTest, ServesFromAMemoryStore) {
   FakeAgent a((*s)->url(), "m");
   ASSERT_EQ(a.Register(), 200);
   auto c = *http::HttpClient::Create((*s)->url());
-  auto r = c->Put("/fleet/v1/units/mem.service",
-                  R"({"desiredState":"launched","options":[{"section":"Service","name":"ExecStart","value":"/bin/true"}]})");
+  auto r = c->Put(
+      "/fleet/v1/units/mem.service",
+      R"({"desiredState":"launched","options":[{"section":"Service","name":"ExecStart","value":"/bin/true"}]})");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 201);
   EXPECT_TRUE(WaitFor([&] { return a.Units().size() == 1; }));

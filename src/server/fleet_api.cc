@@ -71,8 +71,8 @@ api::UnitView Server::Impl::UnitViewLocked(const UnitEntry& e, bool with_options
 
 void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
   if (++call->attempts > kMaxWriteAttempts) {
-    call->responder.Respond(ErrorResponse(503, "unit `" + call->name +
-                                                   "` is being changed concurrently; try again"));
+    call->responder.Respond(
+        ErrorResponse(503, "unit `" + call->name + "` is being changed concurrently; try again"));
     return;
   }
   std::optional<UnitEntry> existing;
@@ -100,8 +100,7 @@ void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
   } else {
     if (!call->options.empty() && call->hash != existing->record.hash) {
       call->responder.Respond(ErrorResponse(
-          409,
-          "unit `" + call->name + "` already exists with different options; destroy it first",
+          409, "unit `" + call->name + "` already exists with different options; destroy it first",
           "options"));
       return;
     }
@@ -115,7 +114,8 @@ void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
       // Nothing changes: no write.
       if (call->native) {
         std::lock_guard<std::mutex> l(view.mu);
-        call->responder.Respond(http::Response::Json(200, api::ToJson(UnitViewLocked(*existing, false))));
+        call->responder.Respond(
+            http::Response::Json(200, api::ToJson(UnitViewLocked(*existing, false))));
       } else {
         call->responder.Respond(http::Response::Empty(204));
       }
@@ -143,7 +143,8 @@ void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
       std::lock_guard<std::mutex> l(view.mu);
       auto& slot = view.units[call->name];
       slot = std::move(entry);
-      if (call->native) response = http::Response::Json(status, api::ToJson(UnitViewLocked(slot, false)));
+      if (call->native)
+        response = http::Response::Json(status, api::ToJson(UnitViewLocked(slot, false)));
     }
     reconciler->UnitChanged(call->name);
     if (status == 201) {
@@ -173,24 +174,25 @@ void Server::Impl::DeleteUnit(std::string name, bool native, http::Responder res
   std::string key = UnitKey(name);
   txn.compare.push_back(store::Compare::ModRevisionIs(key, rev));
   txn.success.push_back(store::Op::Delete(key));
-  store->TxnAsync(std::move(txn), [this, name, native, responder,
-                                   attempts](base::Result<store::TxnResponse> r) {
-    if (!r.ok()) {
-      responder.Respond(ErrorResponse(503, "destroy unit `" + name + "`: " + r.status().ToString()));
-      return;
-    }
-    if (!r->succeeded) {
-      DeleteUnit(name, native, responder, attempts + 1);
-      return;
-    }
-    {
-      std::lock_guard<std::mutex> l(view.mu);
-      view.units.erase(name);
-    }
-    reconciler->UnitChanged(name);
-    spdlog::info("unit {} destroyed", name);
-    responder.Respond(http::Response::Empty(204));
-  });
+  store->TxnAsync(std::move(txn),
+                  [this, name, native, responder, attempts](base::Result<store::TxnResponse> r) {
+                    if (!r.ok()) {
+                      responder.Respond(ErrorResponse(
+                          503, "destroy unit `" + name + "`: " + r.status().ToString()));
+                      return;
+                    }
+                    if (!r->succeeded) {
+                      DeleteUnit(name, native, responder, attempts + 1);
+                      return;
+                    }
+                    {
+                      std::lock_guard<std::mutex> l(view.mu);
+                      view.units.erase(name);
+                    }
+                    reconciler->UnitChanged(name);
+                    spdlog::info("unit {} destroyed", name);
+                    responder.Respond(http::Response::Empty(204));
+                  });
 }
 
 // ---- /fleet/v1
@@ -219,43 +221,45 @@ base::Status Server::Impl::AddFleetRoutes(http::Router& router) {
       },
       http::Dispatch::kWorker));
 
-  FJORD_RETURN_IF_ERROR(router.AddSync("GET", "/fleet/v1/units/{name}", [this](const http::Request& req) {
-    std::string name(req.Param("name"));
-    std::lock_guard<std::mutex> l(view.mu);
-    auto it = view.units.find(name);
-    if (it == view.units.end()) return ErrorResponse(404, "unit `" + name + "` does not exist");
-    return http::Response::Json(200, api::ToJson(FleetUnitLocked(it->second)));
-  }));
+  FJORD_RETURN_IF_ERROR(
+      router.AddSync("GET", "/fleet/v1/units/{name}", [this](const http::Request& req) {
+        std::string name(req.Param("name"));
+        std::lock_guard<std::mutex> l(view.mu);
+        auto it = view.units.find(name);
+        if (it == view.units.end()) return ErrorResponse(404, "unit `" + name + "` does not exist");
+        return http::Response::Json(200, api::ToJson(FleetUnitLocked(it->second)));
+      }));
 
-  FJORD_RETURN_IF_ERROR(router.Add("PUT", "/fleet/v1/units/{name}", [this](const http::Request& req,
-                                                                          http::Responder resp) {
-    std::string name(req.Param("name"));
-    auto unit = api::UnitFromJson(req.body);
-    if (!unit.ok()) {
-      resp.Respond(ErrorResponse(400, "unit `" + name + "`: " + unit.status().ToString(),
-                                 api::FieldOfDecodeError(unit.status())));
-      return;
-    }
-    if (!unit->name.empty() && unit->name != name) {
-      resp.Respond(ErrorResponse(400,
-                                 "name in URL `" + name + "` differs from unit name in request body `" +
-                                     unit->name + "`",
-                                 "name"));
-      return;
-    }
-    auto call = std::make_shared<PutCall>(PutCall{name, unit->desired_state, std::move(unit->options),
-                                                  "", false, resp, 0});
-    if (!call->options.empty()) {
-      if (auto err = ValidateUnit(name, call->options, &call->hash)) {
-        resp.Respond(std::move(*err));
-        return;
-      }
-    } else if (auto err = ValidateName(name)) {
-      resp.Respond(std::move(*err));
-      return;
-    }
-    PutUnit(call);
-  }));
+  FJORD_RETURN_IF_ERROR(router.Add(
+      "PUT", "/fleet/v1/units/{name}", [this](const http::Request& req, http::Responder resp) {
+        std::string name(req.Param("name"));
+        auto unit = api::UnitFromJson(req.body);
+        if (!unit.ok()) {
+          resp.Respond(ErrorResponse(400, "unit `" + name + "`: " + unit.status().ToString(),
+                                     api::FieldOfDecodeError(unit.status())));
+          return;
+        }
+        if (!unit->name.empty() && unit->name != name) {
+          resp.Respond(ErrorResponse(400,
+                                     "name in URL `" + name +
+                                         "` differs from unit name in request body `" + unit->name +
+                                         "`",
+                                     "name"));
+          return;
+        }
+        auto call = std::make_shared<PutCall>(
+            PutCall{name, unit->desired_state, std::move(unit->options), "", false, resp, 0});
+        if (!call->options.empty()) {
+          if (auto err = ValidateUnit(name, call->options, &call->hash)) {
+            resp.Respond(std::move(*err));
+            return;
+          }
+        } else if (auto err = ValidateName(name)) {
+          resp.Respond(std::move(*err));
+          return;
+        }
+        PutUnit(call);
+      }));
 
   FJORD_RETURN_IF_ERROR(router.Add("DELETE", "/fleet/v1/units/{name}",
                                    [this](const http::Request& req, http::Responder resp) {

@@ -163,7 +163,7 @@ class Reconciler {
   std::unique_ptr<scheduler::Scheduler> sched_;
   scheduler::ReschedulePlanner planner_;
   std::map<std::string, RUnit> units_;
-  std::set<std::string> pending_;  // active, schedulable, not placed
+  std::set<std::string> pending_;                            // active, schedulable, not placed
   std::map<std::string, std::set<std::string>> waiting_on_;  // MachineOf target -> waiters
   bool retry_pending_ = false;
   bool replace_globals_ = false;

@@ -23,7 +23,9 @@ scheduler::MachineSpec SpecOf(const api::MachineRegistration& reg) {
   return spec;
 }
 
-bool Active(const api::ScheduledUnit& r) { return r.desired_state != api::UnitStateName::kInactive; }
+bool Active(const api::ScheduledUnit& r) {
+  return r.desired_state != api::UnitStateName::kInactive;
+}
 
 }  // namespace
 
@@ -91,7 +93,9 @@ base::Status Reconciler::Recover() {
   return base::Status::Ok();
 }
 
-void Reconciler::Start() { thread_ = std::thread([this] { Run(); }); }
+void Reconciler::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void Reconciler::Stop() {
   {
@@ -127,7 +131,9 @@ void Reconciler::Post(std::function<void()> fn) {
   cv_.notify_one();
 }
 
-void Reconciler::AfterFlush(std::function<void()> done) { flush_waiters_.push_back(std::move(done)); }
+void Reconciler::AfterFlush(std::function<void()> done) {
+  flush_waiters_.push_back(std::move(done));
+}
 
 void Reconciler::Run() {
   // Liveness is checked at least this often.
@@ -141,7 +147,8 @@ void Reconciler::Run() {
       std::unique_lock<std::mutex> l(mu_);
       int64_t wait_ms = tick.count();
       if (planner_.queued() > 0) {
-        wait_ms = std::min<int64_t>(wait_ms, planner_.MillisUntilNextToken(SteadyMs(clock_->Now())));
+        wait_ms =
+            std::min<int64_t>(wait_ms, planner_.MillisUntilNextToken(SteadyMs(clock_->Now())));
       }
       cv_.wait_for(l, std::chrono::milliseconds(std::max<int64_t>(wait_ms, 1)), [this] {
         return stop_ || !dirty_units_.empty() || !dirty_machines_.empty() || !tasks_.empty();
@@ -160,8 +167,9 @@ void Reconciler::Run() {
     Reschedule();
     RetryPending();
     for (auto& task : tasks) task();
-    Flush();
+    // Publish first: whoever is answered after the flush sees the placements in the view.
     Publish();
+    Flush();
   }
   // Answer whoever waits for a flush: the store completes what was sent before it closes.
   for (auto& done : flush_waiters_) done();
@@ -275,7 +283,8 @@ void Reconciler::ReplaceGlobal(const std::string& name, RUnit& u) {
     reason = not_placed.empty() ? "no alive machine matches its [X-Fleet] requirements"
                                 : not_placed.front().reason;
   } else if (!not_placed.empty()) {
-    reason = "not on " + std::to_string(not_placed.size()) + " machines: " + not_placed.front().reason;
+    reason =
+        "not on " + std::to_string(not_placed.size()) + " machines: " + not_placed.front().reason;
   }
   if (machines != u.machines) {
     spdlog::info("global unit {} on {} machines", name, machines.size());

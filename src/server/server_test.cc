@@ -79,11 +79,10 @@ TEST_F(FleetApiTest, ConflictsAndBadRequests) {
 }
 
 TEST_F(FleetApiTest, InvalidUnitCarriesDiagnostics) {
-  std::string body =
-      R"({"desiredState":"launched","options":[)"
-      R"({"section":"Service","name":"ExecStart","value":"/bin/true"},)"
-      R"({"section":"Service","name":"Restart","value":"sometimes"},)"
-      R"({"section":"X-Fleet","name":"MachineMetadta","value":"zone=a"}]})";
+  std::string body = R"({"desiredState":"launched","options":[)"
+                     R"({"section":"Service","name":"ExecStart","value":"/bin/true"},)"
+                     R"({"section":"Service","name":"Restart","value":"sometimes"},)"
+                     R"({"section":"X-Fleet","name":"MachineMetadta","value":"zone=a"}]})";
   auto r = Do("PUT", "/fleet/v1/units/bad.service", body);
   ASSERT_EQ(r.status, 400) << r.body;
   auto eb = api::ErrorBodyFromJson(r.body);
@@ -348,7 +347,8 @@ TEST_F(NativeApiTest, EventsLongPoll) {
   EXPECT_GT(j["revision"].get<int64_t>(), rev);
   // Nothing after: the poll times out with the same revision.
   int64_t now = j["revision"];
-  auto t = json::parse(Do("GET", "/v1/events?waitIndex=" + std::to_string(now) + "&timeoutMs=50").body);
+  auto t =
+      json::parse(Do("GET", "/v1/events?waitIndex=" + std::to_string(now) + "&timeoutMs=50").body);
   EXPECT_TRUE(t["events"].empty());
   EXPECT_EQ(t["revision"], now);
 }
