@@ -57,6 +57,7 @@ int Submit(int clients, int units, int machines, const std::string& parent) {
   server::ServerOptions o;
   o.port = 0;
   o.data_dir = dir;
+  o.heartbeat_grace = std::chrono::hours(1);  // the simulated machines do not heartbeat
   auto srv = server::Server::Start(o);
   if (!srv.ok()) {
     std::fprintf(stderr, "start: %s\n", srv.status().ToString().c_str());

@@ -143,6 +143,7 @@ class Reconciler {
   void RetryPending();
   void Flush();
   void Publish();
+  void LogPass();
   void Touch(const std::string& name) { touched_units_.insert(name); }
 
   Options options_;
@@ -173,6 +174,9 @@ class Reconciler {
   base::Clock::TimePoint last_retry_{};
   base::Clock::TimePoint last_machine_publish_{};
   bool machines_stale_ = true;
+  std::map<std::string, int64_t> machine_units_;  // /schedule keys written per machine
+  std::vector<std::pair<std::string, std::string>> log_placed_;   // this pass: unit, machine
+  std::vector<std::pair<std::string, std::string>> log_pending_;  // this pass: unit, new reason
 };
 
 // ---- Long-polls on store watchers (agent schedules, /v1/events).

@@ -73,7 +73,7 @@ base::Status Reconciler::Recover() {
       continue;
     }
     RUnit& u = it->second;
-    u.written[machine] = kv.value;
+    if (u.written.emplace(machine, kv.value).second) ++machine_units_[machine];
     if (!u.info.schedulable || !Active(u.record) || !sched_->HasMachine(machine)) continue;
     if (!u.info.request.global && !u.machines.empty()) continue;  // duplicate: Sync deletes it
     if (sched_->Assign(u.info.request, machine).ok()) {
@@ -170,6 +170,7 @@ void Reconciler::Run() {
     // Publish first: whoever is answered after the flush sees the placements in the view.
     Publish();
     Flush();
+    LogPass();
   }
   // Answer whoever waits for a flush: the store completes what was sent before it closes.
   for (auto& done : flush_waiters_) done();
@@ -219,7 +220,10 @@ void Reconciler::RemoveUnit(const std::string& name) {
   RUnit& u = it->second;
   Release(name, u);
   pending_.erase(name);
-  for (const auto& [m, value] : u.written) ops_[ScheduleKey(m, name)] = std::nullopt;
+  for (const auto& [m, value] : u.written) {
+    ops_[ScheduleKey(m, name)] = std::nullopt;
+    --machine_units_[m];
+  }
   {
     std::lock_guard<std::mutex> l(view_->mu);
     for (auto& [machine, states] : view_->states) {
@@ -248,7 +252,7 @@ void Reconciler::TryPlace(const std::string& name, RUnit& u) {
     u.machines = {placed->machine_id};
     u.reason.clear();
     pending_.erase(name);
-    spdlog::info("unit {} placed on {}", name, placed->machine_id);
+    log_placed_.emplace_back(name, placed->machine_id);
     auto w = waiting_on_.find(name);
     if (w != waiting_on_.end()) {
       for (const auto& waiter : w->second) {
@@ -260,7 +264,7 @@ void Reconciler::TryPlace(const std::string& name, RUnit& u) {
     }
   } else {
     std::string reason(placed.status().message());
-    if (u.reason != reason) spdlog::warn("unit {} not scheduled: {}", name, reason);
+    if (u.reason != reason) log_pending_.emplace_back(name, reason);
     u.reason = reason;
     pending_.insert(name);
     if (!u.info.request.machine_of.empty()) waiting_on_[u.info.request.machine_of].insert(name);
@@ -306,10 +310,14 @@ void Reconciler::Sync(const std::string& name, RUnit& u) {
     for (const auto& m : u.machines) want.emplace(m, value);
   }
   for (const auto& [m, value] : u.written) {
-    if (!want.count(m)) ops_[ScheduleKey(m, name)] = std::nullopt;
+    if (!want.count(m)) {
+      ops_[ScheduleKey(m, name)] = std::nullopt;
+      --machine_units_[m];
+    }
   }
   for (const auto& [m, value] : want) {
     auto it = u.written.find(m);
+    if (it == u.written.end()) ++machine_units_[m];
     if (it == u.written.end() || it->second != value) ops_[ScheduleKey(m, name)] = value;
   }
   u.written = std::move(want);
@@ -337,6 +345,7 @@ void Reconciler::HandleMachine(const std::string& id) {
       if (u.written.count(id) && !u.machines.count(id)) {
         ops_[ScheduleKey(id, name)] = std::nullopt;
         u.written.erase(id);
+        --machine_units_[id];
       }
     }
   }
@@ -474,7 +483,7 @@ void Reconciler::Publish() {
     p.global = u.info.request.global;
   }
   touched_units_.clear();
-  // Machine figures cost a pass over every task: at most ten times a second.
+  // Machine figures: at most ten times a second.
   auto now = clock_->Now();
   if (!machines_stale_ || now - last_machine_publish_ < std::chrono::milliseconds(100)) return;
   machines_stale_ = false;
@@ -483,12 +492,32 @@ void Reconciler::Publish() {
     if (!sched_->HasMachine(id)) continue;
     auto free = sched_->Free(id);
     if (free.ok()) m.free = {free->cpu_millis, free->memory_bytes, free->disk_bytes};
-    m.units = 0;
+    auto n = machine_units_.find(id);
+    m.units = n == machine_units_.end() ? 0 : n->second;
   }
-  for (const auto& t : sched_->Tasks()) {
-    auto it = view_->machines.find(t.machine_id);
-    if (it != view_->machines.end()) ++it->second.units;
+}
+
+// One line per placement or new reason when there are few; a summary when there are many (a
+// burst of submissions or a lost machine must not flood the log).
+void Reconciler::LogPass() {
+  constexpr size_t kDetailed = 5;
+  if (log_placed_.size() <= kDetailed) {
+    for (const auto& [name, machine] : log_placed_)
+      spdlog::info("unit {} placed on {}", name, machine);
+  } else {
+    spdlog::info("placed {} units (e.g. {} on {})", log_placed_.size(), log_placed_[0].first,
+                 log_placed_[0].second);
   }
+  if (log_pending_.size() <= kDetailed) {
+    for (const auto& [name, reason] : log_pending_) {
+      spdlog::warn("unit {} not scheduled: {}", name, reason);
+    }
+  } else {
+    spdlog::warn("{} units not scheduled (e.g. {}: {})", log_pending_.size(), log_pending_[0].first,
+                 log_pending_[0].second);
+  }
+  log_placed_.clear();
+  log_pending_.clear();
 }
 
 std::string Reconciler::Explain(const std::string& name) {
