@@ -303,6 +303,32 @@ TEST_F(SchedulingTest, RecoveryDropsStaleScheduleKeys) {
   EXPECT_EQ(a.Units(), std::set<std::string>{"real.service"});
 }
 
+TEST_F(SchedulingTest, ReschedulingIsRateLimited) {
+  RestartServer(std::chrono::milliseconds(300), /*per_second=*/5, /*burst=*/1);
+  FakeAgent a(server_->url(), "a");
+  ASSERT_EQ(a.Register(), 200);
+  for (int i = 0; i < 6; ++i) Submit("r" + std::to_string(i) + ".service");
+  ASSERT_TRUE(WaitFor([&] { return a.Units().size() == 6; }));
+  FakeAgent b(server_->url(), "b");
+  ASSERT_EQ(b.Register(), 200);
+  std::atomic<bool> stop{false};
+  std::thread beat([&] {
+    FakeAgent hb(server_->url(), "b");
+    while (!stop) {
+      hb.Heartbeat();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  // a is silent: once it is declared lost, 6 units move at 5/s after a burst of 1.
+  ASSERT_TRUE(WaitFor([&] { return !b.Units().empty(); }));
+  auto first = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitFor([&] { return b.Units().size() == 6; }));
+  auto spread = std::chrono::steady_clock::now() - first;
+  EXPECT_GE(spread, std::chrono::milliseconds(800));
+  stop = true;
+  beat.join();
+}
+
 TEST(InjectedStoreTest, ServesFromAMemoryStore) {
   spdlog::set_level(spdlog::level::warn);
   ServerOptions o;

@@ -49,8 +49,11 @@ class ServerFixture : public ::testing::Test {
     std::filesystem::remove_all(dir_, ec);
   }
 
-  void StartServer(std::chrono::milliseconds grace = std::chrono::seconds(10)) {
+  void StartServer(std::chrono::milliseconds grace = std::chrono::seconds(10),
+                   double reschedule_per_second = 1000, double reschedule_burst = 100) {
     ServerOptions o;
+    o.reschedule_per_second = reschedule_per_second;
+    o.reschedule_burst = reschedule_burst;
     o.port = 0;
     o.data_dir = dir_;
     o.heartbeat_grace = grace;
@@ -63,10 +66,11 @@ class ServerFixture : public ::testing::Test {
     ASSERT_TRUE(c.ok());
     client_ = std::move(*c);
   }
-  void RestartServer(std::chrono::milliseconds grace) {
+  void RestartServer(std::chrono::milliseconds grace, double per_second = 1000,
+                     double burst = 100) {
     client_.reset();
     server_.reset();
-    StartServer(grace);
+    StartServer(grace, per_second, burst);
   }
 
   http::ClientResponse Do(std::string_view method, std::string_view target,
