@@ -77,8 +77,8 @@ base::Status Server::Impl::AddAgentRoutes(http::Router& router) {
         }
         store::TxnRequest txn;
         txn.success.push_back(store::Op::Put(MachineKey(id), api::ToJson(*reg)));
-        store->TxnAsync(std::move(txn), [this, id, reg = std::move(*reg),
-                                         resp](base::Result<store::TxnResponse> r) {
+        Write(std::move(txn), [this, id, reg = std::move(*reg),
+                               resp](base::Result<store::TxnResponse> r) {
           if (!r.ok()) {
             resp.Respond(
                 ErrorResponse(503, "register machine `" + id + "`: " + r.status().ToString()));
@@ -201,26 +201,25 @@ base::Status Server::Impl::AddAgentRoutes(http::Router& router) {
           txn.success.push_back(e ? store::Op::Put(StateKey(id, unit), e->json)
                                   : store::Op::Delete(StateKey(id, unit)));
         }
-        store->TxnAsync(
-            std::move(txn), [this, id, changes, resp](base::Result<store::TxnResponse> r) {
-              if (!r.ok()) {
-                resp.Respond(
-                    ErrorResponse(503, "store states of `" + id + "`: " + r.status().ToString()));
-                return;
+        Write(std::move(txn), [this, id, changes, resp](base::Result<store::TxnResponse> r) {
+          if (!r.ok()) {
+            resp.Respond(
+                ErrorResponse(503, "store states of `" + id + "`: " + r.status().ToString()));
+            return;
+          }
+          {
+            std::lock_guard<std::mutex> l(view.mu);
+            auto& states = view.states[id];
+            for (auto& [unit, e] : *changes) {
+              if (e) {
+                states[unit] = std::move(*e);
+              } else {
+                states.erase(unit);
               }
-              {
-                std::lock_guard<std::mutex> l(view.mu);
-                auto& states = view.states[id];
-                for (auto& [unit, e] : *changes) {
-                  if (e) {
-                    states[unit] = std::move(*e);
-                  } else {
-                    states.erase(unit);
-                  }
-                }
-              }
-              resp.Respond(http::Response::Empty(204));
-            });
+            }
+          }
+          resp.Respond(http::Response::Empty(204));
+        });
       }));
   return base::Status::Ok();
 }

@@ -126,8 +126,8 @@ void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
     status = call->native ? 200 : 204;
   }
   txn.success.push_back(store::Op::Put(key, api::ToJson(record)));
-  store->TxnAsync(std::move(txn), [this, call, record = std::move(record),
-                                   status](base::Result<store::TxnResponse> r) mutable {
+  Write(std::move(txn), [this, call, record = std::move(record),
+                         status](base::Result<store::TxnResponse> r) mutable {
     if (!r.ok()) {
       call->responder.Respond(
           ErrorResponse(503, "store unit `" + call->name + "`: " + r.status().ToString()));
@@ -174,25 +174,25 @@ void Server::Impl::DeleteUnit(std::string name, bool native, http::Responder res
   std::string key = UnitKey(name);
   txn.compare.push_back(store::Compare::ModRevisionIs(key, rev));
   txn.success.push_back(store::Op::Delete(key));
-  store->TxnAsync(std::move(txn),
-                  [this, name, native, responder, attempts](base::Result<store::TxnResponse> r) {
-                    if (!r.ok()) {
-                      responder.Respond(ErrorResponse(
-                          503, "destroy unit `" + name + "`: " + r.status().ToString()));
-                      return;
-                    }
-                    if (!r->succeeded) {
-                      DeleteUnit(name, native, responder, attempts + 1);
-                      return;
-                    }
-                    {
-                      std::lock_guard<std::mutex> l(view.mu);
-                      view.units.erase(name);
-                    }
-                    reconciler->UnitChanged(name);
-                    spdlog::info("unit {} destroyed", name);
-                    responder.Respond(http::Response::Empty(204));
-                  });
+  Write(std::move(txn),
+        [this, name, native, responder, attempts](base::Result<store::TxnResponse> r) {
+          if (!r.ok()) {
+            responder.Respond(
+                ErrorResponse(503, "destroy unit `" + name + "`: " + r.status().ToString()));
+            return;
+          }
+          if (!r->succeeded) {
+            DeleteUnit(name, native, responder, attempts + 1);
+            return;
+          }
+          {
+            std::lock_guard<std::mutex> l(view.mu);
+            view.units.erase(name);
+          }
+          reconciler->UnitChanged(name);
+          spdlog::info("unit {} destroyed", name);
+          responder.Respond(http::Response::Empty(204));
+        });
 }
 
 // ---- /fleet/v1

@@ -224,6 +224,13 @@ struct Server::Impl {
   std::mutex stop_mu;
   bool stopped = false;
 
+  // Every write of the handlers goes through here, so Stop can wait for their callbacks (which
+  // use this Impl) even when the store is injected and outlives the server.
+  void Write(store::TxnRequest txn, std::function<void(base::Result<store::TxnResponse>)> done);
+  std::mutex inflight_mu;
+  std::condition_variable inflight_cv;
+  int64_t inflight = 0;  // guarded by inflight_mu
+
   base::Status LoadView();
   base::Status AddRoutes(http::Router& router);
   base::Status AddFleetRoutes(http::Router& router);

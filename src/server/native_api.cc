@@ -320,8 +320,8 @@ void Server::Impl::Scale(const http::Request& req, http::Responder resp) {
     resp.Respond(http::Response::Json(200, api::ToJson(reply)));
     return;
   }
-  store->TxnAsync(std::move(txn), [this, resp, added = std::move(added), reply = std::move(reply),
-                                   name](base::Result<store::TxnResponse> r) mutable {
+  Write(std::move(txn), [this, resp, added = std::move(added), reply = std::move(reply),
+                         name](base::Result<store::TxnResponse> r) mutable {
     if (!r.ok() || !r->succeeded) {
       resp.Respond(ErrorResponse(r.ok() ? 409 : 503,
                                  "scale `" + name + "`: " +
