@@ -355,3 +355,36 @@ TEST_F(NativeApiTest, EventsLongPoll) {
 
 }  // namespace
 }  // namespace fjord::server::testing
+
+namespace fjord::server::testing {
+namespace {
+
+TEST_F(NativeApiTest, StartErrorsNameTheCause) {
+  // The data dir is locked by the running server.
+  ServerOptions same_dir;
+  same_dir.port = 0;
+  same_dir.data_dir = dir_;
+  auto s = Server::Start(same_dir);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("state.db"));
+
+  // The port is taken.
+  char tmpl[] = "/tmp/fjord-server-test-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  ServerOptions same_port;
+  same_port.port = server_->port();
+  same_port.data_dir = tmpl;
+  s = Server::Start(same_port);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr(std::to_string(server_->port())));
+  std::filesystem::remove_all(tmpl);
+
+  ServerOptions no_dir;
+  no_dir.port = 0;
+  s = Server::Start(no_dir);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("data directory"));
+}
+
+}  // namespace
+}  // namespace fjord::server::testing
