@@ -167,6 +167,7 @@ class Reconciler {
   std::set<std::string> pending_;                            // active, schedulable, not placed
   std::map<std::string, std::set<std::string>> waiting_on_;  // MachineOf target -> waiters
   bool retry_pending_ = false;
+  bool placed_since_retry_ = false;
   bool replace_globals_ = false;
   std::map<std::string, std::optional<std::string>> ops_;  // key -> value (nullopt: delete)
   std::vector<std::function<void()>> flush_waiters_;

@@ -252,6 +252,7 @@ void Reconciler::TryPlace(const std::string& name, RUnit& u) {
     u.machines = {placed->machine_id};
     u.reason.clear();
     pending_.erase(name);
+    placed_since_retry_ = true;
     log_placed_.emplace_back(name, placed->machine_id);
     auto w = waiting_on_.find(name);
     if (w != waiting_on_.end()) {
@@ -430,11 +431,14 @@ void Reconciler::RetryPending() {
     }
   }
   // Pending units are retried when room was freed or machines changed, and at most once a
-  // second otherwise (a placed unit may satisfy another's MachineOf or affinity).
+  // second after other units were placed (one may satisfy another's affinity).
   auto now = clock_->Now();
   if (pending_.empty()) return;
-  if (!retry_pending_ && now - last_retry_ < std::chrono::seconds(1)) return;
+  if (!retry_pending_ && (!placed_since_retry_ || now - last_retry_ < std::chrono::seconds(1))) {
+    return;
+  }
   retry_pending_ = false;
+  placed_since_retry_ = false;
   last_retry_ = now;
   std::vector<std::string> names(pending_.begin(), pending_.end());
   for (const auto& name : names) {
