@@ -12,5 +12,6 @@ namespace fjord::cli {
 void RegisterUnitCommands(CLI::App& app, int& exit_code);   // unit_cmd.cc: fjord unit check
 void RegisterRunCommands(CLI::App& app, int& exit_code);    // run_cmd.cc: run, ps, inspect, stop, logs, rm
 void RegisterImageCommands(CLI::App& app, int& exit_code);  // image_cmd.cc: image import/ls/rm
+void RegisterServerCommands(CLI::App& app, int& exit_code);  // server_cmd.cc: fjord server
 
 }  // namespace fjord::cli
