@@ -573,9 +573,10 @@ Result<std::unique_ptr<Agent>> Agent::Start(AgentOptions options) {
   context.cgroup_parent = core->options.cgroup_parent;
   Core* raw = core.get();
   context.on_change = [raw] { raw->MarkDirty(); };
-  UnitHostFactory factory =
-      core->options.host_factory ? core->options.host_factory : SupervisorHostFactory();
-  FJORD_ASSIGN_OR_RETURN(std::unique_ptr<UnitHost> host, factory(context));
+  if (!core->options.host_factory) {
+    return base::InvalidArgument("no unit host: set AgentOptions::host_factory");
+  }
+  FJORD_ASSIGN_OR_RETURN(std::unique_ptr<UnitHost> host, core->options.host_factory(context));
   core->host = std::move(host);
 
   FJORD_RETURN_IF_ERROR(core->StartApi());

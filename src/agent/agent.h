@@ -76,7 +76,7 @@ struct AgentOptions {
   // Reports of state changes closer together than this go out as one.
   std::chrono::milliseconds report_debounce{20};
   std::chrono::milliseconds max_backoff{5'000};
-  UnitHostFactory host_factory;  // empty: SupervisorHostFactory()
+  UnitHostFactory host_factory;  // required; `fjord agent` uses SupervisorHostFactory()
 };
 
 class Agent {
