@@ -23,5 +23,6 @@ void RegisterAgentCommands(CLI::App& app, int& exit_code);  // agent_cmd.cc: fjo
 bool LocalContainerExists(const std::string& root, const std::string& name);
 // Stop signal, then SIGKILL after `seconds`; prints errors; returns the exit code.
 int StopContainer(const std::string& root, const std::string& name, double seconds);
+void RegisterServerCommands(CLI::App& app, int& exit_code);  // server_cmd.cc: fjord server
 
 }  // namespace fjord::cli

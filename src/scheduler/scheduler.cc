@@ -503,6 +503,32 @@ Status Scheduler::AddMachine(const MachineSpec& machine) {
   return impl_->AddMachineImpl(machine).Wrap("add machine");
 }
 
+Status Scheduler::ReviveMachine(std::string_view machine_id) {
+  Impl& s = *impl_;
+  auto it = s.machine_by_id.find(std::string(machine_id));
+  if (it == s.machine_by_id.end()) {
+    return base::NotFound("revive machine: no machine `" + std::string(machine_id) + "`");
+  }
+  uint32_t m = it->second;
+  if (s.alive.Test(m)) {
+    return base::FailedPrecondition("revive machine `" + s.machine_ids[m] + "`: it is alive");
+  }
+  // LoseMachine released every task, so the machine comes back empty with its full capacity.
+  s.UpdateLevels(m);
+  s.alive.Set(m);
+  ++s.epoch;
+  return Status::Ok();
+}
+
+bool Scheduler::IsAlive(std::string_view machine_id) const {
+  auto it = impl_->machine_by_id.find(std::string(machine_id));
+  return it != impl_->machine_by_id.end() && impl_->alive.Test(it->second);
+}
+
+bool Scheduler::HasMachine(std::string_view machine_id) const {
+  return impl_->machine_by_id.count(std::string(machine_id)) != 0;
+}
+
 Result<ScaleResult> Scheduler::Scale(const ScaleRequest& request) {
   Impl& s = *impl_;
   const TaskRequest& tmpl = request.template_request;

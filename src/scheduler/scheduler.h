@@ -215,8 +215,13 @@ class Scheduler {
   // to reschedule (global units are not rescheduled).
   base::Result<std::vector<std::string>> LoseMachine(std::string_view machine_id);
 
-  // Adds a new machine (a new id; a lost machine comes back under a new id).
+  // Adds a new machine (a new id; a lost machine comes back with ReviveMachine).
   base::Status AddMachine(const MachineSpec& machine);
+  // Brings a lost machine back under the same id, empty, with the capacity and metadata it was
+  // added with. NotFound for an unknown id, FailedPrecondition if it is alive.
+  base::Status ReviveMachine(std::string_view machine_id);
+  bool HasMachine(std::string_view machine_id) const;
+  bool IsAlive(std::string_view machine_id) const;
 
   // Keeps name@1..N placed: places missing instances, removes the newest extra ones first.
   base::Result<ScaleResult> Scale(const ScaleRequest& request);

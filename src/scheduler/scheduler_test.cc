@@ -513,6 +513,23 @@ TEST(AccountingTest, LostMachineTakesNoWork) {
   EXPECT_EQ(s->alive_machine_count(), 2u);
 }
 
+TEST(AccountingTest, LostMachineComesBackEmptyUnderItsId) {
+  auto s = *Scheduler::Create({M("a", {}, 1000), M("b", {}, 1000)});
+  ASSERT_TRUE(s->Assign(T("x.service", 800), "a").ok());
+  ASSERT_TRUE(s->LoseMachine("a").ok());
+  EXPECT_FALSE(s->IsAlive("a"));
+  EXPECT_EQ(s->ReviveMachine("b").code(), base::Code::kFailedPrecondition);
+  EXPECT_EQ(s->ReviveMachine("zz").code(), base::Code::kNotFound);
+  ASSERT_TRUE(s->ReviveMachine("a").ok());
+  EXPECT_TRUE(s->IsAlive("a"));
+  EXPECT_EQ(s->alive_machine_count(), 2u);
+  EXPECT_EQ(s->Free("a")->cpu_millis, 1000);
+  EXPECT_FALSE(s->Locate("x.service").has_value());
+  // Full capacity again: a task needing 900m fits only there.
+  ASSERT_TRUE(s->Assign(T("big", 100), "b").ok());
+  EXPECT_EQ(s->Place(T("y.service", 950))->machine_id, "a");
+}
+
 // ---- Scale ----
 
 TEST(ScaleTest, PlanAddsMissingAndRemovesNewestFirst) {

@@ -1,0 +1,119 @@
+// fjord server: runs the control plane (src/server) until SIGTERM or SIGINT.
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <cstdio>
+#include <iostream>
+
+#include "base/state_root.h"
+#include "cli/commands.h"
+#include "server/server.h"
+
+namespace fjord::cli {
+
+namespace {
+
+struct ServerFlags {
+  std::string listen = "127.0.0.1:7777";
+  std::string data_dir;
+  std::string grace = "10s";
+  std::string log_level = "info";
+};
+
+// "10s", "300ms", "2m", or a bare number of seconds.
+bool ParseDuration(std::string_view s, std::chrono::milliseconds* out) {
+  int64_t n = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  if (ec != std::errc() || n < 0) return false;
+  std::string_view unit(p, s.data() + s.size() - p);
+  if (unit.empty() || unit == "s") {
+    *out = std::chrono::seconds(n);
+  } else if (unit == "ms") {
+    *out = std::chrono::milliseconds(n);
+  } else if (unit == "m" || unit == "min") {
+    *out = std::chrono::minutes(n);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// "host:port" (an IPv6 host in brackets).
+bool ParseListen(const std::string& s, std::string* host, uint16_t* port) {
+  size_t colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  *host = s.substr(0, colon);
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
+  }
+  unsigned v = 0;
+  std::string_view p(s.data() + colon + 1, s.size() - colon - 1);
+  auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+  if (ec != std::errc() || end != p.data() + p.size() || v > 65535) return false;
+  *port = static_cast<uint16_t>(v);
+  return true;
+}
+
+int RunServer(const ServerFlags& flags) {
+  auto logger = spdlog::stderr_color_mt("fjord-server");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+
+  server::ServerOptions options;
+  if (!ParseListen(flags.listen, &options.address, &options.port)) {
+    std::cerr << "fjord server: --listen " << flags.listen
+              << ": expected HOST:PORT, e.g. 127.0.0.1:7777\n";
+    return 2;
+  }
+  if (!ParseDuration(flags.grace, &options.heartbeat_grace) || options.heartbeat_grace.count() == 0) {
+    std::cerr << "fjord server: --heartbeat-grace " << flags.grace
+              << ": expected a duration such as 10s or 500ms\n";
+    return 2;
+  }
+  options.data_dir =
+      flags.data_dir.empty() ? base::StateRoot() / "server" : std::filesystem::path(flags.data_dir);
+
+  // Block the stop signals before any thread starts so only sigwait below receives them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto srv = server::Server::Start(options);
+  if (!srv.ok()) {
+    std::cerr << "fjord server: " << srv.status().ToString() << "\n";
+    return 1;
+  }
+  spdlog::info("fjord server listening on {} (data in {})", (*srv)->url(), options.data_dir.string());
+  std::printf("%s\n", (*srv)->url().c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&set, &sig);
+  spdlog::info("received {}: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*srv)->Stop();
+  return 0;
+}
+
+}  // namespace
+
+void RegisterServerCommands(CLI::App& app, int& exit_code) {
+  auto flags = std::make_shared<ServerFlags>();
+  auto* cmd = app.add_subcommand("server", "Run the control plane (fleet API v1 and fjord's API)");
+  cmd->add_option("--listen", flags->listen, "Address to serve the API on (HOST:PORT)")
+      ->capture_default_str();
+  cmd->add_option("--data-dir", flags->data_dir,
+                  "Where the state lives (default: $FJORD_ROOT/server or /var/lib/fjord/server)");
+  cmd->add_option("--heartbeat-grace", flags->grace,
+                  "A machine silent this long is lost and its units move (e.g. 10s, 500ms)")
+      ->capture_default_str();
+  cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+  cmd->callback([flags, &exit_code] { exit_code = RunServer(*flags); });
+}
+
+}  // namespace fjord::cli

@@ -1,0 +1,263 @@
+// Private to src/server: the in-memory view reads are served from, the reconciler, long-polls.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "api/protocol.h"
+#include "api/types.h"
+#include "base/clock.h"
+#include "base/status.h"
+#include "http/server.h"
+#include "scheduler/scheduler.h"
+#include "server/server.h"
+#include "store/store.h"
+
+namespace fjord::server {
+
+// ---- Store keys (docs/PROTOCOL.md). Unit names and machine ids contain no '/'.
+inline constexpr std::string_view kUnitsPrefix = "/units/";
+inline constexpr std::string_view kMachinesPrefix = "/machines/";
+inline constexpr std::string_view kSchedulePrefix = "/schedule/";
+inline constexpr std::string_view kStatesPrefix = "/states/";
+std::string UnitKey(std::string_view unit);
+std::string MachineKey(std::string_view machine);
+std::string SchedulePrefix(std::string_view machine);
+std::string ScheduleKey(std::string_view machine, std::string_view unit);
+std::string StateKey(std::string_view machine, std::string_view unit);
+// "/schedule/m/u" -> {"m","u"}; false if the key has another shape.
+bool SplitMachineUnitKey(std::string_view key, std::string_view prefix, std::string* machine,
+                         std::string* unit);
+
+// ---- The view: what API reads are served from. Updated after each durable write.
+
+struct UnitEntry {
+  api::ScheduledUnit record;  // the /units/<name> value: name, hash, desiredState, options
+  store::Revision mod_revision = 0;
+};
+
+struct MachineEntry {
+  api::MachineRegistration reg;
+  base::Clock::TimePoint last_seen{};  // last heartbeat or registration (monotonic)
+  int64_t last_seen_unix_ms = 0;
+  bool alive = true;
+  api::Resources free;  // published by the reconciler
+  int64_t units = 0;    // published by the reconciler
+};
+
+struct StateEntry {
+  api::UnitStatusReport report;
+  std::string json;  // as stored, to detect changes cheaply
+};
+
+struct PlacementView {
+  std::vector<std::string> machines;  // where the unit is placed (several for a global unit)
+  std::string reason;                 // why it is not placed, when it is not
+  bool global = false;
+};
+
+// Every member is guarded by mu.
+struct View {
+  mutable std::mutex mu;
+  std::map<std::string, UnitEntry, std::less<>> units;
+  std::map<std::string, MachineEntry, std::less<>> machines;
+  std::map<std::string, std::map<std::string, StateEntry>, std::less<>> states;  // machine, unit
+  std::map<std::string, PlacementView, std::less<>> placements;
+};
+
+// Unit options -> scheduler request; `reason` says why a unit is not schedulable.
+struct UnitSchedulingInfo {
+  bool schedulable = false;  // false for templates and units that do not parse
+  scheduler::TaskRequest request;
+  std::string reason;
+};
+UnitSchedulingInfo SchedulingInfoOf(const api::ScheduledUnit& record);
+
+// ---- The reconciler: one thread owns the scheduler and writes /schedule keys.
+//
+// Level-triggered: UnitChanged/MachineChanged only name what changed; the thread compares the
+// view with its own model and writes the difference. Thread-safety: the public methods marked
+// "any thread" may be called from any thread; the rest only from the reconciler thread (inside
+// a Post()ed function).
+class Reconciler {
+ public:
+  struct Options {
+    std::chrono::milliseconds grace{10000};
+    scheduler::RateLimit rate;
+    uint64_t seed = 1;
+  };
+  Reconciler(Options options, store::Store* store, View* view, base::Clock* clock);
+  ~Reconciler();
+
+  // Before Start: rebuilds the scheduler from the view (loaded from the store) and the
+  // /schedule keys in the store.
+  base::Status Recover();
+  void Start();
+  void Stop();
+
+  // Any thread.
+  void UnitChanged(std::string name);
+  // `done` runs once the machine's schedule is consistent in the store (stale keys deleted).
+  void MachineChanged(std::string id, std::function<void()> done);
+  void Post(std::function<void()> fn);
+
+  // Reconciler thread only.
+  std::string Explain(const std::string& name);
+  // Reasons of units not placed among `names` ("name: reason").
+  std::vector<std::string> PendingAmong(const std::vector<std::string>& names);
+  // Runs `done` after everything written so far is durable.
+  void AfterFlush(std::function<void()> done);
+
+ private:
+  struct RUnit {
+    std::string hash;
+    api::ScheduledUnit record;
+    UnitSchedulingInfo info;
+    std::set<std::string> machines;              // where the scheduler placed it
+    std::map<std::string, std::string> written;  // machine -> /schedule value in the store
+    std::string reason;
+  };
+
+  void Run();
+  void HandleUnit(const std::string& name);
+  void HandleMachine(const std::string& id);
+  void RemoveUnit(const std::string& name);
+  void TryPlace(const std::string& name, RUnit& u);
+  void ReplaceGlobal(const std::string& name, RUnit& u);
+  void Release(const std::string& name, RUnit& u);
+  void Sync(const std::string& name, RUnit& u);
+  void CheckLiveness();
+  void LoseMachine(const std::string& id);
+  void Reschedule();
+  void RetryPending();
+  void Flush();
+  void Publish();
+  void Touch(const std::string& name) { touched_units_.insert(name); }
+
+  Options options_;
+  store::Store* store_;
+  View* view_;
+  base::Clock* clock_;
+
+  std::mutex mu_;  // guards the inbox below
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::set<std::string> dirty_units_;
+  std::vector<std::pair<std::string, std::function<void()>>> dirty_machines_;
+  std::vector<std::function<void()>> tasks_;
+
+  std::thread thread_;
+
+  // Owned by the reconciler thread.
+  std::unique_ptr<scheduler::Scheduler> sched_;
+  scheduler::ReschedulePlanner planner_;
+  std::map<std::string, RUnit> units_;
+  std::set<std::string> pending_;  // active, schedulable, not placed
+  std::map<std::string, std::set<std::string>> waiting_on_;  // MachineOf target -> waiters
+  bool retry_pending_ = false;
+  bool replace_globals_ = false;
+  std::map<std::string, std::optional<std::string>> ops_;  // key -> value (nullopt: delete)
+  std::vector<std::function<void()>> flush_waiters_;
+  std::set<std::string> touched_units_;
+  base::Clock::TimePoint last_retry_{};
+  base::Clock::TimePoint last_machine_publish_{};
+  bool machines_stale_ = true;
+};
+
+// ---- Long-polls on store watchers (agent schedules, /v1/events).
+//
+// One thread serves every long-poll: a watcher's notification or a deadline wakes it, and it
+// answers with `build` (which reads the store). Thread-safety: Add and Stop from any thread.
+class LongPolls {
+ public:
+  using Build = std::function<http::Response(store::Store&, std::vector<store::Event> events)>;
+  explicit LongPolls(store::Store* store, base::Clock* clock);
+  ~LongPolls();
+  void Start();
+  void Stop();
+  // Answers with build(events) as soon as the watcher has events, or with build({}) at
+  // `deadline`.
+  void Add(std::unique_ptr<store::Watcher> watcher, base::Clock::TimePoint deadline,
+           http::Responder responder, Build build);
+
+ private:
+  struct Poll;
+  void Run();
+
+  store::Store* store_;
+  base::Clock* clock_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  uint64_t next_id_ = 1;
+  std::map<uint64_t, std::shared_ptr<Poll>> polls_;
+  std::set<uint64_t> ready_;
+  std::thread thread_;
+};
+
+// ---- Server internals shared by the API files.
+
+struct Server::Impl {
+  ServerOptions options;
+  base::Clock* clock = nullptr;
+  std::shared_ptr<store::Store> store;
+  bool own_store = false;
+  View view;
+  std::unique_ptr<Reconciler> reconciler;
+  std::unique_ptr<LongPolls> polls;
+  std::unique_ptr<http::HttpServer> http;
+  std::mutex stop_mu;
+  bool stopped = false;
+
+  base::Status LoadView();
+  base::Status AddRoutes(http::Router& router);
+  base::Status AddFleetRoutes(http::Router& router);
+  base::Status AddNativeRoutes(http::Router& router);
+  base::Status AddAgentRoutes(http::Router& router);
+
+  // The write path for PUT /fleet/v1/units and PUT /v1/units (fleet's semantics).
+  struct PutCall {
+    std::string name;
+    std::optional<api::UnitStateName> desired;
+    std::vector<api::UnitOption> options;  // validated; empty when not given
+    std::string hash;                      // of options
+    bool native = false;
+    http::Responder responder;
+    int attempts = 0;
+  };
+  void PutUnit(std::shared_ptr<PutCall> call);
+  void DeleteUnit(std::string name, bool native, http::Responder responder, int attempts = 0);
+  void Scale(const http::Request& req, http::Responder resp);
+
+  // Views for the APIs; callers hold view.mu.
+  api::Unit FleetUnitLocked(const UnitEntry& e) const;
+  api::UnitView UnitViewLocked(const UnitEntry& e, bool with_options) const;
+};
+
+// ---- Helpers shared by the API files.
+
+http::Response ErrorResponse(int code, std::string_view message, std::string_view field = {});
+// Validates options (or unit file text) for `name`: 400 with the parser's diagnostics on error.
+std::optional<http::Response> ValidateUnit(const std::string& name,
+                                           const std::vector<api::UnitOption>& options,
+                                           std::string* hash);
+std::optional<http::Response> ValidateName(const std::string& name);
+std::optional<http::Response> ParseUnitText(const std::string& name, std::string_view text,
+                                            std::vector<api::UnitOption>* options,
+                                            std::string* hash);
+std::string EncodePageToken(std::string_view last);
+std::optional<std::string> DecodePageToken(std::string_view token);
+int64_t UnixMs(std::chrono::system_clock::time_point t);
+
+}  // namespace fjord::server
