@@ -48,11 +48,11 @@ contains "$work/out" "Unit web@1.service inactive"
 expect_exit 0 -- "$fjord" submit "$units/hello.service"
 
 expect_exit 0 -- "$fjord" list-unit-files
-contains "$work/out" $'UNIT\t\tHASH\tDSTATE\t\tSTATE\tTARGET'
+contains "$work/out" $'UNIT\t\tHASH\tDSTATE\t\tSTATE\t\tTARGET'
 line_count "$work/out" 4
 hash=$("$fjord" list-unit-files --output json | "$json_check" 0.hash)
 [[ ${#hash} -eq 40 ]] || fail "hash '$hash' is not a SHA-1"
-contains "$work/out" $'hello.service\t'"${hash:0:7}"$'\tinactive\t-\t-'
+contains "$work/out" $'hello.service\t'"${hash:0:7}"$'\tinactive\tinactive\t-'
 expect_exit 0 -- "$fjord" list-unit-files --full
 contains "$work/out" "$hash"
 expect_exit 0 -- "$fjord" list-unit-files --output json
