@@ -21,6 +21,7 @@
 #include "base/fd.h"
 #include "http/client.h"
 #include "http/server.h"
+#include "server/server.h"
 
 namespace fjord::agent {
 namespace {
@@ -526,6 +527,61 @@ TEST_F(AgentFixture, ChangesCloseTogetherGoOutAsOneReport) {
   ASSERT_TRUE(WaitFor([&] { return cp.reports() > before; }));
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(cp.reports(), before + 1);
+}
+
+// The same agent against the real control plane (src/server): registration, placement,
+// state reports, status and journal through the server's 307, destroy.
+TEST_F(AgentFixture, WorksWithTheRealServer) {
+  TempDir data;
+  server::ServerOptions so;
+  so.port = 0;
+  so.data_dir = data.path();
+  so.heartbeat_interval = 50ms;
+  auto srv = server::Server::Start(so);
+  ASSERT_TRUE(srv.ok()) << srv.status().ToString();
+  auto agent = Agent::Start(Options({(*srv)->url()}));
+  ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+  auto client = api::NativeClient::Create((*srv)->url());
+  ASSERT_TRUE(client.ok());
+  api::NativeClient& c = **client;
+  ASSERT_TRUE(WaitFor([&] {
+    auto m = c.ListMachines();
+    return m.ok() && m->size() == 1 && (*m)[0].alive;
+  }));
+  auto machines = c.ListMachines();
+  EXPECT_EQ((*machines)[0].machine.id, (*agent)->machine_id());
+  EXPECT_EQ((*machines)[0].machine.agent_url, (*agent)->url());
+
+  api::PutUnitRequest put;
+  put.desired_state = api::UnitStateName::kLaunched;
+  put.options = {{"Service", "ExecStart", "/bin/sleep 1000"}};
+  auto created = c.PutUnit("hello.service", put);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  ASSERT_TRUE(WaitFor([&] {
+    auto u = c.GetUnit("hello.service");
+    return u.ok() && !u->states.empty() && u->states[0].state.systemd_active_state == "active";
+  })) << c.GetUnit("hello.service").ok();
+  auto view = c.GetUnit("hello.service");
+  EXPECT_EQ(view->machine_id, (*agent)->machine_id());
+  EXPECT_EQ(view->states[0].state.hash, view->hash);
+
+  auto text = c.UnitStatus("hello.service");
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  EXPECT_NE(text->find("hello.service"), std::string::npos);
+  std::string journal;
+  ASSERT_TRUE(c.Journal("hello.service", 2, false, [&](std::string_view d) {
+                 journal += d;
+                 return true;
+               }).ok());
+  EXPECT_EQ(journal, "hello.service line 0\nhello.service line 1\n");
+
+  ASSERT_TRUE(c.DestroyUnit("hello.service").ok());
+  EXPECT_TRUE(WaitFor([&] {
+    std::lock_guard lock(host->mu);
+    return host->units.empty();
+  }));
+  (*agent)->Stop();
+  (*srv)->Stop();
 }
 
 TEST(AgentOptionsCheck, BadOptionsAreErrors) {
