@@ -161,8 +161,7 @@ Result<int64_t> ParseMemTotal(std::string_view meminfo) {
     int64_t value = 0;
     for (char c : words[0]) {
       if (c < '0' || c > '9' || value > (INT64_MAX / 10240)) {
-        return base::InvalidArgument("/proc/meminfo: bad MemTotal " +
-                                     base::QuoteForDisplay(line));
+        return base::InvalidArgument("/proc/meminfo: bad MemTotal " + base::QuoteForDisplay(line));
       }
       value = value * 10 + (c - '0');
     }
@@ -480,7 +479,8 @@ Status Agent::Core::StartApi() {
       },
       http::Dispatch::kWorker));
   FJORD_RETURN_IF_ERROR(router.Add(
-      "GET", "/agent/v1/units/{name}/journal", [h, id](const http::Request& r, http::Responder out) {
+      "GET", "/agent/v1/units/{name}/journal",
+      [h, id](const http::Request& r, http::Responder out) {
         std::string name(r.Param("name"));
         int64_t lines = 10;
         if (auto v = r.query.Get("lines")) {
@@ -500,13 +500,13 @@ Status Agent::Core::StartApi() {
         // A follow stream may last for days: its own thread, not the worker pool.
         std::thread([h, name, lines, follow, out] {
           out.StartStream(200);
-          Status st = h->Journal(name, static_cast<size_t>(lines), follow,
-                                 [&out](std::string_view line) {
-                                   if (line.empty()) return !out.cancelled();
-                                   std::string chunk(line);
-                                   if (chunk.back() != '\n') chunk += '\n';
-                                   return out.Write(std::move(chunk));
-                                 });
+          Status st =
+              h->Journal(name, static_cast<size_t>(lines), follow, [&out](std::string_view line) {
+                if (line.empty()) return !out.cancelled();
+                std::string chunk(line);
+                if (chunk.back() != '\n') chunk += '\n';
+                return out.Write(std::move(chunk));
+              });
           if (!st.ok() && !out.cancelled()) {
             (void)out.Write("-- journal of " + name + " ended: " + std::string(st.message()) +
                             "\n");
@@ -543,8 +543,8 @@ Result<std::unique_ptr<Agent>> Agent::Start(AgentOptions options) {
   if (is_default_dir) options.state_dir = DefaultStateDir();
   auto core = std::make_shared<Core>();
   api::MachineRegistration& reg = core->registration;
-  FJORD_ASSIGN_OR_RETURN(reg.id, ResolveMachineId(options.machine_id, options.state_dir,
-                                                  is_default_dir));
+  FJORD_ASSIGN_OR_RETURN(reg.id,
+                         ResolveMachineId(options.machine_id, options.state_dir, is_default_dir));
   FJORD_ASSIGN_OR_RETURN(reg.capacity, DetectResources());
   if (!options.public_ip.empty()) {
     in_addr probe{};

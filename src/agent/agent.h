@@ -109,11 +109,9 @@ std::filesystem::path DefaultStateDir();
 // --machine-id, else <state-dir>/machine-id, else /etc/machine-id when `state_dir` is the
 // default one, else a random 32-hex id; the result is kept in <state-dir>/machine-id.
 // `etc_machine_id` is a parameter for tests.
-base::Result<std::string> ResolveMachineId(const std::string& flag,
-                                           const std::filesystem::path& state_dir,
-                                           bool is_default_state_dir,
-                                           const std::filesystem::path& etc_machine_id =
-                                               "/etc/machine-id");
+base::Result<std::string> ResolveMachineId(
+    const std::string& flag, const std::filesystem::path& state_dir, bool is_default_state_dir,
+    const std::filesystem::path& etc_machine_id = "/etc/machine-id");
 
 // CPUs this process may run on x 1000, and MemTotal.
 base::Result<api::Resources> DetectResources();

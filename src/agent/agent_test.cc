@@ -4,12 +4,11 @@
 #include "agent/agent.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <filesystem>
@@ -189,8 +188,9 @@ class FakeControlPlane {
           polls_++;
           auto wait = r.query.Get("waitIndex");
           if (wait && std::stoll(*wait) >= schedule_.revision) {
-            out.SetTimeout(std::chrono::milliseconds(std::stoll(r.query.Get("timeoutMs").value_or("1000"))),
-                           http::Response::Json(200, api::ToJson(schedule_)));
+            out.SetTimeout(
+                std::chrono::milliseconds(std::stoll(r.query.Get("timeoutMs").value_or("1000"))),
+                http::Response::Json(200, api::ToJson(schedule_)));
             waiting_.push_back(out);
             return;
           }
@@ -344,8 +344,8 @@ struct AgentFixture : ::testing::Test {
     o.metadata = {{"region", "test"}};
     o.poll_timeout = 2s;
     o.max_backoff = 100ms;
-    o.host_factory = [rec = host](const UnitHostContext& ctx)
-        -> base::Result<std::unique_ptr<UnitHost>> {
+    o.host_factory =
+        [rec = host](const UnitHostContext& ctx) -> base::Result<std::unique_ptr<UnitHost>> {
       rec->on_change = ctx.on_change;
       return std::unique_ptr<UnitHost>(new FakeHost(rec));
     };
@@ -476,8 +476,7 @@ TEST_F(AgentFixture, FailsOverToTheNextServer) {
     dead_port = ntohs(a.sin_port);
   }
   FakeControlPlane cp;
-  auto agent =
-      Agent::Start(Options({"http://127.0.0.1:" + std::to_string(dead_port), cp.url()}));
+  auto agent = Agent::Start(Options({"http://127.0.0.1:" + std::to_string(dead_port), cp.url()}));
   ASSERT_TRUE(agent.ok()) << agent.status().ToString();
   EXPECT_TRUE(WaitFor([&] { return cp.registrations() >= 1 && cp.heartbeats() >= 1; }));
   cp.SetSchedule({Unit("a.service", api::UnitStateName::kLaunched)});

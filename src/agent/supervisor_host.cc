@@ -64,8 +64,8 @@ UnitHostFactory SupervisorHostFactory() {
   return [](const UnitHostContext& context) -> base::Result<std::unique_ptr<UnitHost>> {
     Supervisor::Options options;
     options.state_dir = context.state_dir;
-    options.cgroup_parent = context.cgroup_parent.empty() ? "fjord-" + context.machine_id
-                                                          : context.cgroup_parent;
+    options.cgroup_parent =
+        context.cgroup_parent.empty() ? "fjord-" + context.machine_id : context.cgroup_parent;
     options.machine_id = context.machine_id;
     options.hostname = context.hostname;
     std::function<void()> on_change = context.on_change;

@@ -42,8 +42,8 @@ base::Result<std::pair<std::string, std::string>> SplitUrl(std::string_view url)
   return std::make_pair(std::string(url.substr(0, slash)), std::string(url.substr(slash)));
 }
 
-base::Result<std::unique_ptr<NativeClient>> NativeClient::Create(std::string_view endpoint,
-                                                                 http::HttpClient::Options options) {
+base::Result<std::unique_ptr<NativeClient>> NativeClient::Create(
+    std::string_view endpoint, http::HttpClient::Options options) {
   FJORD_ASSIGN_OR_RETURN(auto http, http::HttpClient::Create(endpoint, std::move(options)));
   return std::make_unique<NativeClient>(std::move(http));
 }
@@ -199,7 +199,8 @@ base::Status NativeClient::Journal(std::string_view name, int64_t lines, bool fo
   http::QueryParams q;
   q.Add("lines", std::to_string(lines));
   if (follow) q.Add("follow", "true");
-  FJORD_ASSIGN_OR_RETURN(auto loc, AgentLocation(context, UnitPath(name) + "/journal?" + q.Encode()));
+  FJORD_ASSIGN_OR_RETURN(auto loc,
+                         AgentLocation(context, UnitPath(name) + "/journal?" + q.Encode()));
   http::HttpClient::Options options;
   options.unreachable_hint = "is `fjord agent` running on that machine?";
   if (follow) options.request_timeout = std::chrono::hours(24 * 365);

@@ -27,7 +27,8 @@ struct Cluster {
                                  s.main_pid = 42;
                                  return http::Response::Json(200, ToJson(s));
                                }
-                               return http::Response::Text(200, "● " + std::string(r.Param("name")));
+                               return http::Response::Text(200,
+                                                           "● " + std::string(r.Param("name")));
                              })
                     .ok());
     EXPECT_TRUE(agent
@@ -35,7 +36,8 @@ struct Cluster {
                          [](const http::Request& r, http::Responder out) {
                            out.StartStream(200);
                            int n = std::stoi(r.query.Get("lines").value_or("1"));
-                           for (int i = 0; i < n; i++) out.Write("line " + std::to_string(i) + "\n");
+                           for (int i = 0; i < n; i++)
+                             out.Write("line " + std::to_string(i) + "\n");
                            out.Finish();
                          })
                     .ok());
@@ -47,11 +49,11 @@ struct Cluster {
       return [agent_url, what = std::string(what)](const http::Request& r) {
         std::string name(r.Param("name"));
         if (name == "gone.service") return http::JsonError(404, "unit `gone.service` not found");
-        if (name == "idle.service") return http::JsonError(409, "unit `idle.service` is not scheduled");
+        if (name == "idle.service")
+          return http::JsonError(409, "unit `idle.service` is not scheduled");
         http::Response resp = http::Response::Empty(307);
-        std::string q = r.target.find('?') == std::string::npos
-                            ? ""
-                            : r.target.substr(r.target.find('?'));
+        std::string q =
+            r.target.find('?') == std::string::npos ? "" : r.target.substr(r.target.find('?'));
         resp.headers.push_back({"Location", agent_url + "/agent/v1/units/" +
                                                 http::PercentEncode(name) + "/" + what + q});
         return resp;

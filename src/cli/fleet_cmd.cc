@@ -61,7 +61,8 @@ std::string Endpoint(const Global& g) {
 Result<std::unique_ptr<api::NativeClient>> Connect(const Global& g) {
   std::string endpoint = Endpoint(g);
   auto client = api::NativeClient::Create(endpoint);
-  if (!client.ok()) return client.status().Wrap("endpoint " + endpoint + " (--endpoint or FJORD_ENDPOINT)");
+  if (!client.ok())
+    return client.status().Wrap("endpoint " + endpoint + " (--endpoint or FJORD_ENDPOINT)");
   return client;
 }
 
@@ -73,9 +74,9 @@ int Fail(std::string_view verb, const Status& st) {
 // ---------------------------------------------------------------------------------------------
 // Names and files
 
-constexpr std::string_view kUnitSuffixes[] = {".service", ".socket",    ".device", ".mount",
-                                              ".automount", ".swap",    ".target", ".path",
-                                              ".timer",   ".slice",     ".scope"};
+constexpr std::string_view kUnitSuffixes[] = {".service",   ".socket", ".device", ".mount",
+                                              ".automount", ".swap",   ".target", ".path",
+                                              ".timer",     ".slice",  ".scope"};
 
 bool HasUnitSuffix(std::string_view name) {
   for (std::string_view s : kUnitSuffixes) {
@@ -148,8 +149,7 @@ std::string OptionsText(const std::vector<api::UnitOption>& options) {
 Result<std::vector<std::string>> EnsureUnits(api::NativeClient& client,
                                              const std::vector<std::string>& args,
                                              std::optional<api::UnitStateName> desired,
-                                             std::set<std::string>* created,
-                                             bool allow_templates) {
+                                             std::set<std::string>* created, bool allow_templates) {
   std::vector<std::string> names;
   for (const std::string& arg : args) {
     FJORD_ASSIGN_OR_RETURN(unit::UnitName name, ParseName(arg));
@@ -253,8 +253,8 @@ Status WaitForStates(api::NativeClient& client, const std::vector<std::string>& 
   std::string message;
   for (const std::string& name : pending) {
     if (!message.empty()) message += "; ";
-    message += "unit " + name + " did not reach " + std::string(api::ToString(target)) +
-               " after " + std::to_string(block.attempts) + " attempts";
+    message += "unit " + name + " did not reach " + std::string(api::ToString(target)) + " after " +
+               std::to_string(block.attempts) + " attempts";
     if (auto it = reasons.find(name); it != reasons.end()) message += ": " + it->second;
   }
   return base::Status(base::Code::kDeadlineExceeded, message);
@@ -312,7 +312,7 @@ std::string ShortHash(const std::string& hash, bool full) {
   return full || hash.size() <= 7 ? hash : hash.substr(0, 7);
 }
 
-constexpr std::string_view kUnitFields[] = {"unit", "machine", "active", "sub", "load",
+constexpr std::string_view kUnitFields[] = {"unit", "machine", "active", "sub",      "load",
                                             "hash", "dstate",  "state",  "tmachine", "reason"};
 
 int ListUnitsMain(const ListFlags& f) {
@@ -340,9 +340,9 @@ int ListUnitsMain(const ListFlags& f) {
     if (!known) {
       std::string list;
       for (std::string_view k : kUnitFields) list += (list.empty() ? "" : ",") + std::string(k);
-      return Fail("list-units", base::InvalidArgument("--fields: unknown field " +
-                                                      base::QuoteForDisplay(field) + "; use " +
-                                                      list));
+      return Fail("list-units",
+                  base::InvalidArgument("--fields: unknown field " + base::QuoteForDisplay(field) +
+                                        "; use " + list));
     }
   }
   std::map<std::string, std::string> ips = MachineIps(**client);
@@ -374,9 +374,8 @@ int ListUnitsMain(const ListFlags& f) {
           row.push_back(u.current_state ? std::string(api::ToString(*u.current_state)) : "-");
         }
         if (field == "tmachine") {
-          row.push_back(u.machine_id.empty() ? "-"
-                                             : MachineLegend(u.machine_id, ips[u.machine_id],
-                                                             f.full));
+          row.push_back(
+              u.machine_id.empty() ? "-" : MachineLegend(u.machine_id, ips[u.machine_id], f.full));
         }
         if (field == "reason") row.push_back(dash(u.reason));
       }
@@ -429,8 +428,8 @@ int ListMachinesMain(const ListFlags& f) {
     for (const auto& [k, v] : m.machine.metadata) {
       metadata += (metadata.empty() ? "" : ",") + k + "=" + v;
     }
-    std::string id = f.full || m.machine.id.size() <= 8 ? m.machine.id
-                                                        : m.machine.id.substr(0, 8) + "...";
+    std::string id =
+        f.full || m.machine.id.size() <= 8 ? m.machine.id : m.machine.id.substr(0, 8) + "...";
     table.AddRow({id, m.machine.primary_ip.empty() ? "-" : m.machine.primary_ip,
                   metadata.empty() ? "-" : metadata});
   }
@@ -529,7 +528,7 @@ int ScaleMain(const Global& g, const std::string& arg, int64_t instances) {
   if (!name.ok()) return Fail("scale", name.status());
   if (!name->is_template()) {
     return Fail("scale", base::InvalidArgument(name->str() + " is not a template: scale a "
-                                               "template such as web@.service"));
+                                                             "template such as web@.service"));
   }
   if (instances < 0) return Fail("scale", base::InvalidArgument("instances must be >= 0"));
   api::ScaleRequest req;
@@ -649,16 +648,19 @@ void RegisterFleetCommands(CLI::App& app, int& exit_code) {
   auto* destroy = Verb(app, "destroy", "Stop units and remove them from the cluster");
   destroy->add_option("units", *destroy_args, "Unit names")->required();
   AddGlobal(destroy, *destroy_g, false);
-  destroy->callback(
-      [destroy_g, destroy_args, &exit_code] { exit_code = DestroyMain(*destroy_g, *destroy_args); });
+  destroy->callback([destroy_g, destroy_args, &exit_code] {
+    exit_code = DestroyMain(*destroy_g, *destroy_args);
+  });
 
   auto lu = std::make_shared<ListFlags>();
-  auto* list_units = Verb(app, "list-units", "List units and where they run (UNIT MACHINE ACTIVE SUB)");
+  auto* list_units =
+      Verb(app, "list-units", "List units and where they run (UNIT MACHINE ACTIVE SUB)");
   AddGlobal(list_units, lu->g, true);
   list_units->add_flag("--full,-l", lu->full, "Do not shorten machine ids");
   list_units->add_flag("--no-legend", lu->no_legend, "No header line");
-  list_units->add_option("--fields", lu->fields,
-                         "Columns: unit,machine,active,sub,load,hash,dstate,state,tmachine,reason")
+  list_units
+      ->add_option("--fields", lu->fields,
+                   "Columns: unit,machine,active,sub,load,hash,dstate,state,tmachine,reason")
       ->delimiter(',');
   list_units->callback([lu, &exit_code] { exit_code = ListUnitsMain(*lu); });
 
@@ -719,8 +721,7 @@ void RegisterFleetCommands(CLI::App& app, int& exit_code) {
   auto* explain = Verb(app, "explain", "Explain where a unit was placed, or why it was not");
   explain->add_option("unit", *explain_name, "Unit name")->required();
   AddGlobal(explain, *explain_g, false);
-  explain->callback(
-      [=, &exit_code] { exit_code = ExplainMain(*explain_g, *explain_name); });
+  explain->callback([=, &exit_code] { exit_code = ExplainMain(*explain_g, *explain_name); });
 }
 
 }  // namespace fjord::cli
