@@ -1,4 +1,4 @@
-// Cgroup backends (private to the runtime): cgroup v1 (one hierarchy per controller; also used
+// Cgroup backends (the runtime's second public header; src/agent uses it for units): cgroup v1 (one hierarchy per controller; also used
 // on hybrid hosts, where a controller-less cgroup2 sits beside the v1 hierarchies) and cgroup v2
 // (one unified tree). Detect() picks one from /proc/self/mountinfo.
 //
