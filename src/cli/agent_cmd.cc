@@ -1,9 +1,12 @@
 // fjord agent: runs this machine's agent until SIGTERM/SIGINT, which detach it (the units keep
 // running; the next agent over the same --state-dir re-adopts them) and exit 0.
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -16,6 +19,15 @@
 
 namespace fjord::cli {
 namespace {
+
+int g_signal_pipe[2] = {-1, -1};
+
+void OnStopSignal(int sig) {
+  unsigned char b = static_cast<unsigned char>(sig);
+  int saved = errno;
+  (void)!::write(g_signal_pipe[1], &b, 1);
+  errno = saved;
+}
 
 struct AgentFlags {
   std::string servers, state_dir, metadata, machine_id, listen, public_ip, cgroup_parent;
@@ -41,13 +53,21 @@ int AgentMain(const AgentFlags& f) {
   options.version = std::string(kVersion);
   options.host_factory = agent::SupervisorHostFactory();
 
-  // Block the stop signals before any thread starts so that only sigwait() below sees them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  // Stop signals reach a handler that writes to a pipe the main thread waits on. Not
+  // sigwait(): a blocked mask would be inherited by every unit process the supervisor starts,
+  // and their SIGTERM would never arrive.
+  if (::pipe2(g_signal_pipe, O_CLOEXEC) != 0) {
+    std::cerr << "fjord agent: pipe: " << std::strerror(errno) << "\n";
+    return 1;
+  }
+  struct sigaction sa = {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  // A handler rather than SIG_IGN, which exec would pass on to the units.
+  sa.sa_handler = [](int) {};
+  sigaction(SIGPIPE, &sa, nullptr);
 
   auto started = agent::Agent::Start(std::move(options));
   if (!started.ok()) {
@@ -57,9 +77,11 @@ int AgentMain(const AgentFlags& f) {
   agent::Agent& a = **started;
   std::cerr << "fjord agent: machine " << a.machine_id() << " (" << a.registration().primary_ip
             << "), agent API " << a.url() << "\n";
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
-  std::cerr << "fjord agent: " << sigabbrev_np(sig) << ": detaching, units keep running\n";
+  unsigned char sig = 0;
+  while (::read(g_signal_pipe[0], &sig, 1) != 1 && errno == EINTR) {
+  }
+  std::cerr << "fjord agent: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
+            << ": detaching, units keep running\n";
   a.Stop(/*leave_units_running=*/true);
   std::fflush(stdout);
   std::fflush(stderr);

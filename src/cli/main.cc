@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   fjord::cli::RegisterRunCommands(app, exit_code);
   fjord::cli::RegisterImageCommands(app, exit_code);
   fjord::cli::RegisterFleetCommands(app, exit_code);
+  fjord::cli::RegisterAgentCommands(app, exit_code);
   fjord::cli::RegisterServerCommands(app, exit_code);
 
   if (argc > 1 && argv[1][0] != '-') {

@@ -77,6 +77,11 @@ finish() {
   if [[ $failures -gt 0 ]]; then
     echo "--- server log" >&2
     tail -40 "$work/server.log" >&2
+    for log in "$work"/agent-*.log; do
+      [[ -f $log ]] || continue
+      echo "--- $(basename "$log")" >&2
+      tail -30 "$log" >&2
+    done
     echo "$failures failure(s)" >&2
     exit 1
   fi
