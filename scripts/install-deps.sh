@@ -9,10 +9,12 @@ packages=(
   # libraries
   libcli11-dev nlohmann-json3-dev libboost-dev libsqlite3-dev libspdlog-dev libfmt-dev
   libarchive-dev libseccomp-dev libssl-dev
+  # libarchive's own dependencies, for linking it statically (see CMakeLists.txt)
+  liblz4-dev libzstd-dev libbz2-dev liblzma-dev zlib1g-dev libxml2-dev nettle-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # runtime helpers used by tests and the README tour
-  busybox-static iproute2 iptables curl util-linux procps
+  busybox-static iproute2 iptables curl jq util-linux procps
   # runtime benchmark: crun as the baseline for `fjord run` latency
   crun
 )

@@ -10,8 +10,10 @@
 #include <set>
 #include <string>
 
+#include "base/state_root.h"
 #include "cli/commands.h"
 #include "image/image_store.h"
+#include "runtime/runtime.h"
 
 namespace fjord::cli {
 
@@ -24,6 +26,7 @@ struct ImageOptions {
   bool quiet = false;
   std::string output = "table";
   std::vector<std::string> refs;
+  bool force = false;
 };
 
 // Prints one error line for the verb and sets the exit code.
@@ -172,6 +175,33 @@ void List(const ImageOptions& o, int& exit_code) {
   }
 }
 
+std::string JoinNames(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+// Containers of this root (running or exited, not yet removed) that run on `image`'s layers.
+std::vector<std::string> ContainersUsing(const ImageOptions& o, const image::Image& image) {
+  std::vector<std::string> users;
+  runtime::RuntimeOptions options;
+  options.root = base::StateRoot(o.root);
+  auto rt = runtime::Runtime::Open(options);
+  if (!rt.ok()) return users;  // no runtime state here: nothing can use the image
+  auto containers = (*rt)->List();
+  if (!containers.ok()) return users;
+  const std::set<std::filesystem::path> layers(image.layers.begin(), image.layers.end());
+  for (const auto& c : *containers) {
+    for (const auto& l : c.layers) {
+      if (layers.count(l)) {
+        users.push_back(c.name);
+        break;
+      }
+    }
+  }
+  return users;
+}
+
 void Remove(const ImageOptions& o, int& exit_code) {
   auto store = OpenStore(o, "rm", exit_code);
   if (!store) return;
@@ -180,6 +210,22 @@ void Remove(const ImageOptions& o, int& exit_code) {
     if (!before.ok()) {
       Fail("rm", before.status(), exit_code);
       continue;
+    }
+    // Removing the last reference deletes the layers under the containers' overlay mounts.
+    const std::string& id = before->id;  // "sha256:<hex>"; a ref may be a prefix, with or without
+    const bool by_id = id.rfind(ref, 0) == 0 || id.compare(7, ref.size(), ref) == 0;
+    const bool last_reference = before->names.size() <= 1 || by_id;
+    if (last_reference && !o.force) {
+      auto users = ContainersUsing(o, *before);
+      if (!users.empty()) {
+        Fail("rm",
+             base::FailedPrecondition("image " + ref + " is used by container" +
+                                      (users.size() > 1 ? "s " : " ") + JoinNames(users) +
+                                      "; remove " + (users.size() > 1 ? "them" : "it") +
+                                      " first (fjord rm) or use --force"),
+             exit_code);
+        continue;
+      }
     }
     if (auto st = store->Remove(ref); !st.ok()) {
       Fail("rm", st, exit_code);
@@ -224,6 +270,7 @@ ls->callback([opts, &exit_code] { List(*opts, exit_code); });
 
 auto* rm = image->add_subcommand("rm", "Remove image references; unused layers are deleted");
 rm->add_option("ref", opts->refs, "Image name[:tag], id or id prefix")->required();
+rm->add_flag("-f,--force", opts->force, "Remove even when containers still use the image");
 add_root(rm);
 rm->callback([opts, &exit_code] { Remove(*opts, exit_code); });
 }  // namespace fjord::cli

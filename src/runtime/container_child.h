@@ -24,7 +24,8 @@ struct ChildMount {
 };
 
 struct ChildConfig {
-  std::string overlay_options;  // lowerdir=...,upperdir=...,workdir=...
+  std::string overlay_options;           // lowerdir=...,upperdir=...,workdir=...
+  std::string overlay_options_volatile;  // the same plus ",volatile" (tried first)
   std::string rootfs;           // mount point of the overlay
   std::vector<ChildMount> mounts;
   std::string hostname;

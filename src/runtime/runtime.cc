@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -180,7 +181,7 @@ class StartGuard {
   std::function<void()> undo_;
 };
 
-Result<UniqueFd> MonitorMemfd() {
+Result<UniqueFd> NewMonitorMemfd() {
   UniqueFd fd(::memfd_create("fjord-monitor", MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (!fd) return ErrnoStatus("memfd_create for the monitor");
   const unsigned char* p = fjord_monitor_start;
@@ -193,6 +194,14 @@ Result<UniqueFd> MonitorMemfd() {
   }
   ::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
   return fd;
+}
+
+// The monitor's memfd, written once per process (sealed, so sharing it is safe) and kept open:
+// a long-lived caller (the agent) starts many containers.
+Result<int> MonitorMemfd() {
+  static const Result<UniqueFd> memfd = NewMonitorMemfd();
+  if (!memfd.ok()) return memfd.status();
+  return memfd->get();
 }
 
 struct Pipe {
@@ -244,30 +253,25 @@ bool WaitProcessExit(pid_t pid, uint64_t start, std::chrono::milliseconds timeou
 // Deletes `dir` in a detached grandchild that holds none of our fds. Freeing an ext4
 // directory's blocks costs a synchronous discard each on hosts mounted with `discard` (tens of
 // ms per container); callers should not wait for that. Recover() deletes what a crash left.
+// The embedded monitor does it ("rmtree" mode): spawning it shares our address space until its
+// exec, where fork()ing fjord itself twice would copy our page tables twice.
 void RemoveInBackground(const fs::path& dir) {
-  pid_t child = ::fork();
-  if (child == 0) {
-    ::setsid();
-    if (::fork() == 0) {
-      ::syscall(SYS_close_range, 0, ~0U, 0);
-      int null_fd = ::open("/dev/null", O_RDWR);
-      if (null_fd == 0) {
-        ::dup2(null_fd, 1);
-        ::dup2(null_fd, 2);
+  auto monitor = MonitorMemfd();
+  if (monitor.ok()) {
+    const std::string exe = "/proc/self/fd/" + std::to_string(*monitor);
+    std::string arg0 = "fjord-monitor", arg1 = "rmtree", arg2 = dir.string();
+    char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
+    char* envp[] = {nullptr};
+    pid_t child = 0;
+    if (::posix_spawn(&child, exe.c_str(), nullptr, nullptr, argv, envp) == 0) {
+      // It exits as soon as its grandchild is on its way.
+      while (::waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
       }
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-      _exit(0);
+      return;
     }
-    _exit(0);
   }
-  if (child > 0) {
-    while (::waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
-    }
-  } else {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
 }
 
 class RuntimeImpl final : public Runtime {
@@ -352,7 +356,10 @@ ContainerInfo RuntimeImpl::InfoOf(const std::string& id, const ContainerState& s
       info.error = "the container's monitor died; the container was killed";
     }
   }
-  if (auto spec = ReadSpec(info.dir); spec.ok()) info.argv = spec->argv;
+  if (auto spec = ReadSpec(info.dir); spec.ok()) {
+    info.argv = spec->argv;
+    info.layers = spec->layers;
+  }
   return info;
 }
 
@@ -476,6 +483,7 @@ Result<ChildConfig> RuntimeImpl::MakeChildConfig(const ContainerSpec& spec, cons
   if (c.overlay_options.size() > 4000) {
     return base::InvalidArgument("too many image layers for one overlay mount");
   }
+  c.overlay_options_volatile = c.overlay_options + ",volatile";
   c.rootfs = paths::RootfsDir(dir).string();
   for (const Mount& m : spec.mounts) {
     c.mounts.push_back({m.source.string(), m.destination.substr(1), m.read_only});
@@ -671,7 +679,7 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* a
   FJORD_RETURN_IF_ERROR(WriteState(dir, st));
 
   FJORD_ASSIGN_OR_RETURN(ChildConfig cfg, MakeChildConfig(spec, id));
-  FJORD_ASSIGN_OR_RETURN(UniqueFd monitor_fd, MonitorMemfd());
+  FJORD_ASSIGN_OR_RETURN(const int monitor_fd, MonitorMemfd());
   FJORD_ASSIGN_OR_RETURN(Pipe err_pipe, MakePipe());
   FJORD_ASSIGN_OR_RETURN(Pipe go_pipe, MakePipe());
   FJORD_ASSIGN_OR_RETURN(Pipe pid_pipe, MakePipe());
@@ -687,11 +695,11 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* a
   cfg.go_fd = go_pipe.read.get();
   cfg.stdout_fd = out_pipe.write.get();
   cfg.stderr_fd = errout_pipe.write.get();
-  cfg.init_fd = monitor_fd.get();
+  cfg.init_fd = monitor_fd;
 
   const int attach_write = attach_pipe.write.valid() ? attach_pipe.write.get() : -1;
   FJORD_ASSIGN_OR_RETURN(
-      pid_t monitor, ForkMonitor(cfg, dir, spec, st.cgroups, pid_pipe.write.get(), monitor_fd.get(),
+      pid_t monitor, ForkMonitor(cfg, dir, spec, st.cgroups, pid_pipe.write.get(), monitor_fd,
                                  out_pipe.read.get(), errout_pipe.read.get(), attach_write,
                                  st.bridge ? -1 : go_pipe.write.get()));
   st.monitor_pid = monitor;

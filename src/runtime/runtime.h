@@ -89,6 +89,7 @@ struct ContainerInfo {
   bool oom_killed = false;
   std::string error;  // why the workload could not start (exec error), or monitor loss
   std::vector<std::string> argv;
+  std::vector<std::filesystem::path> layers;  // image layers it runs on (empty for --rootfs)
   int64_t created_unix = 0;
   int64_t finished_unix = 0;
   std::filesystem::path dir;

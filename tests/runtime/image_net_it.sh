@@ -162,6 +162,19 @@ image_config)
   expect_eq "/etc" "$(run --image fjord-test/cfg:1 -- pwd)" "a command replaces Cmd only"
   ;;
 
+image_rm_in_use)
+  # An image under a container (running or exited, not removed) keeps its layers.
+  run -d --name user1 --image "$IMG" -- sleep 100 >/dev/null || fail "start user1"
+  "$F" image rm --root "$R" "$IMG" 2>"$T/err"
+  expect_eq 1 $? "image rm of an image in use"
+  grep -q 'used by container user1' "$T/err" || fail "the error names the container: $(cat "$T/err")"
+  "$F" image ls --root "$R" -q | grep -q . || fail "the image must still be listed"
+  "$F" rm --root "$R" --force user1 >/dev/null || fail "rm user1"
+  "$F" image rm --root "$R" "$IMG" >/dev/null
+  expect_eq 0 $? "image rm once no container uses it"
+  expect_eq "" "$("$F" image ls --root "$R" -q)" "no image left"
+  ;;
+
 bridge_ping)
   run -d --name a --image "$IMG" --net bridge -- sleep 100 >/dev/null || fail "start a"
   run -d --name b --image "$IMG" --net bridge -- sleep 100 >/dev/null || fail "start b"

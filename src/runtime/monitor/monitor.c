@@ -12,6 +12,10 @@
 //     ATTACH_FD, when given, is a pipe to a foreground `fjord run`: it gets the same records as
 //     the log (blocking writes, so an attached client sees all output) until the client goes.
 //
+//   fjord-monitor rmtree DIR
+//     Deletes DIR in a detached grandchild and exits at once: fjord spawns it (vfork-cheap)
+//     instead of forking its own, much larger, address space twice.
+//
 //   fjord-monitor init CHILD_PID
 //     PID 1 inside the container: forwards signals to CHILD_PID (the workload), reaps every
 //     zombie, and exits with the workload's status (128+N when it was killed by signal N).
@@ -21,6 +25,7 @@
 // the line buffer, or the stream ended without a newline).
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -343,7 +348,30 @@ static int MonitorMain(int argc, char** argv) {
   return 0;
 }
 
+static int RemoveEntry(const char* path, const struct stat* sb, int flag, struct FTW* ftw) {
+  (void)sb;
+  (void)ftw;
+  if (flag == FTW_DP) rmdir(path); else unlink(path);
+  return 0;
+}
+
+static int RmtreeMain(const char* dir) {
+  pid_t p = fork();
+  if (p != 0) return p < 0 ? 1 : 0;
+  setsid();
+  int null_fd = open("/dev/null", O_RDWR);
+  if (null_fd >= 0) {
+    dup2(null_fd, 0);
+    dup2(null_fd, 1);
+    dup2(null_fd, 2);
+    if (null_fd > 2) close(null_fd);
+  }
+  nftw(dir, RemoveEntry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc >= 3 && strcmp(argv[1], "rmtree") == 0) return RmtreeMain(argv[2]);
   if (argc >= 3 && strcmp(argv[1], "init") == 0) return InitMain((pid_t)atoi(argv[2]));
   if (argc >= 2 && strcmp(argv[1], "monitor") == 0) return MonitorMain(argc, argv);
   fprintf(stderr, "fjord-monitor: internal helper of fjord; not meant to be run by hand\n");
