@@ -68,7 +68,8 @@ int RunServer(const ServerFlags& flags) {
               << ": expected HOST:PORT, e.g. 127.0.0.1:7777\n";
     return 2;
   }
-  if (!ParseDuration(flags.grace, &options.heartbeat_grace) || options.heartbeat_grace.count() == 0) {
+  if (!ParseDuration(flags.grace, &options.heartbeat_grace) ||
+      options.heartbeat_grace.count() == 0) {
     std::cerr << "fjord server: --heartbeat-grace " << flags.grace
               << ": expected a duration such as 10s or 500ms\n";
     return 2;
@@ -89,7 +90,8 @@ int RunServer(const ServerFlags& flags) {
     std::cerr << "fjord server: " << srv.status().ToString() << "\n";
     return 1;
   }
-  spdlog::info("fjord server listening on {} (data in {})", (*srv)->url(), options.data_dir.string());
+  spdlog::info("fjord server listening on {} (data in {})", (*srv)->url(),
+               options.data_dir.string());
   std::printf("%s\n", (*srv)->url().c_str());
   std::fflush(stdout);
   int sig = 0;

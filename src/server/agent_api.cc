@@ -25,7 +25,8 @@ http::Response ScheduleResponse(store::Store& store, const std::string& machine)
   std::string prefix = SchedulePrefix(machine);
   auto range = store.Range({prefix, store::PrefixEnd(prefix)});
   if (!range.ok()) {
-    return ErrorResponse(503, "read the schedule of `" + machine + "`: " + range.status().ToString());
+    return ErrorResponse(503,
+                         "read the schedule of `" + machine + "`: " + range.status().ToString());
   }
   std::string body = "{\"revision\":" + std::to_string(range->revision) + ",\"units\":[";
   for (size_t i = 0; i < range->kvs.size(); ++i) {
@@ -48,57 +49,59 @@ std::optional<int64_t> ParseInt(std::string_view s) {
 base::Status Server::Impl::AddAgentRoutes(http::Router& router) {
   // Register (idempotent): answered once the registration is durable and the machine's
   // schedule holds only what is placed on it now.
-  FJORD_RETURN_IF_ERROR(router.Add("PUT", "/v1/machines/{id}", [this](const http::Request& req,
-                                                                      http::Responder resp) {
-    std::string id(req.Param("id"));
-    if (!ValidMachineId(id)) {
-      resp.Respond(ErrorResponse(400, "invalid machine id `" + id + "`", "id"));
-      return;
-    }
-    auto reg = api::MachineRegistrationFromJson(req.body);
-    if (!reg.ok()) {
-      resp.Respond(ErrorResponse(400, "register machine `" + id + "`: " + reg.status().ToString(),
-                                 api::FieldOfDecodeError(reg.status())));
-      return;
-    }
-    if (reg->id.empty()) reg->id = id;
-    if (reg->id != id) {
-      resp.Respond(ErrorResponse(
-          400, "machine id in URL `" + id + "` differs from the body's `" + reg->id + "`", "id"));
-      return;
-    }
-    const auto& c = reg->capacity;
-    if (c.cpu_millis < 0 || c.memory_bytes < 0 || c.disk_bytes < 0) {
-      resp.Respond(ErrorResponse(400, "machine `" + id + "`: negative capacity", "capacity"));
-      return;
-    }
-    store::TxnRequest txn;
-    txn.success.push_back(store::Op::Put(MachineKey(id), api::ToJson(*reg)));
-    store->TxnAsync(std::move(txn), [this, id, reg = std::move(*reg),
-                                     resp](base::Result<store::TxnResponse> r) {
-      if (!r.ok()) {
-        resp.Respond(ErrorResponse(503, "register machine `" + id + "`: " + r.status().ToString()));
-        return;
-      }
-      {
-        std::lock_guard<std::mutex> l(view.mu);
-        MachineEntry& e = view.machines[id];
-        e.reg = reg;
-        e.last_seen = clock->Now();
-        e.last_seen_unix_ms = UnixMs(clock->WallNow());
-        e.alive = true;
-      }
-      api::RegistrationReply reply;
-      reply.heartbeat_interval_ms = options.heartbeat_interval.count();
-      reply.grace_ms = options.heartbeat_grace.count();
-      reconciler->MachineChanged(id, [resp, reply] {
-        resp.Respond(http::Response::Json(200, api::ToJson(reply)));
-      });
-    });
-  }));
+  FJORD_RETURN_IF_ERROR(router.Add(
+      "PUT", "/v1/machines/{id}", [this](const http::Request& req, http::Responder resp) {
+        std::string id(req.Param("id"));
+        if (!ValidMachineId(id)) {
+          resp.Respond(ErrorResponse(400, "invalid machine id `" + id + "`", "id"));
+          return;
+        }
+        auto reg = api::MachineRegistrationFromJson(req.body);
+        if (!reg.ok()) {
+          resp.Respond(ErrorResponse(400,
+                                     "register machine `" + id + "`: " + reg.status().ToString(),
+                                     api::FieldOfDecodeError(reg.status())));
+          return;
+        }
+        if (reg->id.empty()) reg->id = id;
+        if (reg->id != id) {
+          resp.Respond(ErrorResponse(
+              400, "machine id in URL `" + id + "` differs from the body's `" + reg->id + "`",
+              "id"));
+          return;
+        }
+        const auto& c = reg->capacity;
+        if (c.cpu_millis < 0 || c.memory_bytes < 0 || c.disk_bytes < 0) {
+          resp.Respond(ErrorResponse(400, "machine `" + id + "`: negative capacity", "capacity"));
+          return;
+        }
+        store::TxnRequest txn;
+        txn.success.push_back(store::Op::Put(MachineKey(id), api::ToJson(*reg)));
+        Write(std::move(txn), [this, id, reg = std::move(*reg),
+                               resp](base::Result<store::TxnResponse> r) {
+          if (!r.ok()) {
+            resp.Respond(
+                ErrorResponse(503, "register machine `" + id + "`: " + r.status().ToString()));
+            return;
+          }
+          {
+            std::lock_guard<std::mutex> l(view.mu);
+            MachineEntry& e = view.machines[id];
+            e.reg = reg;
+            e.last_seen = clock->Now();
+            e.last_seen_unix_ms = UnixMs(clock->WallNow());
+            e.alive = true;
+          }
+          api::RegistrationReply reply;
+          reply.heartbeat_interval_ms = options.heartbeat_interval.count();
+          reply.grace_ms = options.heartbeat_grace.count();
+          reconciler->MachineChanged(
+              id, [resp, reply] { resp.Respond(http::Response::Json(200, api::ToJson(reply))); });
+        });
+      }));
 
-  FJORD_RETURN_IF_ERROR(router.AddSync(
-      "POST", "/v1/machines/{id}/heartbeat", [this](const http::Request& req) {
+  FJORD_RETURN_IF_ERROR(
+      router.AddSync("POST", "/v1/machines/{id}/heartbeat", [this](const http::Request& req) {
         std::string id(req.Param("id"));
         std::lock_guard<std::mutex> l(view.mu);
         auto it = view.machines.find(id);
@@ -148,75 +151,76 @@ base::Status Server::Impl::AddAgentRoutes(http::Router& router) {
           resp.Respond(ScheduleResponse(*store, id));
           return;
         }
-        polls->Add(std::move(*watcher), clock->Now() + std::chrono::milliseconds(timeout_ms), resp,
-                   [id](store::Store& s, std::vector<store::Event>) {
-                     return ScheduleResponse(s, id);
-                   });
+        polls->Add(
+            std::move(*watcher), clock->Now() + std::chrono::milliseconds(timeout_ms), resp,
+            [id](store::Store& s, std::vector<store::Event>) { return ScheduleResponse(s, id); });
       },
       http::Dispatch::kWorker));
 
   // The agent's complete state: write what changed, delete what it no longer reports.
-  FJORD_RETURN_IF_ERROR(router.Add("PUT", "/v1/machines/{id}/states", [this](const http::Request& req,
-                                                                            http::Responder resp) {
-    std::string id(req.Param("id"));
-    auto report = api::StateReportFromJson(req.body);
-    if (!report.ok()) {
-      resp.Respond(ErrorResponse(400, "states of machine `" + id + "`: " +
-                                          report.status().ToString(),
-                                 api::FieldOfDecodeError(report.status())));
-      return;
-    }
-    auto changes = std::make_shared<std::map<std::string, std::optional<StateEntry>>>();
-    {
-      std::lock_guard<std::mutex> l(view.mu);
-      if (!view.machines.count(id)) {
-        resp.Respond(ErrorResponse(404, "machine `" + id + "` is not registered: register again"));
-        return;
-      }
-      const auto& current = view.states[id];
-      std::set<std::string> reported;
-      for (auto& s : report->states) {
-        if (s.state.name.empty()) continue;
-        s.state.machine_id = id;
-        std::string json = api::ToJson(s);
-        auto it = current.find(s.state.name);
-        reported.insert(s.state.name);
-        if (it == current.end() || it->second.json != json) {
-          (*changes)[s.state.name] = StateEntry{s, std::move(json)};
+  FJORD_RETURN_IF_ERROR(router.Add(
+      "PUT", "/v1/machines/{id}/states", [this](const http::Request& req, http::Responder resp) {
+        std::string id(req.Param("id"));
+        auto report = api::StateReportFromJson(req.body);
+        if (!report.ok()) {
+          resp.Respond(
+              ErrorResponse(400, "states of machine `" + id + "`: " + report.status().ToString(),
+                            api::FieldOfDecodeError(report.status())));
+          return;
         }
-      }
-      for (const auto& [unit, e] : current) {
-        if (!reported.count(unit)) (*changes)[unit] = std::nullopt;
-      }
-    }
-    if (changes->empty()) {
-      resp.Respond(http::Response::Empty(204));
-      return;
-    }
-    store::TxnRequest txn;
-    for (const auto& [unit, e] : *changes) {
-      txn.success.push_back(e ? store::Op::Put(StateKey(id, unit), e->json)
-                              : store::Op::Delete(StateKey(id, unit)));
-    }
-    store->TxnAsync(std::move(txn), [this, id, changes, resp](base::Result<store::TxnResponse> r) {
-      if (!r.ok()) {
-        resp.Respond(ErrorResponse(503, "store states of `" + id + "`: " + r.status().ToString()));
-        return;
-      }
-      {
-        std::lock_guard<std::mutex> l(view.mu);
-        auto& states = view.states[id];
-        for (auto& [unit, e] : *changes) {
-          if (e) {
-            states[unit] = std::move(*e);
-          } else {
-            states.erase(unit);
+        auto changes = std::make_shared<std::map<std::string, std::optional<StateEntry>>>();
+        {
+          std::lock_guard<std::mutex> l(view.mu);
+          if (!view.machines.count(id)) {
+            resp.Respond(
+                ErrorResponse(404, "machine `" + id + "` is not registered: register again"));
+            return;
+          }
+          const auto& current = view.states[id];
+          std::set<std::string> reported;
+          for (auto& s : report->states) {
+            if (s.state.name.empty()) continue;
+            s.state.machine_id = id;
+            std::string json = api::ToJson(s);
+            auto it = current.find(s.state.name);
+            reported.insert(s.state.name);
+            if (it == current.end() || it->second.json != json) {
+              (*changes)[s.state.name] = StateEntry{s, std::move(json)};
+            }
+          }
+          for (const auto& [unit, e] : current) {
+            if (!reported.count(unit)) (*changes)[unit] = std::nullopt;
           }
         }
-      }
-      resp.Respond(http::Response::Empty(204));
-    });
-  }));
+        if (changes->empty()) {
+          resp.Respond(http::Response::Empty(204));
+          return;
+        }
+        store::TxnRequest txn;
+        for (const auto& [unit, e] : *changes) {
+          txn.success.push_back(e ? store::Op::Put(StateKey(id, unit), e->json)
+                                  : store::Op::Delete(StateKey(id, unit)));
+        }
+        Write(std::move(txn), [this, id, changes, resp](base::Result<store::TxnResponse> r) {
+          if (!r.ok()) {
+            resp.Respond(
+                ErrorResponse(503, "store states of `" + id + "`: " + r.status().ToString()));
+            return;
+          }
+          {
+            std::lock_guard<std::mutex> l(view.mu);
+            auto& states = view.states[id];
+            for (auto& [unit, e] : *changes) {
+              if (e) {
+                states[unit] = std::move(*e);
+              } else {
+                states.erase(unit);
+              }
+            }
+          }
+          resp.Respond(http::Response::Empty(204));
+        });
+      }));
   return base::Status::Ok();
 }
 

@@ -1,2 +1,352 @@
+// Scheduling through the agent protocol: simulated agents register, heartbeat and long-poll.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
-TEST(Placeholder2, X) {}
+
+#include <atomic>
+#include <thread>
+
+#include "server/server_test_util.h"
+#include "store/store.h"
+
+namespace fjord::server::testing {
+namespace {
+
+using SchedulingTest = ServerFixture;
+
+std::map<std::string, std::set<std::string>> Where(std::vector<FakeAgent*> agents) {
+  std::map<std::string, std::set<std::string>> out;
+  for (auto* a : agents) {
+    for (const auto& u : a->Units()) out[u].insert(a->id());
+  }
+  return out;
+}
+
+TEST_F(SchedulingTest, GlobalUnitOnEveryEligibleMachineIncludingLaterOnes) {
+  FakeAgent a(server_->url(), "a", {{"role", "web"}});
+  FakeAgent b(server_->url(), "b", {{"role", "db"}});
+  ASSERT_EQ(a.Register(), 200);
+  ASSERT_EQ(b.Register(), 200);
+  Submit("g.service", Opt("X-Fleet", "Global", "true"));
+  Submit("gw.service",
+         Opt("X-Fleet", "Global", "true") + "," + Opt("X-Fleet", "MachineMetadata", "role=web"));
+  ASSERT_TRUE(WaitFor([&] { return a.Units().size() == 2 && b.Units().size() == 1; }));
+  EXPECT_EQ(b.Units(), std::set<std::string>{"g.service"});
+
+  FakeAgent c(server_->url(), "c", {{"role", "web"}});
+  ASSERT_EQ(c.Register(), 200);
+  // Registration answers once the new machine's schedule is written.
+  EXPECT_EQ(c.Units(), (std::set<std::string>{"g.service", "gw.service"}));
+  auto v = GetView("g.service");
+  EXPECT_TRUE(v.global);
+  EXPECT_TRUE(v.reason.empty()) << v.reason;
+}
+
+TEST_F(SchedulingTest, MachineMetadataAndMachineID) {
+  FakeAgent a(server_->url(), "a", {{"zone", "z1"}});
+  FakeAgent b(server_->url(), "b", {{"zone", "z2"}});
+  ASSERT_EQ(a.Register(), 200);
+  ASSERT_EQ(b.Register(), 200);
+  for (int i = 0; i < 4; ++i) {
+    Submit("z2-" + std::to_string(i) + ".service", Opt("X-Fleet", "MachineMetadata", "zone=z2"));
+  }
+  Submit("pinned.service", Opt("X-Fleet", "MachineID", "a"));
+  Submit("nowhere.service", Opt("X-Fleet", "MachineMetadata", "zone=z9"));
+  ASSERT_TRUE(WaitFor([&] { return b.Units().size() == 4 && a.Units().size() == 1; }));
+  EXPECT_EQ(a.Units(), std::set<std::string>{"pinned.service"});
+  EXPECT_TRUE(WaitReason("nowhere.service", "MachineMetadata"))
+      << GetView("nowhere.service").reason;
+  EXPECT_EQ(GetView("nowhere.service").machine_id, "");
+}
+
+TEST_F(SchedulingTest, ConflictsKeepUnitsApart) {
+  FakeAgent a(server_->url(), "a");
+  FakeAgent b(server_->url(), "b");
+  ASSERT_EQ(a.Register(), 200);
+  ASSERT_EQ(b.Register(), 200);
+  for (int i = 0; i < 3; ++i) {
+    Submit("lb" + std::to_string(i) + ".service", Opt("X-Fleet", "Conflicts", "lb*.service"));
+  }
+  ASSERT_TRUE(WaitFor([&] { return a.Units().size() + b.Units().size() == 2; }));
+  EXPECT_EQ(a.Units().size(), 1u);
+  EXPECT_EQ(b.Units().size(), 1u);
+  EXPECT_TRUE(WaitFor([&] {
+    for (int i = 0; i < 3; ++i) {
+      auto v = GetView("lb" + std::to_string(i) + ".service");
+      if (v.machine_id.empty() && v.reason.find("Conflicts") != std::string::npos) return true;
+    }
+    return false;
+  }));
+  // A third machine takes the waiting one.
+  FakeAgent c(server_->url(), "c");
+  ASSERT_EQ(c.Register(), 200);
+  ASSERT_TRUE(WaitFor([&] { return c.Units().size() == 1; }));
+}
+
+TEST_F(SchedulingTest, MachineOfFollowsItsTarget) {
+  FakeAgent a(server_->url(), "a");
+  FakeAgent b(server_->url(), "b");
+  FakeAgent c(server_->url(), "c");
+  ASSERT_EQ(a.Register(), 200);
+  ASSERT_EQ(b.Register(), 200);
+  ASSERT_EQ(c.Register(), 200);
+  // The follower first: it waits until its target is placed.
+  Submit("sidecar.service", Opt("X-Fleet", "MachineOf", "app.service"));
+  ASSERT_TRUE(WaitReason("sidecar.service", "app.service")) << GetView("sidecar.service").reason;
+  Submit("app.service");
+  ASSERT_TRUE(WaitFor([&] {
+    auto w = Where({&a, &b, &c});
+    return w["app.service"].size() == 1 && w["sidecar.service"] == w["app.service"];
+  }));
+}
+
+TEST_F(SchedulingTest, ReplacesNeverShareAMachine) {
+  FakeAgent a(server_->url(), "a");
+  FakeAgent b(server_->url(), "b");
+  ASSERT_EQ(a.Register(), 200);
+  ASSERT_EQ(b.Register(), 200);
+  Submit("old.service");
+  Submit("new.service", Opt("X-Fleet", "Replaces", "old.service"));
+  ASSERT_TRUE(WaitFor([&] {
+    auto w = Where({&a, &b});
+    return w["old.service"].size() == 1 && w["new.service"].size() == 1;
+  }));
+  auto w = Where({&a, &b});
+  EXPECT_NE(w["old.service"], w["new.service"]);
+}
+
+TEST_F(SchedulingTest, TemplatesAreNotScheduledInstancesAre) {
+  FakeAgent a(server_->url(), "a");
+  ASSERT_EQ(a.Register(), 200);
+  Submit("t@.service");
+  Submit("t@1.service");
+  Submit("t@2.service");
+  ASSERT_TRUE(WaitFor([&] { return a.Units().size() == 2; }));
+  EXPECT_EQ(a.Units(), (std::set<std::string>{"t@1.service", "t@2.service"}));
+}
+
+TEST_F(SchedulingTest, UnschedulableUnitWaitsWithReasonUntilAMachineFits) {
+  FakeAgent small(server_->url(), "small", {}, 1000);
+  ASSERT_EQ(small.Register(), 200);
+  Submit("big.service", Opt("Service", "CPUQuota", "300%"));
+  EXPECT_TRUE(WaitReason("big.service", "cpu")) << GetView("big.service").reason;
+  EXPECT_TRUE(small.Units().empty());
+  FakeAgent large(server_->url(), "large", {}, 8000);
+  ASSERT_EQ(large.Register(), 200);
+  ASSERT_TRUE(WaitFor([&] { return large.Units().size() == 1; }));
+  EXPECT_TRUE(GetView("big.service").reason.empty());
+}
+
+TEST_F(SchedulingTest, DesiredStateChangesRewriteAndInactiveUnschedules) {
+  FakeAgent a(server_->url(), "a");
+  ASSERT_EQ(a.Register(), 200);
+  Submit("d.service", "", "loaded");
+  ASSERT_TRUE(WaitFor([&] { return a.Schedule().units.size() == 1; }));
+  EXPECT_EQ(a.Schedule().units[0].desired_state, api::UnitStateName::kLoaded);
+  ASSERT_EQ(Do("PUT", "/fleet/v1/units/d.service", R"({"desiredState":"launched"})").status, 204);
+  ASSERT_TRUE(WaitFor([&] {
+    auto s = a.Schedule();
+    return s.units.size() == 1 && s.units[0].desired_state == api::UnitStateName::kLaunched;
+  }));
+  ASSERT_EQ(Do("PUT", "/fleet/v1/units/d.service", R"({"desiredState":"inactive"})").status, 204);
+  ASSERT_TRUE(WaitFor([&] { return a.Units().empty(); }));
+  ASSERT_EQ(Do("PUT", "/fleet/v1/units/d.service", R"({"desiredState":"launched"})").status, 204);
+  ASSERT_TRUE(WaitFor([&] { return a.Units().size() == 1; }));
+  // Destroy removes the placement and the unit's reported states.
+  api::StateReport rep;
+  api::UnitStatusReport s;
+  s.state.name = "d.service";
+  rep.states.push_back(s);
+  ASSERT_EQ(a.Report(rep), 204);
+  ASSERT_EQ(Do("DELETE", "/fleet/v1/units/d.service").status, 204);
+  ASSERT_TRUE(WaitFor([&] { return a.Units().empty(); }));
+  EXPECT_TRUE(WaitFor(
+      [&] { return api::StateReportFromJson(Do("GET", "/v1/state").body)->states.empty(); }));
+}
+
+TEST_F(SchedulingTest, LostMachineUnitsMoveAndItComesBackWithoutDuplicates) {
+  RestartServer(std::chrono::milliseconds(300));
+  FakeAgent a(server_->url(), "a");
+  FakeAgent b(server_->url(), "b");
+  ASSERT_EQ(a.Register(), 200);
+  ASSERT_EQ(b.Register(), 200);
+  Submit("g.service", Opt("X-Fleet", "Global", "true"));
+  for (int i = 0; i < 6; ++i) Submit("w" + std::to_string(i) + ".service");
+  ASSERT_TRUE(WaitFor([&] { return a.Units().size() + b.Units().size() == 8; }));
+  ASSERT_GE(a.Units().size(), 2u);  // spread: a holds some of the six
+
+  // b keeps heartbeating, a goes silent.
+  std::atomic<bool> stop{false};
+  std::thread beat([&] {
+    auto hb = FakeAgent(server_->url(), "b");
+    while (!stop) {
+      hb.Heartbeat();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  ASSERT_TRUE(WaitFor([&] { return b.Units().size() == 7; }));  // 6 + the global unit
+  EXPECT_EQ(b.Units().count("g.service"), 1u);
+  auto machines = api::MachineViewPageFromJson(Do("GET", "/v1/machines").body);
+  ASSERT_TRUE(machines.ok());
+  EXPECT_FALSE(machines->machines[0].alive);
+  EXPECT_EQ(Do("POST", "/v1/machines/a/heartbeat").status, 404);
+
+  // a comes back: only what is scheduled to it now (the global unit), no duplicates.
+  ASSERT_EQ(a.Register(), 200);
+  EXPECT_EQ(a.Units(), std::set<std::string>{"g.service"});
+  auto w = Where({&a, &b});
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(w["w" + std::to_string(i) + ".service"].size(), 1u);
+  stop = true;
+  beat.join();
+}
+
+TEST_F(SchedulingTest, RestartKeepsUnitsAndPlacements) {
+  FakeAgent a(server_->url(), "a");
+  FakeAgent b(server_->url(), "b");
+  ASSERT_EQ(a.Register(), 200);
+  ASSERT_EQ(b.Register(), 200);
+  for (int i = 0; i < 6; ++i) Submit("k" + std::to_string(i) + ".service");
+  Submit("off.service", "", "inactive");
+  ASSERT_TRUE(WaitFor([&] { return a.Units().size() + b.Units().size() == 6; }));
+  auto before = Where({&a, &b});
+
+  RestartServer(std::chrono::seconds(10));
+  FakeAgent a2(server_->url(), "a");
+  FakeAgent b2(server_->url(), "b");
+  // Registered machines get a fresh grace period: nothing moves.
+  EXPECT_EQ(Where({&a2, &b2}), before);
+  auto list = api::UnitPageFromJson(Do("GET", "/fleet/v1/units").body);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->units.size(), 7u);
+  EXPECT_EQ(a2.Heartbeat(), 204);
+  // New work still lands, placements were rebuilt (not duplicated).
+  Submit("after.service");
+  ASSERT_TRUE(WaitFor([&] { return a2.Units().size() + b2.Units().size() == 7; }));
+  EXPECT_EQ(Where({&a2, &b2})["k0.service"], before["k0.service"]);
+}
+
+TEST_F(SchedulingTest, SchedulePollWakesOnlyForItsOwnMachine) {
+  FakeAgent a(server_->url(), "a");
+  FakeAgent b(server_->url(), "b");
+  ASSERT_EQ(a.Register(), 200);
+  ASSERT_EQ(b.Register(), 200);
+  auto start = a.Schedule();
+
+  std::chrono::milliseconds took{};
+  api::Schedule got;
+  std::thread poll([&] { got = a.Poll(start.revision, 800, &took); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  Submit("on-b.service", Opt("X-Fleet", "MachineID", "b"));  // writes under /schedule/b/
+  ASSERT_TRUE(WaitFor([&] { return b.Units().size() == 1; }));
+  poll.join();
+  EXPECT_GE(took.count(), 700);  // not woken by b's schedule
+  EXPECT_TRUE(got.units.empty());
+
+  std::thread poll2([&] { got = a.Poll(got.revision, 10000, &took); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  Submit("on-a.service", Opt("X-Fleet", "MachineID", "a"));
+  poll2.join();
+  EXPECT_LT(took.count(), 5000);
+  ASSERT_EQ(got.units.size(), 1u);
+  EXPECT_EQ(got.units[0].name, "on-a.service");
+  EXPECT_EQ(got.units[0].desired_state, api::UnitStateName::kLaunched);
+  EXPECT_EQ(got.units[0].hash.size(), 40u);
+}
+
+TEST_F(SchedulingTest, StateReportsWriteOnlyChanges) {
+  FakeAgent a(server_->url(), "a");
+  ASSERT_EQ(a.Register(), 200);
+  api::StateReport rep;
+  for (const char* u : {"p.service", "q.service"}) {
+    api::UnitStatusReport s;
+    s.state.name = u;
+    s.state.systemd_active_state = "active";
+    s.main_pid = 42;
+    rep.states.push_back(s);
+  }
+  ASSERT_EQ(a.Report(rep), 204);
+  int64_t rev = a.Schedule().revision;
+  ASSERT_EQ(a.Report(rep), 204);  // unchanged: no write
+  EXPECT_EQ(a.Schedule().revision, rev);
+  rep.states.pop_back();
+  ASSERT_EQ(a.Report(rep), 204);
+  auto st = api::StateReportFromJson(Do("GET", "/v1/state?machineID=a").body);
+  ASSERT_TRUE(st.ok());
+  ASSERT_EQ(st->states.size(), 1u);
+  EXPECT_EQ(st->states[0].state.name, "p.service");
+  EXPECT_EQ(st->states[0].main_pid, 42);
+  EXPECT_EQ(a.Schedule().revision, rev + 1);
+}
+
+}  // namespace
+}  // namespace fjord::server::testing
+
+namespace fjord::server::testing {
+namespace {
+
+TEST_F(SchedulingTest, RecoveryDropsStaleScheduleKeys) {
+  Submit("real.service", Opt("X-Fleet", "MachineID", "a"));
+  Submit("off.service", Opt("X-Fleet", "MachineID", "a"), "inactive");
+  client_.reset();
+  server_.reset();
+  {
+    // As if the server died between writes: a placement of a unit that no longer exists and
+    // one of an inactive unit.
+    auto st = store::OpenSqliteStore(dir_ / "state.db");
+    ASSERT_TRUE(st.ok());
+    ASSERT_TRUE((*st)->Put("/schedule/a/ghost.service", "{}").ok());
+    ASSERT_TRUE((*st)->Put("/schedule/a/off.service", "{}").ok());
+    ASSERT_TRUE((*st)->Close().ok());
+  }
+  StartServer();
+  FakeAgent a(server_->url(), "a");
+  ASSERT_EQ(a.Register(), 200);
+  EXPECT_EQ(a.Units(), std::set<std::string>{"real.service"});
+}
+
+TEST_F(SchedulingTest, ReschedulingIsRateLimited) {
+  RestartServer(std::chrono::milliseconds(300), /*per_second=*/5, /*burst=*/1);
+  FakeAgent a(server_->url(), "a");
+  ASSERT_EQ(a.Register(), 200);
+  for (int i = 0; i < 6; ++i) Submit("r" + std::to_string(i) + ".service");
+  ASSERT_TRUE(WaitFor([&] { return a.Units().size() == 6; }));
+  FakeAgent b(server_->url(), "b");
+  ASSERT_EQ(b.Register(), 200);
+  std::atomic<bool> stop{false};
+  std::thread beat([&] {
+    FakeAgent hb(server_->url(), "b");
+    while (!stop) {
+      hb.Heartbeat();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  // a is silent: once it is declared lost, 6 units move at 5/s after a burst of 1.
+  ASSERT_TRUE(WaitFor([&] { return !b.Units().empty(); }));
+  auto first = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitFor([&] { return b.Units().size() == 6; }));
+  auto spread = std::chrono::steady_clock::now() - first;
+  EXPECT_GE(spread, std::chrono::milliseconds(800));
+  stop = true;
+  beat.join();
+}
+
+TEST(InjectedStoreTest, ServesFromAMemoryStore) {
+  spdlog::set_level(spdlog::level::warn);
+  ServerOptions o;
+  o.port = 0;
+  o.store = std::shared_ptr<store::Store>(store::NewMemoryStore());
+  auto s = Server::Start(o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  FakeAgent a((*s)->url(), "m");
+  ASSERT_EQ(a.Register(), 200);
+  auto c = *http::HttpClient::Create((*s)->url());
+  auto r = c->Put(
+      "/fleet/v1/units/mem.service",
+      R"({"desiredState":"launched","options":[{"section":"Service","name":"ExecStart","value":"/bin/true"}]})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 201);
+  EXPECT_TRUE(WaitFor([&] { return a.Units().size() == 1; }));
+  (*s)->Stop();
+}
+
+}  // namespace
+}  // namespace fjord::server::testing

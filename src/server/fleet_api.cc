@@ -20,26 +20,31 @@ bool IsActiveState(std::string_view s) {
 
 // ---- Views
 
+// Where a unit runs and fleet's currentState: launched when its machine reports it active,
+// loaded when reported otherwise, inactive when not placed or not reported.
+static void PlacementLocked(const View& view, const std::string& name, std::string* machine,
+                            api::UnitStateName* current) {
+  *current = api::UnitStateName::kInactive;
+  auto p = view.placements.find(name);
+  if (p == view.placements.end() || p->second.machines.empty() || p->second.global) return;
+  *machine = p->second.machines.front();
+  auto ms = view.states.find(*machine);
+  if (ms == view.states.end()) return;
+  auto st = ms->second.find(name);
+  if (st == ms->second.end()) return;
+  *current = IsActiveState(st->second.report.state.systemd_active_state)
+                 ? api::UnitStateName::kLaunched
+                 : api::UnitStateName::kLoaded;
+}
+
 api::Unit Server::Impl::FleetUnitLocked(const UnitEntry& e) const {
   api::Unit u;
   u.name = e.record.name;
   u.options = e.record.options;
   u.desired_state = e.record.desired_state;
-  u.current_state = api::UnitStateName::kInactive;
-  auto p = view.placements.find(u.name);
-  if (p != view.placements.end() && !p->second.machines.empty() && !p->second.global) {
-    u.machine_id = p->second.machines.front();
-    // fleet: launched when its machine reports it active, loaded when reported otherwise.
-    auto ms = view.states.find(u.machine_id);
-    if (ms != view.states.end()) {
-      auto st = ms->second.find(u.name);
-      if (st != ms->second.end()) {
-        u.current_state = IsActiveState(st->second.report.state.systemd_active_state)
-                              ? api::UnitStateName::kLaunched
-                              : api::UnitStateName::kLoaded;
-      }
-    }
-  }
+  api::UnitStateName current;
+  PlacementLocked(view, u.name, &u.machine_id, &current);
+  u.current_state = current;
   return u;
 }
 
@@ -48,9 +53,9 @@ api::UnitView Server::Impl::UnitViewLocked(const UnitEntry& e, bool with_options
   v.name = e.record.name;
   v.hash = e.record.hash;
   v.desired_state = e.record.desired_state;
-  api::Unit fleet = FleetUnitLocked(e);
-  v.current_state = fleet.current_state;
-  v.machine_id = fleet.machine_id;
+  api::UnitStateName current;
+  PlacementLocked(view, v.name, &v.machine_id, &current);
+  v.current_state = current;
   auto p = view.placements.find(v.name);
   if (p != view.placements.end()) {
     v.global = p->second.global;
@@ -66,8 +71,8 @@ api::UnitView Server::Impl::UnitViewLocked(const UnitEntry& e, bool with_options
 
 void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
   if (++call->attempts > kMaxWriteAttempts) {
-    call->responder.Respond(ErrorResponse(503, "unit `" + call->name +
-                                                   "` is being changed concurrently; try again"));
+    call->responder.Respond(
+        ErrorResponse(503, "unit `" + call->name + "` is being changed concurrently; try again"));
     return;
   }
   std::optional<UnitEntry> existing;
@@ -95,8 +100,7 @@ void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
   } else {
     if (!call->options.empty() && call->hash != existing->record.hash) {
       call->responder.Respond(ErrorResponse(
-          409,
-          "unit `" + call->name + "` already exists with different options; destroy it first",
+          409, "unit `" + call->name + "` already exists with different options; destroy it first",
           "options"));
       return;
     }
@@ -110,7 +114,8 @@ void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
       // Nothing changes: no write.
       if (call->native) {
         std::lock_guard<std::mutex> l(view.mu);
-        call->responder.Respond(http::Response::Json(200, api::ToJson(UnitViewLocked(*existing, false))));
+        call->responder.Respond(
+            http::Response::Json(200, api::ToJson(UnitViewLocked(*existing, false))));
       } else {
         call->responder.Respond(http::Response::Empty(204));
       }
@@ -121,8 +126,8 @@ void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
     status = call->native ? 200 : 204;
   }
   txn.success.push_back(store::Op::Put(key, api::ToJson(record)));
-  store->TxnAsync(std::move(txn), [this, call, record = std::move(record),
-                                   status](base::Result<store::TxnResponse> r) mutable {
+  Write(std::move(txn), [this, call, record = std::move(record),
+                         status](base::Result<store::TxnResponse> r) mutable {
     if (!r.ok()) {
       call->responder.Respond(
           ErrorResponse(503, "store unit `" + call->name + "`: " + r.status().ToString()));
@@ -138,7 +143,8 @@ void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
       std::lock_guard<std::mutex> l(view.mu);
       auto& slot = view.units[call->name];
       slot = std::move(entry);
-      if (call->native) response = http::Response::Json(status, api::ToJson(UnitViewLocked(slot, false)));
+      if (call->native)
+        response = http::Response::Json(status, api::ToJson(UnitViewLocked(slot, false)));
     }
     reconciler->UnitChanged(call->name);
     if (status == 201) {
@@ -168,24 +174,25 @@ void Server::Impl::DeleteUnit(std::string name, bool native, http::Responder res
   std::string key = UnitKey(name);
   txn.compare.push_back(store::Compare::ModRevisionIs(key, rev));
   txn.success.push_back(store::Op::Delete(key));
-  store->TxnAsync(std::move(txn), [this, name, native, responder,
-                                   attempts](base::Result<store::TxnResponse> r) {
-    if (!r.ok()) {
-      responder.Respond(ErrorResponse(503, "destroy unit `" + name + "`: " + r.status().ToString()));
-      return;
-    }
-    if (!r->succeeded) {
-      DeleteUnit(name, native, responder, attempts + 1);
-      return;
-    }
-    {
-      std::lock_guard<std::mutex> l(view.mu);
-      view.units.erase(name);
-    }
-    reconciler->UnitChanged(name);
-    spdlog::info("unit {} destroyed", name);
-    responder.Respond(http::Response::Empty(204));
-  });
+  Write(std::move(txn),
+        [this, name, native, responder, attempts](base::Result<store::TxnResponse> r) {
+          if (!r.ok()) {
+            responder.Respond(
+                ErrorResponse(503, "destroy unit `" + name + "`: " + r.status().ToString()));
+            return;
+          }
+          if (!r->succeeded) {
+            DeleteUnit(name, native, responder, attempts + 1);
+            return;
+          }
+          {
+            std::lock_guard<std::mutex> l(view.mu);
+            view.units.erase(name);
+          }
+          reconciler->UnitChanged(name);
+          spdlog::info("unit {} destroyed", name);
+          responder.Respond(http::Response::Empty(204));
+        });
 }
 
 // ---- /fleet/v1
@@ -214,43 +221,45 @@ base::Status Server::Impl::AddFleetRoutes(http::Router& router) {
       },
       http::Dispatch::kWorker));
 
-  FJORD_RETURN_IF_ERROR(router.AddSync("GET", "/fleet/v1/units/{name}", [this](const http::Request& req) {
-    std::string name(req.Param("name"));
-    std::lock_guard<std::mutex> l(view.mu);
-    auto it = view.units.find(name);
-    if (it == view.units.end()) return ErrorResponse(404, "unit `" + name + "` does not exist");
-    return http::Response::Json(200, api::ToJson(FleetUnitLocked(it->second)));
-  }));
+  FJORD_RETURN_IF_ERROR(
+      router.AddSync("GET", "/fleet/v1/units/{name}", [this](const http::Request& req) {
+        std::string name(req.Param("name"));
+        std::lock_guard<std::mutex> l(view.mu);
+        auto it = view.units.find(name);
+        if (it == view.units.end()) return ErrorResponse(404, "unit `" + name + "` does not exist");
+        return http::Response::Json(200, api::ToJson(FleetUnitLocked(it->second)));
+      }));
 
-  FJORD_RETURN_IF_ERROR(router.Add("PUT", "/fleet/v1/units/{name}", [this](const http::Request& req,
-                                                                          http::Responder resp) {
-    std::string name(req.Param("name"));
-    auto unit = api::UnitFromJson(req.body);
-    if (!unit.ok()) {
-      resp.Respond(ErrorResponse(400, "unit `" + name + "`: " + unit.status().ToString(),
-                                 api::FieldOfDecodeError(unit.status())));
-      return;
-    }
-    if (!unit->name.empty() && unit->name != name) {
-      resp.Respond(ErrorResponse(400,
-                                 "name in URL `" + name + "` differs from unit name in request body `" +
-                                     unit->name + "`",
-                                 "name"));
-      return;
-    }
-    auto call = std::make_shared<PutCall>(PutCall{name, unit->desired_state, std::move(unit->options),
-                                                  "", false, resp, 0});
-    if (!call->options.empty()) {
-      if (auto err = ValidateUnit(name, call->options, &call->hash)) {
-        resp.Respond(std::move(*err));
-        return;
-      }
-    } else if (auto err = ValidateName(name)) {
-      resp.Respond(std::move(*err));
-      return;
-    }
-    PutUnit(call);
-  }));
+  FJORD_RETURN_IF_ERROR(router.Add(
+      "PUT", "/fleet/v1/units/{name}", [this](const http::Request& req, http::Responder resp) {
+        std::string name(req.Param("name"));
+        auto unit = api::UnitFromJson(req.body);
+        if (!unit.ok()) {
+          resp.Respond(ErrorResponse(400, "unit `" + name + "`: " + unit.status().ToString(),
+                                     api::FieldOfDecodeError(unit.status())));
+          return;
+        }
+        if (!unit->name.empty() && unit->name != name) {
+          resp.Respond(ErrorResponse(400,
+                                     "name in URL `" + name +
+                                         "` differs from unit name in request body `" + unit->name +
+                                         "`",
+                                     "name"));
+          return;
+        }
+        auto call = std::make_shared<PutCall>(
+            PutCall{name, unit->desired_state, std::move(unit->options), "", false, resp, 0});
+        if (!call->options.empty()) {
+          if (auto err = ValidateUnit(name, call->options, &call->hash)) {
+            resp.Respond(std::move(*err));
+            return;
+          }
+        } else if (auto err = ValidateName(name)) {
+          resp.Respond(std::move(*err));
+          return;
+        }
+        PutUnit(call);
+      }));
 
   FJORD_RETURN_IF_ERROR(router.Add("DELETE", "/fleet/v1/units/{name}",
                                    [this](const http::Request& req, http::Responder resp) {

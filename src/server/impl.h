@@ -143,6 +143,7 @@ class Reconciler {
   void RetryPending();
   void Flush();
   void Publish();
+  void LogPass();
   void Touch(const std::string& name) { touched_units_.insert(name); }
 
   Options options_;
@@ -163,9 +164,10 @@ class Reconciler {
   std::unique_ptr<scheduler::Scheduler> sched_;
   scheduler::ReschedulePlanner planner_;
   std::map<std::string, RUnit> units_;
-  std::set<std::string> pending_;  // active, schedulable, not placed
+  std::set<std::string> pending_;                            // active, schedulable, not placed
   std::map<std::string, std::set<std::string>> waiting_on_;  // MachineOf target -> waiters
   bool retry_pending_ = false;
+  bool placed_since_retry_ = false;
   bool replace_globals_ = false;
   std::map<std::string, std::optional<std::string>> ops_;  // key -> value (nullopt: delete)
   std::vector<std::function<void()>> flush_waiters_;
@@ -173,6 +175,9 @@ class Reconciler {
   base::Clock::TimePoint last_retry_{};
   base::Clock::TimePoint last_machine_publish_{};
   bool machines_stale_ = true;
+  std::map<std::string, int64_t> machine_units_;  // /schedule keys written per machine
+  std::vector<std::pair<std::string, std::string>> log_placed_;   // this pass: unit, machine
+  std::vector<std::pair<std::string, std::string>> log_pending_;  // this pass: unit, new reason
 };
 
 // ---- Long-polls on store watchers (agent schedules, /v1/events).
@@ -219,6 +224,13 @@ struct Server::Impl {
   std::unique_ptr<http::HttpServer> http;
   std::mutex stop_mu;
   bool stopped = false;
+
+  // Every write of the handlers goes through here, so Stop can wait for their callbacks (which
+  // use this Impl) even when the store is injected and outlives the server.
+  void Write(store::TxnRequest txn, std::function<void(base::Result<store::TxnResponse>)> done);
+  std::mutex inflight_mu;
+  std::condition_variable inflight_cv;
+  int64_t inflight = 0;  // guarded by inflight_mu
 
   base::Status LoadView();
   base::Status AddRoutes(http::Router& router);

@@ -85,60 +85,59 @@ base::Status Server::Impl::AddNativeRoutes(http::Router& router) {
     return http::Response::Json(200, api::ToJson(v));
   }));
 
-  FJORD_RETURN_IF_ERROR(router.Add("PUT", "/v1/units/{name}", [this](const http::Request& req,
-                                                                    http::Responder resp) {
-    std::string name(req.Param("name"));
-    auto put = api::PutUnitRequestFromJson(req.body);
-    if (!put.ok()) {
-      resp.Respond(ErrorResponse(400, "unit `" + name + "`: " + put.status().ToString(),
-                                 api::FieldOfDecodeError(put.status())));
-      return;
-    }
-    if (!put->unit_file.empty() && !put->options.empty()) {
-      resp.Respond(ErrorResponse(400, "unit `" + name + "`: give unitFile or options, not both",
-                                 "unitFile"));
-      return;
-    }
-    auto call = std::make_shared<PutCall>(
-        PutCall{name, put->desired_state, std::move(put->options), "", true, resp, 0});
-    std::optional<http::Response> err;
-    if (!put->unit_file.empty()) {
-      err = ParseUnitText(name, put->unit_file, &call->options, &call->hash);
-    } else if (!call->options.empty()) {
-      err = ValidateUnit(name, call->options, &call->hash);
-    } else {
-      err = ValidateName(name);
-    }
-    if (err) {
-      resp.Respond(std::move(*err));
-      return;
-    }
-    PutUnit(call);
-  }));
+  FJORD_RETURN_IF_ERROR(
+      router.Add("PUT", "/v1/units/{name}", [this](const http::Request& req, http::Responder resp) {
+        std::string name(req.Param("name"));
+        auto put = api::PutUnitRequestFromJson(req.body);
+        if (!put.ok()) {
+          resp.Respond(ErrorResponse(400, "unit `" + name + "`: " + put.status().ToString(),
+                                     api::FieldOfDecodeError(put.status())));
+          return;
+        }
+        if (!put->unit_file.empty() && !put->options.empty()) {
+          resp.Respond(ErrorResponse(400, "unit `" + name + "`: give unitFile or options, not both",
+                                     "unitFile"));
+          return;
+        }
+        auto call = std::make_shared<PutCall>(
+            PutCall{name, put->desired_state, std::move(put->options), "", true, resp, 0});
+        std::optional<http::Response> err;
+        if (!put->unit_file.empty()) {
+          err = ParseUnitText(name, put->unit_file, &call->options, &call->hash);
+        } else if (!call->options.empty()) {
+          err = ValidateUnit(name, call->options, &call->hash);
+        } else {
+          err = ValidateName(name);
+        }
+        if (err) {
+          resp.Respond(std::move(*err));
+          return;
+        }
+        PutUnit(call);
+      }));
 
   FJORD_RETURN_IF_ERROR(router.Add("DELETE", "/v1/units/{name}",
                                    [this](const http::Request& req, http::Responder resp) {
                                      DeleteUnit(std::string(req.Param("name")), true, resp);
                                    }));
 
-  FJORD_RETURN_IF_ERROR(router.Add("GET", "/v1/units/{name}/explain", [this](const http::Request& req,
-                                                                            http::Responder resp) {
-    std::string name(req.Param("name"));
-    {
-      std::lock_guard<std::mutex> l(view.mu);
-      if (!view.units.count(name)) {
-        resp.Respond(ErrorResponse(404, "unit `" + name + "` does not exist"));
-        return;
-      }
-    }
-    Reconciler* r = reconciler.get();
-    r->Post([r, name, resp] { resp.Respond(http::Response::Text(200, r->Explain(name))); });
-  }));
+  FJORD_RETURN_IF_ERROR(router.Add(
+      "GET", "/v1/units/{name}/explain", [this](const http::Request& req, http::Responder resp) {
+        std::string name(req.Param("name"));
+        {
+          std::lock_guard<std::mutex> l(view.mu);
+          if (!view.units.count(name)) {
+            resp.Respond(ErrorResponse(404, "unit `" + name + "` does not exist"));
+            return;
+          }
+        }
+        Reconciler* r = reconciler.get();
+        r->Post([r, name, resp] { resp.Respond(http::Response::Text(200, r->Explain(name))); });
+      }));
 
-  FJORD_RETURN_IF_ERROR(router.Add("PUT", "/v1/units/{name}/scale",
-                                   [this](const http::Request& req, http::Responder resp) {
-                                     Scale(req, resp);
-                                   }));
+  FJORD_RETURN_IF_ERROR(
+      router.Add("PUT", "/v1/units/{name}/scale",
+                 [this](const http::Request& req, http::Responder resp) { Scale(req, resp); }));
 
   // status and journal are served by the agent running the unit.
   for (const char* what : {"status", "journal"}) {
@@ -147,7 +146,8 @@ base::Status Server::Impl::AddNativeRoutes(http::Router& router) {
         "GET", "/v1/units/{name}/" + suffix, [this, suffix](const http::Request& req) {
           std::string name(req.Param("name"));
           std::lock_guard<std::mutex> l(view.mu);
-          if (!view.units.count(name)) return ErrorResponse(404, "unit `" + name + "` does not exist");
+          if (!view.units.count(name))
+            return ErrorResponse(404, "unit `" + name + "` does not exist");
           auto p = view.placements.find(name);
           if (p == view.placements.end() || p->second.machines.empty()) {
             return ErrorResponse(409, "unit `" + name + "` is not scheduled on any machine");
@@ -163,8 +163,8 @@ base::Status Server::Impl::AddNativeRoutes(http::Router& router) {
           }
           auto m = view.machines.find(machine);
           if (m == view.machines.end() || m->second.reg.agent_url.empty()) {
-            return ErrorResponse(409, "machine `" + machine + "` running `" + name +
-                                          "` has no agent URL");
+            return ErrorResponse(
+                409, "machine `" + machine + "` running `" + name + "` has no agent URL");
           }
           std::string location = m->second.reg.agent_url;
           while (!location.empty() && location.back() == '/') location.pop_back();
@@ -239,22 +239,22 @@ base::Status Server::Impl::AddNativeRoutes(http::Router& router) {
           resp.Respond(ErrorResponse(code, watcher.status().ToString(), "waitIndex"));
           return;
         }
-        polls->Add(std::move(*watcher), clock->Now() + std::chrono::milliseconds(timeout_ms), resp,
-                   [wait_index](store::Store&, std::vector<store::Event> events) {
-                     // Without events nothing changed up to the answer: the client waits on.
-                     nlohmann::json out = {{"revision", wait_index},
-                                           {"events", nlohmann::json::array()}};
-                     store::Revision last = 0;
-                     for (const auto& e : events) {
-                       last = e.kv.mod_revision;
-                       out["events"].push_back(
-                           {{"type", e.type == store::Event::Type::kPut ? "put" : "delete"},
-                            {"key", e.kv.key},
-                            {"revision", e.kv.mod_revision}});
-                     }
-                     if (last != 0) out["revision"] = last;
-                     return http::Response::Json(200, out.dump());
-                   });
+        polls->Add(
+            std::move(*watcher), clock->Now() + std::chrono::milliseconds(timeout_ms), resp,
+            [wait_index](store::Store&, std::vector<store::Event> events) {
+              // Without events nothing changed up to the answer: the client waits on.
+              nlohmann::json out = {{"revision", wait_index}, {"events", nlohmann::json::array()}};
+              store::Revision last = 0;
+              for (const auto& e : events) {
+                last = e.kv.mod_revision;
+                out["events"].push_back(
+                    {{"type", e.type == store::Event::Type::kPut ? "put" : "delete"},
+                     {"key", e.kv.key},
+                     {"revision", e.kv.mod_revision}});
+              }
+              if (last != 0) out["revision"] = last;
+              return http::Response::Json(200, out.dump());
+            });
       },
       http::Dispatch::kWorker));
   return base::Status::Ok();
@@ -320,8 +320,8 @@ void Server::Impl::Scale(const http::Request& req, http::Responder resp) {
     resp.Respond(http::Response::Json(200, api::ToJson(reply)));
     return;
   }
-  store->TxnAsync(std::move(txn), [this, resp, added = std::move(added), reply = std::move(reply),
-                                   name](base::Result<store::TxnResponse> r) mutable {
+  Write(std::move(txn), [this, resp, added = std::move(added), reply = std::move(reply),
+                         name](base::Result<store::TxnResponse> r) mutable {
     if (!r.ok() || !r->succeeded) {
       resp.Respond(ErrorResponse(r.ok() ? 409 : 503,
                                  "scale `" + name + "`: " +

@@ -16,7 +16,9 @@ LongPolls::LongPolls(store::Store* store, base::Clock* clock) : store_(store), c
 
 LongPolls::~LongPolls() { Stop(); }
 
-void LongPolls::Start() { thread_ = std::thread([this] { Run(); }); }
+void LongPolls::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void LongPolls::Stop() {
   {
@@ -38,7 +40,8 @@ void LongPolls::Stop() {
 
 void LongPolls::Add(std::unique_ptr<store::Watcher> watcher, base::Clock::TimePoint deadline,
                     http::Responder responder, Build build) {
-  auto poll = std::make_shared<Poll>(Poll{std::move(watcher), deadline, responder, std::move(build)});
+  auto poll =
+      std::make_shared<Poll>(Poll{std::move(watcher), deadline, responder, std::move(build)});
   uint64_t id;
   {
     std::lock_guard<std::mutex> l(mu_);

@@ -23,7 +23,9 @@ scheduler::MachineSpec SpecOf(const api::MachineRegistration& reg) {
   return spec;
 }
 
-bool Active(const api::ScheduledUnit& r) { return r.desired_state != api::UnitStateName::kInactive; }
+bool Active(const api::ScheduledUnit& r) {
+  return r.desired_state != api::UnitStateName::kInactive;
+}
 
 }  // namespace
 
@@ -71,7 +73,7 @@ base::Status Reconciler::Recover() {
       continue;
     }
     RUnit& u = it->second;
-    u.written[machine] = kv.value;
+    if (u.written.emplace(machine, kv.value).second) ++machine_units_[machine];
     if (!u.info.schedulable || !Active(u.record) || !sched_->HasMachine(machine)) continue;
     if (!u.info.request.global && !u.machines.empty()) continue;  // duplicate: Sync deletes it
     if (sched_->Assign(u.info.request, machine).ok()) {
@@ -81,6 +83,7 @@ base::Status Reconciler::Recover() {
   }
   for (auto& [name, u] : units_) {
     if (u.info.schedulable && Active(u.record) && u.machines.empty()) pending_.insert(name);
+    Sync(name, u);  // drops keys of inactive units and duplicates, rewrites changed content
     Touch(name);
   }
   retry_pending_ = true;
@@ -90,7 +93,9 @@ base::Status Reconciler::Recover() {
   return base::Status::Ok();
 }
 
-void Reconciler::Start() { thread_ = std::thread([this] { Run(); }); }
+void Reconciler::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void Reconciler::Stop() {
   {
@@ -126,7 +131,9 @@ void Reconciler::Post(std::function<void()> fn) {
   cv_.notify_one();
 }
 
-void Reconciler::AfterFlush(std::function<void()> done) { flush_waiters_.push_back(std::move(done)); }
+void Reconciler::AfterFlush(std::function<void()> done) {
+  flush_waiters_.push_back(std::move(done));
+}
 
 void Reconciler::Run() {
   // Liveness is checked at least this often.
@@ -140,7 +147,8 @@ void Reconciler::Run() {
       std::unique_lock<std::mutex> l(mu_);
       int64_t wait_ms = tick.count();
       if (planner_.queued() > 0) {
-        wait_ms = std::min<int64_t>(wait_ms, planner_.MillisUntilNextToken(SteadyMs(clock_->Now())));
+        wait_ms =
+            std::min<int64_t>(wait_ms, planner_.MillisUntilNextToken(SteadyMs(clock_->Now())));
       }
       cv_.wait_for(l, std::chrono::milliseconds(std::max<int64_t>(wait_ms, 1)), [this] {
         return stop_ || !dirty_units_.empty() || !dirty_machines_.empty() || !tasks_.empty();
@@ -159,8 +167,10 @@ void Reconciler::Run() {
     Reschedule();
     RetryPending();
     for (auto& task : tasks) task();
-    Flush();
+    // Publish first: whoever is answered after the flush sees the placements in the view.
     Publish();
+    Flush();
+    LogPass();
   }
   // Answer whoever waits for a flush: the store completes what was sent before it closes.
   for (auto& done : flush_waiters_) done();
@@ -210,7 +220,10 @@ void Reconciler::RemoveUnit(const std::string& name) {
   RUnit& u = it->second;
   Release(name, u);
   pending_.erase(name);
-  for (const auto& [m, value] : u.written) ops_[ScheduleKey(m, name)] = std::nullopt;
+  for (const auto& [m, value] : u.written) {
+    ops_[ScheduleKey(m, name)] = std::nullopt;
+    --machine_units_[m];
+  }
   {
     std::lock_guard<std::mutex> l(view_->mu);
     for (auto& [machine, states] : view_->states) {
@@ -239,7 +252,8 @@ void Reconciler::TryPlace(const std::string& name, RUnit& u) {
     u.machines = {placed->machine_id};
     u.reason.clear();
     pending_.erase(name);
-    spdlog::info("unit {} placed on {}", name, placed->machine_id);
+    placed_since_retry_ = true;
+    log_placed_.emplace_back(name, placed->machine_id);
     auto w = waiting_on_.find(name);
     if (w != waiting_on_.end()) {
       for (const auto& waiter : w->second) {
@@ -251,7 +265,7 @@ void Reconciler::TryPlace(const std::string& name, RUnit& u) {
     }
   } else {
     std::string reason(placed.status().message());
-    if (u.reason != reason) spdlog::warn("unit {} not scheduled: {}", name, reason);
+    if (u.reason != reason) log_pending_.emplace_back(name, reason);
     u.reason = reason;
     pending_.insert(name);
     if (!u.info.request.machine_of.empty()) waiting_on_[u.info.request.machine_of].insert(name);
@@ -274,7 +288,8 @@ void Reconciler::ReplaceGlobal(const std::string& name, RUnit& u) {
     reason = not_placed.empty() ? "no alive machine matches its [X-Fleet] requirements"
                                 : not_placed.front().reason;
   } else if (!not_placed.empty()) {
-    reason = "not on " + std::to_string(not_placed.size()) + " machines: " + not_placed.front().reason;
+    reason =
+        "not on " + std::to_string(not_placed.size()) + " machines: " + not_placed.front().reason;
   }
   if (machines != u.machines) {
     spdlog::info("global unit {} on {} machines", name, machines.size());
@@ -296,10 +311,14 @@ void Reconciler::Sync(const std::string& name, RUnit& u) {
     for (const auto& m : u.machines) want.emplace(m, value);
   }
   for (const auto& [m, value] : u.written) {
-    if (!want.count(m)) ops_[ScheduleKey(m, name)] = std::nullopt;
+    if (!want.count(m)) {
+      ops_[ScheduleKey(m, name)] = std::nullopt;
+      --machine_units_[m];
+    }
   }
   for (const auto& [m, value] : want) {
     auto it = u.written.find(m);
+    if (it == u.written.end()) ++machine_units_[m];
     if (it == u.written.end() || it->second != value) ops_[ScheduleKey(m, name)] = value;
   }
   u.written = std::move(want);
@@ -327,6 +346,7 @@ void Reconciler::HandleMachine(const std::string& id) {
       if (u.written.count(id) && !u.machines.count(id)) {
         ops_[ScheduleKey(id, name)] = std::nullopt;
         u.written.erase(id);
+        --machine_units_[id];
       }
     }
   }
@@ -411,11 +431,14 @@ void Reconciler::RetryPending() {
     }
   }
   // Pending units are retried when room was freed or machines changed, and at most once a
-  // second otherwise (a placed unit may satisfy another's MachineOf or affinity).
+  // second after other units were placed (one may satisfy another's affinity).
   auto now = clock_->Now();
   if (pending_.empty()) return;
-  if (!retry_pending_ && now - last_retry_ < std::chrono::seconds(1)) return;
+  if (!retry_pending_ && (!placed_since_retry_ || now - last_retry_ < std::chrono::seconds(1))) {
+    return;
+  }
   retry_pending_ = false;
+  placed_since_retry_ = false;
   last_retry_ = now;
   std::vector<std::string> names(pending_.begin(), pending_.end());
   for (const auto& name : names) {
@@ -464,7 +487,7 @@ void Reconciler::Publish() {
     p.global = u.info.request.global;
   }
   touched_units_.clear();
-  // Machine figures cost a pass over every task: at most ten times a second.
+  // Machine figures: at most ten times a second.
   auto now = clock_->Now();
   if (!machines_stale_ || now - last_machine_publish_ < std::chrono::milliseconds(100)) return;
   machines_stale_ = false;
@@ -473,12 +496,32 @@ void Reconciler::Publish() {
     if (!sched_->HasMachine(id)) continue;
     auto free = sched_->Free(id);
     if (free.ok()) m.free = {free->cpu_millis, free->memory_bytes, free->disk_bytes};
-    m.units = 0;
+    auto n = machine_units_.find(id);
+    m.units = n == machine_units_.end() ? 0 : n->second;
   }
-  for (const auto& t : sched_->Tasks()) {
-    auto it = view_->machines.find(t.machine_id);
-    if (it != view_->machines.end()) ++it->second.units;
+}
+
+// One line per placement or new reason when there are few; a summary when there are many (a
+// burst of submissions or a lost machine must not flood the log).
+void Reconciler::LogPass() {
+  constexpr size_t kDetailed = 5;
+  if (log_placed_.size() <= kDetailed) {
+    for (const auto& [name, machine] : log_placed_)
+      spdlog::info("unit {} placed on {}", name, machine);
+  } else {
+    spdlog::info("placed {} units (e.g. {} on {})", log_placed_.size(), log_placed_[0].first,
+                 log_placed_[0].second);
   }
+  if (log_pending_.size() <= kDetailed) {
+    for (const auto& [name, reason] : log_pending_) {
+      spdlog::warn("unit {} not scheduled: {}", name, reason);
+    }
+  } else {
+    spdlog::warn("{} units not scheduled (e.g. {}: {})", log_pending_.size(), log_pending_[0].first,
+                 log_pending_[0].second);
+  }
+  log_placed_.clear();
+  log_pending_.clear();
 }
 
 std::string Reconciler::Explain(const std::string& name) {

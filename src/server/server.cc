@@ -25,10 +25,26 @@ void Server::Stop() {
   if (s.polls) s.polls->Stop();
   if (s.reconciler) s.reconciler->Stop();
   if (s.own_store && s.store) {
-    if (base::Status st = s.store->Close(); !st.ok()) {
+    if (base::Status st = s.store->Close(); !st.ok()) {  // completes pending writes
       spdlog::error("close the store: {}", st.ToString());
     }
   }
+  std::unique_lock<std::mutex> l2(s.inflight_mu);
+  s.inflight_cv.wait(l2, [&s] { return s.inflight == 0; });
+}
+
+void Server::Impl::Write(store::TxnRequest txn,
+                         std::function<void(base::Result<store::TxnResponse>)> done) {
+  {
+    std::lock_guard<std::mutex> l(inflight_mu);
+    ++inflight;
+  }
+  store->TxnAsync(std::move(txn),
+                  [this, done = std::move(done)](base::Result<store::TxnResponse> r) {
+                    done(std::move(r));
+                    std::lock_guard<std::mutex> l(inflight_mu);
+                    if (--inflight == 0) inflight_cv.notify_all();
+                  });
 }
 
 base::Status Server::Impl::LoadView() {

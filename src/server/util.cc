@@ -77,8 +77,9 @@ std::optional<http::Response> ValidateUnit(const std::string& name,
                                            std::string* hash) {
   auto parsed_name = unit::UnitName::Parse(name);
   if (!parsed_name.ok()) {
-    return ErrorResponse(400, "invalid unit name `" + name + "`: " + std::string(parsed_name.status().message()),
-                         "name");
+    return ErrorResponse(
+        400, "invalid unit name `" + name + "`: " + std::string(parsed_name.status().message()),
+        "name");
   }
   std::vector<unit::UnitOption> views = Views(options);
   unit::ParseResult r = unit::ParseOptions(views, *parsed_name);
@@ -90,8 +91,9 @@ std::optional<http::Response> ValidateUnit(const std::string& name,
 std::optional<http::Response> ValidateName(const std::string& name) {
   auto parsed_name = unit::UnitName::Parse(name);
   if (!parsed_name.ok()) {
-    return ErrorResponse(400, "invalid unit name `" + name + "`: " +
-                                  std::string(parsed_name.status().message()), "name");
+    return ErrorResponse(
+        400, "invalid unit name `" + name + "`: " + std::string(parsed_name.status().message()),
+        "name");
   }
   return std::nullopt;
 }
@@ -101,8 +103,9 @@ std::optional<http::Response> ParseUnitText(const std::string& name, std::string
                                             std::string* hash) {
   auto parsed_name = unit::UnitName::Parse(name);
   if (!parsed_name.ok()) {
-    return ErrorResponse(400, "invalid unit name `" + name + "`: " + std::string(parsed_name.status().message()),
-                         "name");
+    return ErrorResponse(
+        400, "invalid unit name `" + name + "`: " + std::string(parsed_name.status().message()),
+        "name");
   }
   unit::ParseResult r = unit::ParseUnit(text, name, *parsed_name);
   if (!r.unit) return DiagnosticsResponse(name, r.diagnostics);
@@ -147,13 +150,20 @@ namespace {
 
 scheduler::Operator OperatorOf(unit::Constraint::Op op) {
   switch (op) {
-    case unit::Constraint::Op::kUnique: return scheduler::Operator::kUnique;
-    case unit::Constraint::Op::kCluster: return scheduler::Operator::kCluster;
-    case unit::Constraint::Op::kGroupBy: return scheduler::Operator::kGroupBy;
-    case unit::Constraint::Op::kLike: return scheduler::Operator::kLike;
-    case unit::Constraint::Op::kUnlike: return scheduler::Operator::kUnlike;
-    case unit::Constraint::Op::kMaxPer: return scheduler::Operator::kMaxPer;
-    case unit::Constraint::Op::kIs: return scheduler::Operator::kCluster;  // IS v == CLUSTER:v
+    case unit::Constraint::Op::kUnique:
+      return scheduler::Operator::kUnique;
+    case unit::Constraint::Op::kCluster:
+      return scheduler::Operator::kCluster;
+    case unit::Constraint::Op::kGroupBy:
+      return scheduler::Operator::kGroupBy;
+    case unit::Constraint::Op::kLike:
+      return scheduler::Operator::kLike;
+    case unit::Constraint::Op::kUnlike:
+      return scheduler::Operator::kUnlike;
+    case unit::Constraint::Op::kMaxPer:
+      return scheduler::Operator::kMaxPer;
+    case unit::Constraint::Op::kIs:
+      return scheduler::Operator::kCluster;  // IS v == CLUSTER:v
   }
   return scheduler::Operator::kUnique;
 }
