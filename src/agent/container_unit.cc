@@ -1,7 +1,7 @@
 // [Container] units (podman Quadlet style) through fjord::runtime. The runtime's monitor owns
 // the container and outlives the agent; the supervisor watches the monitor's pidfd and reads
 // the exit from Runtime::Inspect. Start and stop call the runtime synchronously on the
-// supervisor thread (a stop waits up to TimeoutStopSec=).
+// supervisor thread; stopping does not block (signal, then watch the monitor's pidfd).
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -14,6 +14,11 @@
 namespace fjord::agent {
 
 namespace {
+
+Clock::time_point After(std::chrono::microseconds d) {
+  if (d == unit::kInfiniteTime) return Clock::time_point::max();
+  return Clock::now() + d;
+}
 
 // Runtime names allow [A-Za-z0-9_.-]: "<cgroup parent>-<unit name with @ as _>".
 std::string ContainerNameFor(const std::string& parent, const std::string& unit) {
@@ -158,21 +163,31 @@ void Service::OnContainerExit() {
   EnterDead();
 }
 
+// Non-blocking: signal now, the monitor's pidfd says when it is over, OnContainerTimeout
+// escalates to SIGKILL after TimeoutStopSec=.
 void Service::StopContainer() {
-  SetPhase(Phase::kStopSigterm);
   auto rt = env_.runtime();
-  if (rt.ok() && !container_id_.empty()) {
-    auto timeout = unit_->TimeoutStopSec();
-    auto ms = timeout == unit::kInfiniteTime
-                  ? std::chrono::milliseconds(std::chrono::hours(1))
-                  : std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
-    (void)(*rt)->Stop(container_id_, ms);
-  }
-  if (container_pidfd_ || !container_id_.empty()) {
-    OnContainerExit();
-  } else {
+  if (!rt.ok() || container_id_.empty() || !container_pidfd_) {
+    if (rt.ok() && !container_id_.empty()) (void)(*rt)->Destroy(container_id_, true);
+    container_id_.clear();
     EnterDead();
+    return;
   }
+  SetPhase(Phase::kStopSigterm);
+  (void)(*rt)->Kill(container_id_, unit_->KillSignal());
+  deadline_ = After(unit_->TimeoutStopSec());
+}
+
+void Service::OnContainerTimeout() {
+  auto rt = env_.runtime();
+  if (phase_ == Phase::kStopSigterm && rt.ok()) {
+    Fail("timeout", "the container did not exit on its stop signal within TimeoutStopSec=");
+    SetPhase(Phase::kStopSigkill);
+    (void)(*rt)->Kill(container_id_, SIGKILL);
+    deadline_ = After(unit_->TimeoutStopSec());
+    return;
+  }
+  OnContainerExit();
 }
 
 }  // namespace fjord::agent

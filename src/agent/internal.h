@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,7 @@ struct SpawnRequest {
   std::string cwd;      // empty: the shim's
   long uid = -1, gid = -1;
   std::vector<std::string> cgroup_procs;
+  std::optional<int> oom_score_adj;  // OOMScoreAdjust=
   std::string path;
   std::vector<std::string> argv;
   std::vector<std::string> env;  // "K=V"
@@ -99,6 +101,7 @@ struct Env {
   const Supervisor::Options* opts = nullptr;
   const runtime::CgroupBackend* cgroups = nullptr;
   int shim_fd = -1;
+  std::set<fs::path> cgroup_parents;  // every <hierarchy>/<cgroup_parent> used; StopAll removes
   // Opened on first use: [Container] units only.
   std::function<base::Result<runtime::Runtime*>()> runtime;
 };
@@ -118,7 +121,12 @@ enum class Phase {
   kFinalSigterm,
   kFinalSigkill,
   kAutoRestart,
+  kCondition,  // ExecCondition= (before start-pre)
 };
+inline bool IsStarting(Phase p) {
+  return p == Phase::kCondition || p == Phase::kStartPre || p == Phase::kStart ||
+         p == Phase::kStartPost;
+}
 std::string_view SubStateName(Phase p);
 std::string_view ActiveStateName(Phase p);
 
@@ -131,6 +139,7 @@ class Service {
   const UnitAssignment& assignment() const { return a_; }
   void set_desired(api::UnitStateName d) { a_.desired = d; }
   const std::optional<unit::Unit>& parsed() const { return unit_; }
+  const unit::Dependencies& deps() const { return deps_; }  // empty when not loaded
   Phase phase() const { return phase_; }
   bool loaded() const { return unit_.has_value(); }
   bool stop_requested() const { return stop_requested_; }
@@ -184,6 +193,7 @@ class Service {
   void OnMainExit();
   void OnControlExit();
   bool NothingLeft() const;
+  bool ProcsDone() const;  // main and control processes have exited
   void Signal(int sig, bool all);
   bool ShouldRestart() const;
   std::vector<unit::ExecCommand> ExecList(std::string_view key);
@@ -196,11 +206,13 @@ class Service {
   void StopContainer();
   void OnContainerExit();
   void AdoptContainer();
+  void OnContainerTimeout();
 
   Env& env_;
   UnitAssignment a_;
   std::vector<unit::UnitOption> views_;
   std::optional<unit::Unit> unit_;
+  unit::Dependencies deps_;  // cached: the loop consults it for every unit on every wake-up
   std::string load_state_ = "loaded";
   std::string load_error_;
 

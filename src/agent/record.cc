@@ -11,7 +11,7 @@ using json = nlohmann::json;
 namespace {
 
 Phase PhaseFromName(std::string_view name) {
-  for (int i = 0; i <= static_cast<int>(Phase::kAutoRestart); ++i) {
+  for (int i = 0; i <= static_cast<int>(Phase::kCondition); ++i) {
     if (SubStateName(static_cast<Phase>(i)) == name) return static_cast<Phase>(i);
   }
   return Phase::kDead;

@@ -62,6 +62,8 @@ bool IsCleanSignal(int sig) {
 
 std::string_view PhaseKey(Phase p) {
   switch (p) {
+    case Phase::kCondition:
+      return "ExecCondition";
     case Phase::kStartPre:
       return "ExecStartPre";
     case Phase::kStart:
@@ -101,7 +103,7 @@ std::string_view SubStateName(Phase p) {
   static constexpr std::string_view kNames[] = {
       "dead",      "failed",        "start-pre",     "start",        "start-post",
       "running",   "exited",        "stop",          "stop-sigterm", "stop-sigkill",
-      "stop-post", "final-sigterm", "final-sigkill", "auto-restart"};
+      "stop-post", "final-sigterm", "final-sigkill", "auto-restart", "condition"};
   return kNames[static_cast<int>(p)];
 }
 
@@ -114,6 +116,7 @@ std::string_view ActiveStateName(Phase p) {
     case Phase::kRunning:
     case Phase::kExited:
       return "active";
+    case Phase::kCondition:
     case Phase::kStartPre:
     case Phase::kStart:
     case Phase::kStartPost:
@@ -145,6 +148,7 @@ Service::Service(Env& env, UnitAssignment a) : env_(env), a_(std::move(a)) {
     return;
   }
   unit_ = std::move(pr.unit);
+  deps_ = unit_->Deps();
 }
 
 Service::~Service() = default;
@@ -242,7 +246,7 @@ void Service::BeginStart() {
   }
   if (cgroup_.empty()) return;
   oom_base_ = OomKills();
-  RunPhase(Phase::kStartPre);
+  RunPhase(Phase::kCondition);
 }
 
 runtime::CgroupDirs Service::StartCgroup(bool reuse) {
@@ -258,6 +262,12 @@ runtime::CgroupDirs Service::StartCgroup(bool reuse) {
   }
   if (res.tasks_max && *res.tasks_max != unit::kInfiniteBytes) {
     limits.pids_max = static_cast<int64_t>(*res.tasks_max);
+  } else if (res.tasks_max_percent) {
+    std::ifstream in("/proc/sys/kernel/pid_max");
+    int64_t pid_max = 32768;
+    in >> pid_max;
+    limits.pids_max =
+        static_cast<int64_t>(static_cast<double>(pid_max) * *res.tasks_max_percent / 100);
   }
   const std::string& parent = env_.opts->cgroup_parent;
   auto dirs = env_.cgroups->Create(parent, a_.name, limits, true);
@@ -277,6 +287,7 @@ runtime::CgroupDirs Service::StartCgroup(bool reuse) {
               "create cgroup " + CgroupPath() + ": " + std::string(dirs.status().message()));
     return {};
   }
+  for (const auto& [_, d] : *dirs) env_.cgroup_parents.insert(d.parent_path());
   return *dirs;
 }
 
@@ -309,7 +320,7 @@ void Service::RunNext() {
     const unit::ExecCommand cmd = list_[list_index_++];
     if (SpawnCommand(cmd, false)) return;
     if (cmd.ignore_failure) continue;
-    if (phase_ == Phase::kStartPre || phase_ == Phase::kStart || phase_ == Phase::kStartPost) {
+    if (IsStarting(phase_)) {
       EnterSignal(Phase::kStopSigterm, false);
       return;
     }
@@ -319,6 +330,9 @@ void Service::RunNext() {
 
 void Service::AfterList() {
   switch (phase_) {
+    case Phase::kCondition:
+      RunPhase(Phase::kStartPre);
+      break;
     case Phase::kStartPre:
       RunPhase(Phase::kStart);
       break;
@@ -479,6 +493,9 @@ bool Service::SpawnCommand(const unit::ExecCommand& cmd, bool main) {
   req.forking = main && unit_->Type() == unit::ServiceType::kForking;
   if (auto pf = unit_->Get("Service", "PIDFile"); pf && req.forking) req.pidfile = *pf;
   req.cgroup_procs = runtime::CgroupProcsFiles(cgroup_);
+  if (auto adj = unit_->Get("Service", "OOMScoreAdjust"); adj && !adj->empty()) {
+    req.oom_score_adj = std::atoi(std::string(*adj).c_str());
+  }
   auto proc = SpawnShim(env_.shim_fd, req);
   if (!proc.ok()) {
     Fail("resources", key + "=" + cmd.path + ": " + std::string(proc.status().message()));
@@ -587,7 +604,15 @@ void Service::OnControlExit() {
   changed = true;
   if (phase_ == Phase::kStart) exit_status_ = st.code;  // Type=oneshot: ExecStart= runs here
   bool failed = st.code != 0 && !control_->cmd.ignore_failure;
+  // systemd.service(5): ExecCondition= exiting 1..254 skips the unit without a failure.
+  if (phase_ == Phase::kCondition && failed && st.signal == 0 && st.code < 255 && st.err == 0) {
+    reason_ = "condition not met: " + control_->key + "=" + control_->cmd.path +
+              " exited with status " + std::to_string(st.code);
+    EnterSignal(Phase::kStopSigterm, false);
+    return;
+  }
   switch (phase_) {
+    case Phase::kCondition:
     case Phase::kStartPre:
     case Phase::kStart:
     case Phase::kStartPost:
@@ -618,6 +643,7 @@ void Service::BeginStop(bool requested) {
       deadline_.reset();
       SetPhase(result_ == "success" ? Phase::kDead : Phase::kFailed);
       break;
+    case Phase::kCondition:
     case Phase::kStartPre:
     case Phase::kStart:
     case Phase::kStartPost:
@@ -660,10 +686,15 @@ void Service::Signal(int sig, bool all) {
   if (sig != SIGKILL && sig != SIGCONT) Signal(SIGCONT, all);
 }
 
-bool Service::NothingLeft() const {
+bool Service::ProcsDone() const {
   for (Proc* p : {main_.get(), control_.get()}) {
     if (p && !p->done) return false;
   }
+  return true;
+}
+
+bool Service::NothingLeft() const {
+  if (!ProcsDone()) return false;
   auto mode = unit_->GetKillMode();
   if (mode == unit::KillMode::kControlGroup || mode == unit::KillMode::kMixed) {
     return ReadProcs(cgroup_).empty();
@@ -749,8 +780,27 @@ std::optional<Clock::time_point> Service::Deadline() const {
 }
 
 void Service::OnTime(Clock::time_point now) {
+  if (unit_ && unit_->IsContainer()) {
+    if (deadline_ && now >= *deadline_) {
+      deadline_.reset();
+      if (phase_ == Phase::kAutoRestart) {
+        ++restarts_;
+        BeginStart();
+      } else if (phase_ == Phase::kStopSigterm || phase_ == Phase::kStopSigkill) {
+        OnContainerTimeout();
+      }
+    }
+    return;
+  }
   bool killing = phase_ == Phase::kStopSigterm || phase_ == Phase::kStopSigkill ||
                  phase_ == Phase::kFinalSigterm || phase_ == Phase::kFinalSigkill;
+  bool term_phase = phase_ == Phase::kStopSigterm || phase_ == Phase::kFinalSigterm;
+  if (term_phase && unit_->GetKillMode() == unit::KillMode::kMixed && ProcsDone() &&
+      !ReadProcs(cgroup_).empty()) {
+    // KillMode=mixed: the main process got the stop signal and is gone; the rest gets SIGKILL.
+    EnterSignal(phase_ == Phase::kStopSigterm ? Phase::kStopSigkill : Phase::kFinalSigkill, false);
+    return;
+  }
   if (killing && NothingLeft()) {
     poll_at_.reset();
     deadline_.reset();
@@ -767,6 +817,7 @@ void Service::OnTime(Clock::time_point now) {
   if (!deadline_ || now < *deadline_) return;
   deadline_.reset();
   switch (phase_) {
+    case Phase::kCondition:
     case Phase::kStartPre:
     case Phase::kStart:
     case Phase::kStartPost:

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -65,6 +66,15 @@ ShimStatus ReadShimStatus(const fs::path& file) {
   return s;
 }
 
+pid_t ParentOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto rp = all.rfind(')');
+  int ppid = 0;
+  if (rp != std::string::npos) std::sscanf(all.c_str() + rp + 2, "%*c %d", &ppid);
+  return ppid;
+}
+
 uint64_t ProcessStartTime(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -96,6 +106,7 @@ Result<std::unique_ptr<Proc>> SpawnShim(int shim_fd, const SpawnRequest& req) {
                                    std::to_string(req.uid),
                                    std::to_string(req.gid),
                                    join(req.cgroup_procs),
+                                   req.oom_score_adj ? std::to_string(*req.oom_score_adj) : "-",
                                    "--",
                                    req.path};
   for (const auto& a : req.argv) args.push_back(a);
@@ -146,12 +157,20 @@ Result<std::unique_ptr<Proc>> SpawnShim(int shim_fd, const SpawnRequest& req) {
 std::unique_ptr<Proc> AdoptShim(pid_t pid, uint64_t start, const fs::path& status_file) {
   if (pid <= 0) return nullptr;
   UniqueFd fd(PidfdOpen(pid));
-  // Check after opening the pidfd: the pid cannot be reused while we hold it.
-  if (!fd || ProcessStartTime(pid) != start) return nullptr;
+  if (!fd) return nullptr;
+  // A shim of an earlier Supervisor in this same process (Detach, then Open) is our child:
+  // reap it when it is a zombie, so nothing lingers.
+  if (ParentOf(pid) == ::getpid() && ProcessStartTime(pid) == 0) {
+    ::waitpid(pid, nullptr, WNOHANG);
+    return nullptr;
+  }
+  // Checked after opening the pidfd: the pid cannot be reused while we hold it.
+  if (ProcessStartTime(pid) != start) return nullptr;
   auto p = std::make_unique<Proc>();
   p->shim_pid = pid;
   p->shim_start = start;
   p->pidfd = std::move(fd);
+  p->child = ParentOf(pid) == ::getpid();
   p->status_file = status_file;
   p->st = ReadShimStatus(status_file);
   return p;

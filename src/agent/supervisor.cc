@@ -198,10 +198,9 @@ void SupervisorImpl::ApplyLocked(std::vector<UnitAssignment> units) {
 // The units `s` is ordered after: its After= and every unit naming it in Before=.
 std::vector<std::string> SupervisorImpl::OrderedAfter(const Service& s) {
   std::vector<std::string> out;
-  if (s.parsed()) out = s.parsed()->Deps().after;
+  out = s.deps().after;
   for (const auto& [name, other] : units_) {
-    if (!other->parsed()) continue;
-    const auto& before = other->parsed()->Deps().before;
+    const auto& before = other->deps().before;
     if (std::find(before.begin(), before.end(), s.assignment().name) != before.end()) {
       out.push_back(name);
     }
@@ -211,7 +210,7 @@ std::vector<std::string> SupervisorImpl::OrderedAfter(const Service& s) {
 
 bool SupervisorImpl::StartBlocked(Service& s, std::string* dep_failure) {
   if (!s.parsed()) return false;
-  unit::Dependencies deps = s.parsed()->Deps();
+  const unit::Dependencies& deps = s.deps();
   std::vector<std::string> after = OrderedAfter(s);
   std::vector<std::string> required = deps.requires_;
   required.insert(required.end(), deps.binds_to.begin(), deps.binds_to.end());
@@ -226,8 +225,7 @@ bool SupervisorImpl::StartBlocked(Service& s, std::string* dep_failure) {
   for (const auto& name : after) {
     Service* d = Find(name);
     if (d == nullptr) continue;
-    bool starting = d->want_start || d->phase() == Phase::kStartPre ||
-                    d->phase() == Phase::kStart || d->phase() == Phase::kStartPost;
+    bool starting = d->want_start || IsStarting(d->phase());
     if (starting) return true;
     bool is_required = std::find(required.begin(), required.end(), name) != required.end();
     if (is_required && !d->active_or_activating()) {
@@ -279,7 +277,7 @@ void SupervisorImpl::ProcessJobs() {
 void SupervisorImpl::Propagate() {
   for (auto& [name, s] : units_) {
     if (!s->parsed() || !s->active_or_activating() || s->want_stop) continue;
-    unit::Dependencies deps = s->parsed()->Deps();
+    const unit::Dependencies& deps = s->deps();
     bool stop = false;
     for (const auto& b : deps.binds_to) {
       Service* d = Find(b);
@@ -440,15 +438,17 @@ std::string SupervisorImpl::StatusText(std::string_view name) const {
   if (!description.empty()) o << " - " << description;
   o << "\n     Loaded: " << st->load_state << " (fleet unit; hash " << st->hash.substr(0, 12)
     << ")\n";
-  o << "     Active: " << st->active_state << " (" << st->sub_state << ")";
+  o << "     Active: " << st->active_state;
+  if (st->sub_state != st->active_state) o << " (" << st->sub_state << ")";
   if (st->result != "success") o << " (Result: " << st->result << ")";
   o << " since " << FormatTime(st->since_unix_ms) << "\n";
   if (!st->reason.empty()) o << "     Reason: " << st->reason << "\n";
   if (st->main_pid > 0) {
     o << "   Main PID: " << st->main_pid << " (" << Comm(st->main_pid) << ")\n";
   } else if (st->exit_status != 0) {
-    o << "   Main PID: (code=" << (st->exit_status > 128 ? "killed" : "exited")
-      << ", status=" << st->exit_status << ")\n";
+    bool killed = st->exit_status > 128 && st->exit_status <= 128 + 64;  // 200+: systemd's codes
+    o << "   Main PID: (code=" << (killed ? "killed" : "exited") << ", status=" << st->exit_status
+      << ")\n";
   }
   if (st->restarts > 0) o << "   Restarts: " << st->restarts << "\n";
   if (!st->container_id.empty()) o << "  Container: " << st->container_id << "\n";
@@ -491,15 +491,14 @@ Status SupervisorImpl::Journal(std::string_view name, size_t lines, bool follow,
   }
   if (is_container) {
     if (container_id.empty()) return Status::Ok();
-    runtime::Runtime* rt = nullptr;
-    {
-      std::lock_guard lock(mu_);
-      auto r = const_cast<Env&>(env_).runtime();
-      if (!r.ok()) return r.status();
-      rt = *r;
-    }
+    // A Runtime is not thread-safe: the caller's thread reads the log through its own.
+    runtime::RuntimeOptions ro;
+    ro.root = opts_.state_dir / "runtime";
+    ro.cgroup_parent = opts_.cgroup_parent;
+    auto rt = runtime::Runtime::Open(ro);
+    if (!rt.ok()) return rt.status().Wrap("journal of " + std::string(name));
     std::deque<std::string> tail;
-    Status st = rt->Logs(container_id, false, [&](const runtime::LogRecord& rec) {
+    Status st = (*rt)->Logs(container_id, false, [&](const runtime::LogRecord& rec) {
       tail.push_back(std::string(rec.timestamp) + " " + std::string(rec.text));
       if (tail.size() > lines) tail.pop_front();
     });
@@ -556,11 +555,15 @@ void SupervisorImpl::StopAll() {
   Wake();
   cv_.wait(lock, [this] {
     for (const auto& [_, s] : units_) {
-      if (!s->inactive() || s->want_stop) return false;
+      // Also wait until the last change was collected, so on_change reports it.
+      if (!s->inactive() || s->want_stop || s->changed) return false;
     }
     return true;
   });
   stop_all_ = false;
+  // The agent's own cgroup parent goes too when nothing else (containers) is left in it.
+  for (const auto& p : env_.cgroup_parents) ::rmdir(p.c_str());
+  env_.cgroup_parents.clear();
 }
 
 void SupervisorImpl::Detach() {

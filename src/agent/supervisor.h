@@ -13,7 +13,7 @@
 // (shim/shim.c) that writes its exit status and output to files under state_dir, so after
 // Detach() or kill -9 of the agent a new Open() over the same state_dir re-adopts running
 // units (same main PID, no restart) and applies Restart= to the ones that died meanwhile.
-// On-disk layout: paths.h.
+// On-disk layout: internal.h; design notes: README.md.
 //
 // Threads: Open() starts one supervisor thread running an event loop (pidfds of the shims,
 // their notification pipes, timers, an eventfd to wake it). Apply/List/Get/StatusText/Journal
@@ -47,12 +47,12 @@ struct UnitStatus {
   std::string name, hash;
   std::string load_state;    // "loaded" | "not-found" | "bad-setting" | "error"
   std::string active_state;  // "active" | "inactive" | "failed" | "activating" | "deactivating"
-  std::string sub_state;     // "running" | "exited" | "dead" | "failed" | "start-pre" | "start" |
-                             // "start-post" | "stop" | "stop-sigterm" | "stop-sigkill" |
-                             // "stop-post" | "final-sigterm" | "final-sigkill" | "auto-restart"
-  std::string result;        // "success" | "exit-code" | "signal" | "core-dump" | "timeout" |
-                             // "oom-kill" | "resources" | "start-limit-hit" | "dependency"
-  std::string reason;        // for a person: "ExecStart=/usr/bin/nope: No such file or directory"
+  std::string sub_state;  // "running" | "exited" | "dead" | "failed" | "condition" | "start-pre" |
+                          // "start" | "start-post" | "stop" | "stop-sigterm" | "stop-sigkill" |
+                          // "stop-post" | "final-sigterm" | "final-sigkill" | "auto-restart"
+  std::string result;  // "success" | "exit-code" | "signal" | "core-dump" | "timeout" |
+                       // "oom-kill" | "resources" | "start-limit-hit" | "dependency"
+  std::string reason;  // for a person: "ExecStart=/usr/bin/nope: No such file or directory"
   int main_pid = 0;
   int exit_status = 0;  // last main process exit (128+N for signal N)
   uint32_t restarts = 0;
@@ -91,7 +91,8 @@ class Supervisor {
   virtual std::string StatusText(std::string_view name) const = 0;
   // The last `lines` lines of the unit's output (stdout and stderr of all its processes,
   // "<RFC3339 UTC> <text>"). With follow, keeps streaming until sink returns false or the
-  // supervisor stops. Runs on the caller's thread.
+  // supervisor stops. Runs on the caller's thread. [Container] units: the container's log,
+  // without follow (yet).
   virtual base::Status Journal(std::string_view name, size_t lines, bool follow,
                                const std::function<bool(std::string_view line)>& sink) const = 0;
 

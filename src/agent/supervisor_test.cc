@@ -57,8 +57,9 @@ class SupervisorTest : public ::testing::Test {
     Open();
   }
 
-  void Open() {
+  void Open(uint64_t journal_max_bytes = 4ull << 20) {
     Supervisor::Options o;
+    o.journal_max_bytes = journal_max_bytes;
     o.state_dir = dir_ / "state";
     o.cgroup_parent = parent_;
     o.machine_id = "m1";
@@ -152,11 +153,15 @@ TEST_F(SupervisorTest, SimpleServiceRuns) {
   EXPECT_NE(ReadFile(CgroupFile("pids", "web@1.service", "cgroup.procs"))
                 .find(std::to_string(st.main_pid)),
             std::string::npos);
+  EXPECT_EQ(sup_->StatusText("nope.service"), "Unit nope.service could not be found.\n");
   std::string text = sup_->StatusText("web@1.service");
   EXPECT_NE(text.find("Active: active (running)"), std::string::npos) << text;
   EXPECT_NE(text.find("Main PID: " + std::to_string(st.main_pid)), std::string::npos) << text;
   EXPECT_NE(text.find("└─" + std::to_string(st.main_pid) + " /bin/sleep 1000"), std::string::npos)
       << text;
+  sup_->StopAll();
+  EXPECT_FALSE(Alive(st.main_pid));
+  EXPECT_FALSE(fs::exists(fs::path("/sys/fs/cgroup/pids") / parent_));
 }
 
 TEST_F(SupervisorTest, OneshotEndsDeadOrExited) {
@@ -190,6 +195,20 @@ TEST_F(SupervisorTest, ExecStartPreFailureAndIgnoredFailure) {
   WaitState("ok.service", "active", "running");
 }
 
+TEST_F(SupervisorTest, ExecConditionSkipsOrFails) {
+  sup_->Apply({Assign("skip.service", {{"Service", "ExecCondition", "/bin/sh -c 'exit 1'"},
+                                       {"Service", "ExecStart", "/bin/sleep 1000"}}),
+               Assign("go.service", {{"Service", "ExecCondition", "/bin/true"},
+                                     {"Service", "ExecStart", "/bin/sleep 1000"}}),
+               Assign("bad.service", {{"Service", "ExecCondition", "/bin/sh -c 'exit 255'"},
+                                      {"Service", "ExecStart", "/bin/sleep 1000"}})});
+  UnitStatus skip = WaitState("skip.service", "inactive", "dead");
+  EXPECT_EQ(skip.result, "success");
+  EXPECT_NE(skip.reason.find("condition"), std::string::npos) << skip.reason;
+  WaitState("go.service", "active", "running");
+  EXPECT_EQ(WaitState("bad.service", "failed", "failed").result, "exit-code");
+}
+
 TEST_F(SupervisorTest, MissingBinaryFailsWithReason) {
   std::string nope = "/usr/bin/fjord-no-such-binary-" + std::to_string(::getpid());
   sup_->Apply({Assign("nope.service", {{"Service", "ExecStart", nope + " --flag"}})});
@@ -198,7 +217,9 @@ TEST_F(SupervisorTest, MissingBinaryFailsWithReason) {
   EXPECT_EQ(st.exit_status, 203);
   EXPECT_NE(st.reason.find(nope), std::string::npos) << st.reason;
   EXPECT_NE(st.reason.find("No such file or directory"), std::string::npos) << st.reason;
-  EXPECT_NE(sup_->StatusText("nope.service").find("Result: exit-code"), std::string::npos);
+  std::string text = sup_->StatusText("nope.service");
+  EXPECT_NE(text.find("Active: failed (Result: exit-code)"), std::string::npos) << text;
+  EXPECT_NE(text.find("(code=exited, status=203)"), std::string::npos) << text;
 }
 
 TEST_F(SupervisorTest, RestartOnFailureHonoursRestartSec) {
@@ -213,6 +234,15 @@ TEST_F(SupervisorTest, RestartOnFailureHonoursRestartSec) {
   EXPECT_EQ(st.result == "exit-code" || st.result == "success", true);
 }
 
+TEST_F(SupervisorTest, RestartAlwaysHitsTheStartLimit) {
+  sup_->Apply({Assign("loop.service", {{"Service", "ExecStart", "/bin/true"},
+                                       {"Service", "Restart", "always"},
+                                       {"Service", "RestartSec", "10ms"}})});
+  UnitStatus st = WaitState("loop.service", "failed", "failed");
+  EXPECT_EQ(st.result, "start-limit-hit");
+  EXPECT_EQ(st.restarts, 5u);  // StartLimitBurst=5: the sixth start is refused
+}
+
 TEST_F(SupervisorTest, RestartNoStaysFailed) {
   sup_->Apply({Assign("once.service", {{"Service", "ExecStart", "/bin/sh -c 'exit 4'"},
                                        {"Service", "Restart", "no"}})});
@@ -225,10 +255,14 @@ TEST_F(SupervisorTest, RestartNoStaysFailed) {
 }
 
 TEST_F(SupervisorTest, TimeoutStopSecEscalatesToSigkill) {
-  Opts o = {{"Service", "ExecStart", "/bin/sh -c 'trap \"\" TERM; while :; do sleep 0.05; done'"},
-            {"Service", "TimeoutStopSec", "400ms"}};
+  fs::path ready = dir_ / "ready";
+  Opts o = {
+      {"Service", "ExecStart",
+       "/bin/sh -c 'trap \"\" TERM; touch " + ready.string() + "; while :; do sleep 0.05; done'"},
+      {"Service", "TimeoutStopSec", "400ms"}};
   sup_->Apply({Assign("stubborn.service", o)});
   pid_t pid = WaitState("stubborn.service", "active", "running").main_pid;
+  for (int i = 0; i < 500 && !fs::exists(ready); ++i) std::this_thread::sleep_for(5ms);
   auto t0 = std::chrono::steady_clock::now();
   sup_->Apply({Assign("stubborn.service", o, api::UnitStateName::kLoaded)});
   UnitStatus st = WaitState("stubborn.service", "failed", "failed");
@@ -264,6 +298,26 @@ TEST_F(SupervisorTest, KillModeControlGroupKillsEverything) {
   ASSERT_GT(child, 0);
   sup_->Apply({});
   for (int i = 0; i < 400 && Alive(child); ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_FALSE(Alive(child));
+}
+
+TEST_F(SupervisorTest, KillModeMixedKillsTheRestAfterTheMainProcess) {
+  fs::path pidfile = dir_ / "child.pid";
+  Opts o = {{"Service", "ExecStart",
+             "/bin/sh -c '(trap \"\" TERM; exec sleep 1000) & echo $! > " + pidfile.string() +
+                 "; trap \"exit 0\" TERM; while :; do sleep 0.05; done'"},
+            {"Service", "KillMode", "mixed"},
+            {"Service", "TimeoutStopSec", "30s"}};
+  sup_->Apply({Assign("mixed.service", o)});
+  WaitState("mixed.service", "active", "running");
+  for (int i = 0; i < 500 && ReadFile(pidfile).empty(); ++i) std::this_thread::sleep_for(5ms);
+  pid_t child = std::atoi(ReadFile(pidfile).c_str());
+  ASSERT_GT(child, 0);
+  auto t0 = std::chrono::steady_clock::now();
+  sup_->Apply({Assign("mixed.service", o, api::UnitStateName::kLoaded)});
+  UnitStatus st = WaitState("mixed.service", "inactive", "dead");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);  // not TimeoutStopSec=
+  EXPECT_EQ(st.result, "success");
   EXPECT_FALSE(Alive(child));
 }
 
@@ -304,6 +358,17 @@ TEST_F(SupervisorTest, ExecPrefixesAndUser) {
   EXPECT_NE(j.find("plus-uid=0"), std::string::npos) << j;
 }
 
+TEST_F(SupervisorTest, OomScoreAdjust) {
+  sup_->Apply({Assign("oom.service", {{"Service", "OOMScoreAdjust", "500"},
+                                      {"Service", "ExecStart", "/bin/sleep 1000"}}),
+               Assign("neg.service", {{"Service", "OOMScoreAdjust", "-900"},
+                                      {"Service", "ExecStart", "/bin/sleep 1000"}})});
+  UnitStatus st = WaitState("oom.service", "active", "running");
+  EXPECT_EQ(ReadFile("/proc/" + std::to_string(st.main_pid) + "/oom_score_adj"), "500\n");
+  // Without CAP_SYS_RESOURCE a negative value is refused: the unit runs anyway.
+  WaitState("neg.service", "active", "running");
+}
+
 TEST_F(SupervisorTest, UnknownUserFails) {
   sup_->Apply({Assign("nouser.service", {{"Service", "User", "fjord-no-such-user"},
                                          {"Service", "ExecStart", "/bin/sleep 1000"}})});
@@ -313,13 +378,16 @@ TEST_F(SupervisorTest, UnknownUserFails) {
 
 TEST_F(SupervisorTest, KillSignalAndExecStopPost) {
   fs::path mark = dir_ / "stopped";
+  fs::path ready = dir_ / "ready";
   Opts o = {{"Service", "ExecStart",
-             "/bin/sh -c 'trap \"echo got-int; exit 0\" INT; while :; do sleep 0.05; done'"},
+             "/bin/sh -c 'trap \"echo got-int; exit 0\" INT; touch " + ready.string() +
+                 "; while :; do sleep 0.05; done'"},
             {"Service", "KillSignal", "SIGINT"},
             {"Service", "ExecStopPost",
              "/bin/sh -c 'echo $SERVICE_RESULT > " + mark.string() + "; echo post-ran'"}};
   sup_->Apply({Assign("sig.service", o)});
   WaitState("sig.service", "active", "running");
+  for (int i = 0; i < 500 && !fs::exists(ready); ++i) std::this_thread::sleep_for(5ms);
   sup_->Apply({Assign("sig.service", o, api::UnitStateName::kLoaded)});
   UnitStatus st = WaitState("sig.service", "inactive", "dead");
   EXPECT_EQ(st.result, "success");
@@ -362,7 +430,29 @@ TEST_F(SupervisorTest, AfterRequiresOrdersStart) {
                             "/bin/sh -c 'sleep 0.3; echo a >> " + order.string() + "'"}}),
   });
   WaitState("b.service", "active", "running");
+  // "running" means forked; the shell may not have written its line yet.
+  for (int i = 0; i < 400 && ReadFile(order).size() < 4; ++i) std::this_thread::sleep_for(5ms);
   EXPECT_EQ(ReadFile(order), "a\nb\n");
+}
+
+TEST_F(SupervisorTest, StopRunsInReverseOrder) {
+  fs::path order = dir_ / "order";
+  // front's ExecStopPost is the slow one: only the ordering makes it finish first.
+  auto post = [&](const std::string& what, const std::string& delay) {
+    return api::UnitOption{
+        "Service", "ExecStopPost",
+        "/bin/sh -c 'sleep " + delay + "; echo " + what + " >> " + order.string() + "'"};
+  };
+  sup_->Apply(
+      {Assign("front.service", {{"Unit", "After", "back.service"},
+                                {"Service", "ExecStart", "/bin/sleep 1000"},
+                                post("front", "0.2")}),
+       Assign("back.service", {{"Service", "ExecStart", "/bin/sleep 1000"}, post("back", "0")})});
+  WaitState("front.service", "active", "running");
+  WaitState("back.service", "active", "running");
+  sup_->Apply({});
+  for (int i = 0; i < 400 && !sup_->List().empty(); ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(ReadFile(order), "front\nback\n");  // front started after back, so stops first
 }
 
 TEST_F(SupervisorTest, RequiresFailedDependencyFails) {
@@ -468,14 +558,18 @@ TEST_F(SupervisorTest, ForkingAndExecTypes) {
 
 TEST_F(SupervisorTest, DetachAndReopenReadoptsUnits) {
   sup_->Apply({Assign("keep.service", {{"Service", "ExecStart", "/bin/sleep 1000"}}),
-               Assign("dies.service", {{"Service", "ExecStart", "/bin/sleep 1001"}})});
+               Assign("dies.service", {{"Service", "ExecStart", "/bin/sleep 1001"}}),
+               Assign("back.service", {{"Service", "ExecStart", "/bin/sleep 1002"},
+                                       {"Service", "Restart", "on-failure"}})});
   pid_t keep = WaitState("keep.service", "active", "running").main_pid;
   pid_t dies = WaitState("dies.service", "active", "running").main_pid;
+  pid_t back = WaitState("back.service", "active", "running").main_pid;
   sup_->Detach();
   sup_.reset();
   EXPECT_TRUE(Alive(keep));
-  ::kill(dies, SIGKILL);  // dies while no supervisor watches
-  for (int i = 0; i < 400 && Alive(dies); ++i) std::this_thread::sleep_for(5ms);
+  ::kill(dies, SIGKILL);  // die while no supervisor watches
+  ::kill(back, SIGKILL);
+  for (int i = 0; i < 400 && (Alive(dies) || Alive(back)); ++i) std::this_thread::sleep_for(5ms);
   Open();
   UnitStatus k = WaitState("keep.service", "active", "running");
   EXPECT_EQ(k.main_pid, keep);
@@ -483,6 +577,11 @@ TEST_F(SupervisorTest, DetachAndReopenReadoptsUnits) {
   UnitStatus d = WaitState("dies.service", "failed", "failed");
   EXPECT_EQ(d.result, "signal");
   EXPECT_EQ(d.exit_status, 128 + SIGKILL);
+  // Restart= applies to what died meanwhile.
+  UnitStatus b = WaitFor("back.service", [&](const UnitStatus& s) {
+    return s.restarts == 1 && s.sub_state == "running" && s.main_pid > 0 && s.main_pid != back;
+  });
+  EXPECT_TRUE(Alive(b.main_pid));
   // The new supervisor still controls the adopted unit.
   sup_->Apply({Assign("keep.service", {{"Service", "ExecStart", "/bin/sleep 1000"}})});
   sup_->Apply({});
@@ -559,6 +658,24 @@ TEST_F(SupervisorTest, OnChangeAndJournalFollow) {
   EXPECT_EQ(seen.back(), "tick.service inactive/dead");
 }
 
+TEST_F(SupervisorTest, JournalIsRotated) {
+  sup_.reset();
+  Open(4096);
+  sup_->Apply(
+      {Assign("chatty.service",
+              {{"Service", "Type", "oneshot"},
+               {"Service", "ExecStart",
+                "/bin/sh -c 'i=0; while [ $i -lt 400 ]; do echo line-$i; i=$((i+1)); done'"}})});
+  WaitState("chatty.service", "inactive", "dead");
+  fs::path log = dir_ / "state/units/chatty.service/journal.log";
+  ASSERT_TRUE(fs::exists(log.string() + ".1"));
+  EXPECT_LE(fs::file_size(log), 4096u);
+  EXPECT_LE(fs::file_size(log.string() + ".1"), 4096u);
+  std::string j = JournalText("chatty.service");
+  EXPECT_NE(j.find(" line-399\n"), std::string::npos) << j;
+  EXPECT_EQ(j.find(" line-0\n"), std::string::npos);  // rotated away
+}
+
 TEST_F(SupervisorTest, ContainerUnitRunsAndLogs) {
   const char* src = std::getenv("FJORD_SOURCE_DIR");
   if (src == nullptr || ::access("/bin/busybox", X_OK) != 0) {
@@ -587,6 +704,13 @@ TEST_F(SupervisorTest, ContainerUnitRunsAndLogs) {
     std::this_thread::sleep_for(5ms);
   }
   EXPECT_NE(j.find("hello-from-box"), std::string::npos) << j;
+  // The runtime's monitor outlives the supervisor: a new one re-adopts the container.
+  sup_->Detach();
+  sup_.reset();
+  Open();
+  UnitStatus again = WaitState("box.service", "active", "running");
+  EXPECT_EQ(again.container_id, st.container_id);
+  EXPECT_EQ(again.main_pid, st.main_pid);
   sup_->Apply({});
   for (int i = 0; i < 1000 && !sup_->List().empty(); ++i) std::this_thread::sleep_for(10ms);
   EXPECT_TRUE(sup_->List().empty());

@@ -4,9 +4,11 @@
 // and the exit status is written to a file that a later agent reads.
 //
 //   fjord-unit-shim STATUS_FILE LOG_FILE LOG_MAX_BYTES MODE PIDFILE|- CWD|- UID GID
-//                   CGROUP_PROCS_FILES(':'-separated)|- -- PATH ARGV0 ARGS...
+//                   CGROUP_PROCS_FILES(':'-separated)|- OOM_SCORE_ADJ|- -- PATH ARGV0 ARGS...
 //
 // The environment of the shim is the command's environment. MODE is "simple" or "forking"
+// OOM_SCORE_ADJ is written to the child's /proc/self/oom_score_adj; a refusal (no
+// CAP_SYS_RESOURCE for a negative value) is ignored, as the unit must still run.
 // (forking: the first child's exit only means the daemon is up; the main process is then read
 // from PIDFILE, else it is the lowest pid left in the cgroup). The shim ignores SIGTERM & co.
 // (the agent signals the unit's cgroup, which the shim is not part of), becomes a child
@@ -179,7 +181,7 @@ static pid_t LowestPidInCgroup(const char* files) {
 static const char* kStages[] = {"exec", "chdir", "group", "user", "cgroup"};
 
 int main(int argc, char** argv) {
-  if (argc < 12 || strcmp(argv[10], "--") != 0) {
+  if (argc < 13 || strcmp(argv[11], "--") != 0) {
     fprintf(stderr, "fjord-unit-shim: internal tool of the fjord agent\n");
     return 2;
   }
@@ -193,9 +195,10 @@ int main(int argc, char** argv) {
   char* cgfiles = argv[9];
   char cgcopy[8192];
   snprintf(cgcopy, sizeof cgcopy, "%s", cgfiles);
-  const char* path = argv[11];
-  char** cargv = argv + 12;
-  if (argc == 12) cargv = argv + 11;  // no argv given: argv0 = path
+  const char* oom_adj = argv[10];
+  const char* path = argv[12];
+  char** cargv = argv + 13;
+  if (argc == 13) cargv = argv + 12;  // no argv given: argv0 = path
 
   static const int kIgnored[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2};
   for (size_t i = 0; i < sizeof kIgnored / sizeof kIgnored[0]; i++) signal(kIgnored[i], SIG_IGN);
@@ -215,6 +218,13 @@ int main(int argc, char** argv) {
     sigprocmask(SIG_UNBLOCK, &chld, NULL);
     close(3);
     JoinCgroups(cgfiles, err[1]);
+    if (strcmp(oom_adj, "-") != 0) {
+      int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        (void)!write(fd, oom_adj, strlen(oom_adj));
+        close(fd);
+      }
+    }
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
     dup2(out[1], 1);
