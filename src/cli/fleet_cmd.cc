@@ -318,8 +318,19 @@ constexpr std::string_view kUnitFields[] = {"unit", "machine", "active", "sub", 
 int ListUnitsMain(const ListFlags& f) {
   auto client = Connect(f.g);
   if (!client.ok()) return Fail("list-units", client.status());
-  auto units = (*client)->ListUnits();
-  if (!units.ok()) return Fail("list-units", units.status());
+  auto all = (*client)->ListUnits();
+  if (!all.ok()) return Fail("list-units", all.status());
+  // As fleetctl: units that run or should run somewhere. Submitted-only units and templates
+  // (never scheduled) are in list-unit-files.
+  std::vector<api::UnitView> shown;
+  for (auto& u : *all) {
+    bool is_template = u.name.find("@.") != std::string::npos;
+    if (u.states.empty() && (is_template || u.desired_state == api::UnitStateName::kInactive)) {
+      continue;
+    }
+    shown.push_back(std::move(u));
+  }
+  const std::vector<api::UnitView>* units = &shown;
   if (f.g.output == "json") {
     std::vector<std::string> items;
     for (const auto& u : *units) items.push_back(api::ToJson(u));

@@ -60,6 +60,10 @@ is_json "$work/out" length 3
 is_json "$work/out" 0.name hello.service
 is_json "$work/out" 0.desiredState inactive
 
+# list-units shows what runs or should run: nothing yet (templates and inactive units are not).
+expect_exit 0 -- "$fjord" list-units --no-legend
+line_count "$work/out" 0
+
 # cat, and the ".service" default for a bare name.
 expect_exit 0 -- "$fjord" cat hello
 contains "$work/out" "[Service]"
