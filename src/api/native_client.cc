@@ -179,9 +179,14 @@ base::Result<std::pair<std::string, std::string>> NativeClient::AgentLocation(
   return parts;
 }
 
-base::Result<std::string> NativeClient::UnitStatus(std::string_view name, bool json) {
+base::Result<std::string> NativeClient::UnitStatus(std::string_view name, bool json,
+                                                   std::string_view machine_id) {
   std::string context = Quoted("status of unit", name);
-  std::string target = UnitPath(name) + "/status" + (json ? "?format=json" : "");
+  http::QueryParams q;
+  if (json) q.Add("format", "json");
+  if (!machine_id.empty()) q.Add("machineID", std::string(machine_id));
+  std::string target = UnitPath(name) + "/status";
+  if (std::string e = q.Encode(); !e.empty()) target += "?" + e;
   FJORD_ASSIGN_OR_RETURN(auto loc, AgentLocation(context, target));
   http::HttpClient::Options options;
   options.unreachable_hint = "is `fjord agent` running on that machine?";
@@ -194,11 +199,13 @@ base::Result<std::string> NativeClient::UnitStatus(std::string_view name, bool j
 }
 
 base::Status NativeClient::Journal(std::string_view name, int64_t lines, bool follow,
-                                   const std::function<bool(std::string_view)>& sink) {
+                                   const std::function<bool(std::string_view)>& sink,
+                                   std::string_view machine_id) {
   std::string context = Quoted("journal of unit", name);
   http::QueryParams q;
   q.Add("lines", std::to_string(lines));
   if (follow) q.Add("follow", "true");
+  if (!machine_id.empty()) q.Add("machineID", std::string(machine_id));
   FJORD_ASSIGN_OR_RETURN(auto loc,
                          AgentLocation(context, UnitPath(name) + "/journal?" + q.Encode()));
   http::HttpClient::Options options;

@@ -50,12 +50,15 @@ class NativeClient {
                                                          std::string_view unit_name = {});
 
   // --- through the agent running the unit (307)
-  // `json`: the UnitStatusReport JSON instead of the systemctl-like text.
-  base::Result<std::string> UnitStatus(std::string_view name, bool json = false);
+  // `json`: the UnitStatusReport JSON instead of the systemctl-like text. `machine_id` picks one
+  // machine of a global unit (empty: the server's choice).
+  base::Result<std::string> UnitStatus(std::string_view name, bool json = false,
+                                       std::string_view machine_id = {});
   // Passes the journal to `sink` as it arrives; with `follow` until `sink` returns false or the
   // agent ends the stream.
   base::Status Journal(std::string_view name, int64_t lines, bool follow,
-                       const std::function<bool(std::string_view)>& sink);
+                       const std::function<bool(std::string_view)>& sink,
+                       std::string_view machine_id = {});
 
   // --- agent protocol
   base::Result<RegistrationReply> Register(const MachineRegistration& machine);

@@ -40,7 +40,8 @@ constexpr std::string_view kDefaultEndpoint = "http://127.0.0.1:7777";
 
 struct Global {
   std::string endpoint;
-  std::string output;  // "" | "json"
+  std::string output;   // "" | "json"
+  std::string machine;  // status/journal: which machine of a global unit
 };
 
 void AddGlobal(CLI::App* cmd, Global& g, bool json) {
@@ -501,7 +502,7 @@ int StatusMain(const Global& g, const std::vector<std::string>& args) {
       rc = Fail("status", name.status());
       continue;
     }
-    auto text = (*client)->UnitStatus(name->str(), g.output == "json");
+    auto text = (*client)->UnitStatus(name->str(), g.output == "json", g.machine);
     if (!text.ok()) {
       rc = Fail("status", text.status());
       continue;
@@ -525,10 +526,13 @@ int JournalMain(const Global& g, const std::string& arg, int64_t lines, bool fol
   if (!name.ok()) return Fail("journal", name.status());
   if (lines < 0) return Fail("journal", base::InvalidArgument("--lines must be >= 0"));
   ::signal(SIGPIPE, SIG_IGN);
-  Status st = (*client)->Journal(name->str(), lines, follow, [](std::string_view data) {
-    std::fwrite(data.data(), 1, data.size(), stdout);
-    return std::fflush(stdout) == 0 && !std::ferror(stdout);
-  });
+  Status st = (*client)->Journal(
+      name->str(), lines, follow,
+      [](std::string_view data) {
+        std::fwrite(data.data(), 1, data.size(), stdout);
+        return std::fflush(stdout) == 0 && !std::ferror(stdout);
+      },
+      g.machine);
   return st.ok() ? 0 : Fail("journal", st);
 }
 
@@ -702,6 +706,7 @@ void RegisterFleetCommands(CLI::App& app, int& exit_code) {
   auto* status = Verb(app, "status", "Show units' status from the machines running them");
   status->add_option("units", *status_args, "Unit names")->required();
   AddGlobal(status, *status_g, true);
+  status->add_option("--machine", status_g->machine, "Machine ID, for a global unit");
   status->callback(
       [status_g, status_args, &exit_code] { exit_code = StatusMain(*status_g, *status_args); });
 
@@ -714,6 +719,7 @@ void RegisterFleetCommands(CLI::App& app, int& exit_code) {
   journal->add_option("--lines,-n", *journal_lines, "Lines to show (default 10)");
   journal->add_flag("--follow,-f", *journal_follow, "Keep printing new lines");
   AddGlobal(journal, *journal_g, false);
+  journal->add_option("--machine", journal_g->machine, "Machine ID, for a global unit");
   journal->callback([=, &exit_code] {
     exit_code = JournalMain(*journal_g, *journal_name, *journal_lines, *journal_follow);
   });

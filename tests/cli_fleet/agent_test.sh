@@ -65,7 +65,7 @@ printf '[Service]\nExecStart=/bin/sleep 1000\n\n[X-Fleet]\nMachineMetadata=regio
 # start a FILE: parsed locally, created, waited for; placed by its metadata on machine b.
 expect_exit 0 -- "$fjord" start --block-attempts 80 "$units/hello.service"
 contains "$work/out" "Unit hello.service launched on ${id_b:0:8}.../127.0.0.1"
-unit_active() { "$fjord" list-units --no-legend | grep -q $'hello.service\t.*active\trunning'; }
+unit_active() { [[ $(count_rows 'hello\.service' active running) -eq 1 ]]; }
 wait_for 20 unit_active || fail "hello.service is not reported active/running"
 expect_exit 0 -- "$fjord" list-units
 contains "$work/out" $'hello.service\t'"${id_b:0:8}..."$'/127.0.0.1\tactive\trunning'
@@ -108,7 +108,7 @@ expect_exit 0 -- "$fjord" explain mars
 # stop -> loaded (inactive on the machine); unload -> inactive.
 expect_exit 0 -- "$fjord" stop --block-attempts 80 hello
 contains "$work/out" "Unit hello.service loaded"
-unit_stopped() { "$fjord" list-units --no-legend | grep -q $'hello.service\t.*\t\\(inactive\\|failed\\)'; }
+unit_stopped() { [[ $(count_rows 'hello\.service' 'inactive|failed' '.*') -eq 1 ]]; }
 wait_for 20 unit_stopped || fail "hello.service still runs after stop"
 expect_exit 0 -- "$fjord" unload --block-attempts 80 hello
 contains "$work/out" "Unit hello.service inactive"
@@ -120,8 +120,24 @@ contains "$work/out" "Unit web@1.service launched on"
 expect_exit 0 -- "$fjord" submit "$units/web@.service"
 expect_exit 0 -- "$fjord" scale web@.service 3 --output json
 is_json "$work/out"
-three() { [[ $("$fjord" list-units --no-legend | grep -c $'^web@.*\tactive\trunning') -ge 3 ]]; }
+three() { [[ $(count_rows 'web@[0-9]+\.service' active running) -ge 3 ]]; }
 wait_for 30 three || fail "scale web@.service 3 did not run 3 instances"
+
+# load: scheduled, not started.
+printf '[Service]\nExecStart=/bin/sleep 1000\n' >"$units/idle.service"
+expect_exit 0 -- "$fjord" load --block-attempts 80 "$units/idle.service"
+contains "$work/out" "Unit idle.service loaded on"
+idle_loaded() { [[ $(count_rows 'idle\.service' inactive dead) -eq 1 ]]; }
+wait_for 20 idle_loaded || fail "idle.service is not loaded (inactive/dead)"
+
+# A global unit runs on every machine: one list-units row per machine; --machine picks one.
+printf '[Service]\nExecStart=/bin/sleep 1000\n\n[X-Fleet]\nGlobal=true\n' >"$units/everywhere.service"
+expect_exit 0 -- "$fjord" start --block-attempts 80 "$units/everywhere.service"
+contains "$work/out" "Triggered global unit everywhere.service launched"
+two_rows() { [[ $(count_rows 'everywhere\.service' active running) -eq 2 ]]; }
+wait_for 30 two_rows || fail "the global unit does not run on both machines"
+expect_exit 0 -- "$fjord" status --machine "$id_a" --output json everywhere
+is_json "$work/out" 0.machineID "$id_a"
 
 # Cleanup through the API: destroy everything, the agents stop the units, SIGTERM detaches.
 for u in $("$fjord" list-unit-files --no-legend | cut -f1); do "$fjord" destroy "$u" >/dev/null; done

@@ -43,6 +43,13 @@ is_json() {  # is_json FILE [PATH [WANT]]
   if [[ $# -ge 3 && "$got" != "$3" ]]; then fail "JSON ${2}: got '$got', want '$3'"; fi
 }
 
+# count_rows UNIT ACTIVE SUB (anchored awk regexes): list-units rows that match. Columns are
+# split on runs of tabs, as their padding depends on the other rows.
+count_rows() {
+  "$fjord" list-units --no-legend |
+    awk -F'\t+' -v u="^($1)\$" -v a="^($2)\$" -v s="^($3)\$" '$1 ~ u && $3 ~ a && $4 ~ s' | wc -l
+}
+
 # wait_for SECONDS command...: polls until the command succeeds.
 wait_for() {
   local deadline=$((SECONDS + $1))
