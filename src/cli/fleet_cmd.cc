@@ -201,7 +201,7 @@ struct BlockFlags {
 void AddBlockFlags(CLI::App* cmd, BlockFlags& b) {
   cmd->add_flag("--no-block", b.no_block, "Do not wait until the units reach the state");
   cmd->add_option("--block-attempts", b.attempts,
-                  "Polls (every 250 ms) before giving up; 0 waits forever");
+                  "Polls (every 100 ms) before giving up; 0 waits forever");
 }
 
 bool Reached(const api::UnitView& v, api::UnitStateName target) {
@@ -249,7 +249,7 @@ Status WaitForStates(api::NativeClient& client, const std::vector<std::string>& 
     }
     pending = std::move(still);
     if (pending.empty()) return Status::Ok();
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   std::string message;
   for (const std::string& name : pending) {

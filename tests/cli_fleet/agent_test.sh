@@ -63,7 +63,7 @@ printf '[Service]\nExecStart=/bin/sleep 1000\n\n[X-Fleet]\nMachineMetadata=regio
   >"$units/mars.service"
 
 # start a FILE: parsed locally, created, waited for; placed by its metadata on machine b.
-expect_exit 0 -- "$fjord" start --block-attempts 80 "$units/hello.service"
+expect_exit 0 -- "$fjord" start --block-attempts 300 "$units/hello.service"
 contains "$work/out" "Unit hello.service launched on ${id_b:0:8}.../127.0.0.1"
 unit_active() { [[ $(count_rows 'hello\.service' active running) -eq 1 ]]; }
 wait_for 20 unit_active || fail "hello.service is not reported active/running"
@@ -106,16 +106,16 @@ expect_exit 0 -- "$fjord" explain mars
 [[ -s $work/out ]] || fail "explain mars printed nothing"
 
 # stop -> loaded (inactive on the machine); unload -> inactive.
-expect_exit 0 -- "$fjord" stop --block-attempts 80 hello
+expect_exit 0 -- "$fjord" stop --block-attempts 300 hello
 contains "$work/out" "Unit hello.service loaded"
 unit_stopped() { [[ $(count_rows 'hello\.service' 'inactive|failed' '.*') -eq 1 ]]; }
 wait_for 20 unit_stopped || fail "hello.service still runs after stop"
-expect_exit 0 -- "$fjord" unload --block-attempts 80 hello
+expect_exit 0 -- "$fjord" unload --block-attempts 300 hello
 contains "$work/out" "Unit hello.service inactive"
 
 # Template instances from a template file, and scale.
 printf '[Service]\nExecStart=/bin/sleep 1000\n' >"$units/web@.service"
-expect_exit 0 -- "$fjord" start --block-attempts 80 "$units/web@1.service"
+expect_exit 0 -- "$fjord" start --block-attempts 300 "$units/web@1.service"
 contains "$work/out" "Unit web@1.service launched on"
 expect_exit 0 -- "$fjord" submit "$units/web@.service"
 expect_exit 0 -- "$fjord" scale web@.service 3 --output json
@@ -125,14 +125,14 @@ wait_for 30 three || fail "scale web@.service 3 did not run 3 instances"
 
 # load: scheduled, not started.
 printf '[Service]\nExecStart=/bin/sleep 1000\n' >"$units/idle.service"
-expect_exit 0 -- "$fjord" load --block-attempts 80 "$units/idle.service"
+expect_exit 0 -- "$fjord" load --block-attempts 300 "$units/idle.service"
 contains "$work/out" "Unit idle.service loaded on"
 idle_loaded() { [[ $(count_rows 'idle\.service' inactive dead) -eq 1 ]]; }
 wait_for 20 idle_loaded || fail "idle.service is not loaded (inactive/dead)"
 
 # A global unit runs on every machine: one list-units row per machine; --machine picks one.
 printf '[Service]\nExecStart=/bin/sleep 1000\n\n[X-Fleet]\nGlobal=true\n' >"$units/everywhere.service"
-expect_exit 0 -- "$fjord" start --block-attempts 80 "$units/everywhere.service"
+expect_exit 0 -- "$fjord" start --block-attempts 300 "$units/everywhere.service"
 contains "$work/out" "Triggered global unit everywhere.service launched"
 two_rows() { [[ $(count_rows 'everywhere\.service' active running) -eq 2 ]]; }
 wait_for 30 two_rows || fail "the global unit does not run on both machines"
