@@ -139,6 +139,22 @@ wait_for 30 two_rows || fail "the global unit does not run on both machines"
 expect_exit 0 -- "$fjord" status --machine "$id_a" --output json everywhere
 is_json "$work/out" 0.machineID "$id_a"
 
+# The server dies: units keep running; a server back on the same address and data finds the
+# agents again and nothing restarts.
+pid_g=$("$fjord" status --machine "$id_b" --output json everywhere | "$json_check" 0.mainPID)
+kill -9 "$server_pid"
+wait "$server_pid" 2>/dev/null
+sleep 0.5
+"$fjord" server --listen "${FJORD_ENDPOINT#http://}" --data-dir "$work/server" \
+  --heartbeat-grace 3s >/dev/null 2>>"$work/server.log" &
+server_pid=$!
+pids+=("$server_pid")
+wait_for 20 two_rows || fail "after a server restart the global unit is not reported on both machines"
+same_pid_g() {
+  [[ $("$fjord" status --machine "$id_b" --output json everywhere | "$json_check" 0.mainPID) == "$pid_g" ]]
+}
+wait_for 10 same_pid_g || fail "a unit restarted while the server was down"
+
 # Cleanup through the API: destroy everything, the agents stop the units, SIGTERM detaches.
 for u in $("$fjord" list-unit-files --no-legend | cut -f1); do "$fjord" destroy "$u" >/dev/null; done
 none_left() { [[ -z $("$fjord" list-units --no-legend) ]]; }
