@@ -15,6 +15,17 @@ contains "$work/err" "FJORD_ENDPOINT"
 expect_exit 1 -- "$fjord" list-machines --endpoint http://127.0.0.1:1
 contains "$work/err" "http://127.0.0.1:1"
 
+# fjord agent: bad flags are one line naming the flag.
+expect_exit 2 -- "$fjord" agent --server http://127.0.0.1:1 --state-dir "$work/agent" --metadata region
+contains "$work/err" "--metadata"
+expect_exit 1 -- "$fjord" agent --server ftp://nowhere --state-dir "$work/agent"
+contains "$work/err" "--server ftp://nowhere"
+expect_exit 1 -- "$fjord" agent --server http://127.0.0.1:1 --state-dir "$work/agent" --public-ip x
+contains "$work/err" "--public-ip"
+expect_exit 1 -- "$fjord" agent --server http://127.0.0.1:1 --state-dir "$work/agent" \
+  --machine-id 'a b'
+contains "$work/err" "--machine-id"
+
 start_server
 units=$work/units
 mkdir -p "$units"
