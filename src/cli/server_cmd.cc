@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <iostream>
@@ -57,6 +58,12 @@ bool ParseListen(const std::string& s, std::string* host, uint16_t* port) {
 }
 
 int RunServer(const ServerFlags& flags) {
+  static const char* kLevels[] = {"trace", "debug", "info", "warn", "error"};
+  if (std::find(std::begin(kLevels), std::end(kLevels), flags.log_level) == std::end(kLevels)) {
+    std::cerr << "fjord server: --log-level " << flags.log_level
+              << ": expected trace, debug, info, warn or error\n";
+    return 2;
+  }
   auto logger = spdlog::stderr_color_mt("fjord-server");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");

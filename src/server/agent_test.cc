@@ -329,6 +329,49 @@ TEST_F(SchedulingTest, ReschedulingIsRateLimited) {
   beat.join();
 }
 
+TEST_F(SchedulingTest, FjordConstraintsPortsAndResources) {
+  FakeAgent a(server_->url(), "a", {{"rack", "r1"}}, 4000, int64_t{1} << 30);
+  FakeAgent b(server_->url(), "b", {{"rack", "r1"}}, 4000, int64_t{1} << 30);
+  FakeAgent c(server_->url(), "c", {{"rack", "r2"}}, 4000, int64_t{1} << 30);
+  ASSERT_EQ(a.Register(), 200);
+  ASSERT_EQ(b.Register(), 200);
+  ASSERT_EQ(c.Register(), 200);
+  // One instance per rack: the third waits.
+  for (int i = 1; i <= 3; ++i) {
+    Submit("web@" + std::to_string(i) + ".service", Opt("X-Fjord", "Constraint", "rack UNIQUE"));
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    auto w = Where({&a, &b, &c});
+    int placed = 0;
+    for (int i = 1; i <= 3; ++i) placed += w["web@" + std::to_string(i) + ".service"].size();
+    return placed == 2;
+  }));
+  EXPECT_EQ(c.Units().size(), 1u);
+  EXPECT_EQ(a.Units().size() + b.Units().size(), 1u);
+  // Units of `prefix`0..3 of which exactly one waits with a reason mentioning `filter`.
+  auto one_waits = [&](const std::string& prefix, const std::string& filter) {
+    return WaitFor([&] {
+      int pending = 0, placed = 0;
+      for (int i = 0; i < 4; ++i) {
+        auto v = GetView(prefix + std::to_string(i) + ".service");
+        pending += v.reason.find(filter) != std::string::npos;
+        placed += !v.machine_id.empty();
+      }
+      return pending == 1 && placed == 3;
+    });
+  };
+  // MemoryMax is a request: 700M fits once per 1 GiB machine.
+  for (int i = 0; i < 4; ++i) {
+    Submit("mem" + std::to_string(i) + ".service", Opt("Service", "MemoryMax", "700M"));
+  }
+  EXPECT_TRUE(one_waits("mem", "memory"));
+  // Host ports: one unit per port per machine.
+  for (int i = 0; i < 4; ++i) {
+    Submit("port" + std::to_string(i) + ".service", Opt("X-Fjord", "Ports", "8080"));
+  }
+  EXPECT_TRUE(one_waits("port", "port"));
+}
+
 TEST(InjectedStoreTest, ServesFromAMemoryStore) {
   spdlog::set_level(spdlog::level::warn);
   ServerOptions o;

@@ -211,12 +211,15 @@ base::Status Server::Impl::AddFleetRoutes(http::Router& router) {
           after = *decoded;
         }
         api::UnitPage page;
-        std::lock_guard<std::mutex> l(view.mu);
-        auto it = after.empty() ? view.units.begin() : view.units.upper_bound(after);
-        for (; it != view.units.end() && page.units.size() < kFleetPageSize; ++it) {
-          page.units.push_back(FleetUnitLocked(it->second));
+        {
+          std::lock_guard<std::mutex> l(view.mu);
+          auto it = after.empty() ? view.units.begin() : view.units.upper_bound(after);
+          for (; it != view.units.end() && page.units.size() < kFleetPageSize; ++it) {
+            page.units.push_back(FleetUnitLocked(it->second));
+          }
+          if (it != view.units.end())
+            page.next_page_token = EncodePageToken(page.units.back().name);
         }
-        if (it != view.units.end()) page.next_page_token = EncodePageToken(page.units.back().name);
         return http::Response::Json(200, api::ToJson(page));
       },
       http::Dispatch::kWorker));

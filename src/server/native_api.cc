@@ -51,23 +51,27 @@ base::Status Server::Impl::AddNativeRoutes(http::Router& router) {
         std::string after;
         if (auto err = PageParams(req, &limit, &after)) return std::move(*err);
         api::UnitViewPage page;
-        std::lock_guard<std::mutex> l(view.mu);
-        // Reported states by unit, gathered once.
-        std::map<std::string_view, std::vector<const api::UnitStatusReport*>> reports;
-        for (const auto& [m, states] : view.states) {
-          for (const auto& [u, e] : states) reports[u].push_back(&e.report);
-        }
-        auto it = after.empty() ? view.units.begin() : view.units.upper_bound(after);
-        page.units.reserve(std::min<size_t>(limit, view.units.size()));
-        for (; it != view.units.end() && static_cast<int64_t>(page.units.size()) < limit; ++it) {
-          api::UnitView v = UnitViewLocked(it->second, false);
-          auto r = reports.find(it->first);
-          if (r != reports.end()) {
-            for (const auto* rep : r->second) v.states.push_back(*rep);
+        {  // Copy under the lock, serialize outside it: writers wait only for the copy.
+          std::lock_guard<std::mutex> l(view.mu);
+          // Reported states by unit, gathered once.
+          std::map<std::string_view, std::vector<const api::UnitStatusReport*>> reports;
+          for (const auto& [m, states] : view.states) {
+            for (const auto& [u, e] : states) reports[u].push_back(&e.report);
           }
-          page.units.push_back(std::move(v));
+          auto it = after.empty() ? view.units.begin() : view.units.upper_bound(after);
+          page.units.reserve(std::min<size_t>(limit, view.units.size()));
+          for (; it != view.units.end() && static_cast<int64_t>(page.units.size()) < limit; ++it) {
+            api::UnitView v = UnitViewLocked(it->second, false);
+            auto r = reports.find(it->first);
+            if (r != reports.end()) {
+              for (const auto* rep : r->second) v.states.push_back(*rep);
+            }
+            page.units.push_back(std::move(v));
+          }
+          if (it != view.units.end()) {
+            page.next_page_token = EncodePageToken(page.units.back().name);
+          }
         }
-        if (it != view.units.end()) page.next_page_token = EncodePageToken(page.units.back().name);
         return http::Response::Json(200, api::ToJson(page));
       },
       http::Dispatch::kWorker));

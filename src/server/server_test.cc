@@ -388,3 +388,57 @@ TEST_F(NativeApiTest, StartErrorsNameTheCause) {
 
 }  // namespace
 }  // namespace fjord::server::testing
+
+namespace fjord::server::testing {
+namespace {
+
+// Garbage to every endpoint that takes a body or parameters: a 4xx naming the problem, never a
+// 5xx, and the server keeps serving.
+TEST_F(NativeApiTest, GarbageNeverBreaksTheServer) {
+  FakeAgent a(server_->url(), "m1");
+  ASSERT_EQ(a.Register(), 200);
+  Submit("t@.service");
+  const std::vector<std::string> bodies = {
+      "",
+      "{",
+      "null",
+      "[]",
+      "123",
+      "\"x\"",
+      R"({"desiredState":5})",
+      R"({"options":"x"})",
+      R"({"options":[{"section":1}]})",
+      R"({"states":[{"name":7}]})",
+      R"({"capacity":{"cpuMillis":-5}})",
+      R"({"instances":-1})",
+      R"({"instances":1e300})",
+      std::string("{\"unitFile\":\"\\u0000\"}"),
+      std::string(1000, '['),
+  };
+  const std::vector<std::pair<std::string, std::string>> targets = {
+      {"PUT", "/fleet/v1/units/g.service"},
+      {"PUT", "/v1/units/g.service"},
+      {"PUT", "/v1/machines/m1"},
+      {"PUT", "/v1/machines/m1/states"},
+      {"PUT", "/v1/units/t@.service/scale"},
+      {"PUT", "/fleet/v1/units/%2Fetc%2Fpasswd"},
+      {"GET", "/v1/machines/m1/schedule?waitIndex=-4"},
+      {"GET", "/v1/machines/m1/schedule?waitIndex=1&timeoutMs=x"},
+      {"GET", "/v1/events?waitIndex=99999999999&timeoutMs=0"},
+  };
+  for (const auto& [method, target] : targets) {
+    for (const auto& body : bodies) {
+      auto r = Do(method, target, body);
+      EXPECT_LT(r.status, 500) << method << " " << target << " " << body.substr(0, 40) << ": "
+                               << r.body;
+      if (r.status >= 400) {
+        EXPECT_TRUE(api::ErrorFromJson(r.body).ok()) << r.body;
+      }
+    }
+  }
+  EXPECT_EQ(Do("GET", "/fleet/v1/units").status, 200);
+  EXPECT_EQ(a.Heartbeat(), 204);
+}
+
+}  // namespace
+}  // namespace fjord::server::testing
