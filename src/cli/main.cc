@@ -50,6 +50,8 @@ int main(int argc, char** argv) {
   fjord::cli::RegisterUnitCommands(app, exit_code);
   fjord::cli::RegisterRunCommands(app, exit_code);
   fjord::cli::RegisterImageCommands(app, exit_code);
+  fjord::cli::RegisterFleetCommands(app, exit_code);
+  fjord::cli::RegisterAgentCommands(app, exit_code);
   fjord::cli::RegisterServerCommands(app, exit_code);
 
   if (argc > 1 && argv[1][0] != '-') {

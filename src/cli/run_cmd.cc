@@ -1,4 +1,5 @@
-// fjord run / ps / inspect / stop / logs / rm: the local container verbs, over runtime/runtime.h.
+// fjord run / ps / inspect / logs / rm, and the container half of `fjord stop` (StopContainer;
+// fleet_cmd.cc owns the verb): the local container verbs, over runtime/runtime.h.
 //
 // Exit codes of `fjord run` (docker's convention): the container's exit code; 125 when fjord
 // itself failed (bad input, setup failure); 126 command not executable; 127 command not found;
@@ -333,6 +334,22 @@ int InspectMain(const std::string& root, const std::string& name) {
 
 }  // namespace
 
+bool LocalContainerExists(const std::string& root, const std::string& name) {
+  // No state root yet means no container: do not create one just to look.
+  std::error_code ec;
+  if (!std::filesystem::exists(base::StateRoot(root), ec)) return false;
+  auto runtime = OpenRuntime(root);
+  return runtime.ok() && (*runtime)->Inspect(name).ok();
+}
+
+int StopContainer(const std::string& root, const std::string& name, double seconds) {
+  auto runtime = OpenRuntime(root);
+  if (!runtime.ok()) return Fail("stop", runtime.status());
+  auto ms = std::chrono::milliseconds(static_cast<int64_t>(std::max(0.0, seconds) * 1000));
+  Status st = (*runtime)->Stop(name, ms);
+  return st.ok() ? 0 : Fail("stop", st);
+}
+
 void RegisterRunCommands(CLI::App& app, int& exit_code) {
   auto flags = std::make_shared<RunFlags>();
   auto* run = app.add_subcommand("run", "Run a command in a new container");
@@ -375,22 +392,6 @@ void RegisterRunCommands(CLI::App& app, int& exit_code) {
   ps->callback([root, all, &exit_code] { exit_code = PsMain(*root, *all); });
 
   auto name = std::make_shared<std::string>();
-  auto seconds = std::make_shared<double>(10);
-  auto* stop = app.add_subcommand("stop", "Stop a container: stop signal, then SIGKILL");
-  stop->add_option("name", *name, "Container name or id")->required();
-  stop->add_option("--root", *root, "State directory");
-  stop->add_option("--time,-t", *seconds, "Seconds to wait before SIGKILL (default 10)");
-  stop->callback([root, name, seconds, &exit_code] {
-    auto runtime = OpenRuntime(*root);
-    if (!runtime.ok()) {
-      exit_code = Fail("stop", runtime.status());
-      return;
-    }
-    auto ms = std::chrono::milliseconds(static_cast<int64_t>(std::max(0.0, *seconds) * 1000));
-    Status st = (*runtime)->Stop(*name, ms);
-    exit_code = st.ok() ? 0 : Fail("stop", st);
-  });
-
   auto* inspect = app.add_subcommand("inspect", "Print a container's state and address as JSON");
   inspect->add_option("name", *name, "Container name or id")->required();
   inspect->add_option("--root", *root, "State directory");
