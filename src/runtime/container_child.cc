@@ -318,7 +318,10 @@ void DropPrivileges(const ChildConfig& c) {
   Fail(c, 127, "exec \"%s\": executable file not found in $PATH", file, 0);
 }
 
-[[noreturn]] void RunWorkload(const ChildConfig& c) {
+// `init_exec_fd`: the read end of a pipe whose only other writer is the init-to-be, closed by its
+// exec (CLOEXEC): the workload must not run while PID 1 still holds the capabilities it drops
+// at that exec (a workload reading /proc/1/status would see them).
+[[noreturn]] void RunWorkload(const ChildConfig& c, int init_exec_fd) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -340,6 +343,10 @@ void DropPrivileges(const ChildConfig& c) {
   for (const std::string& e : c.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
   DropPrivileges(c);
+  char none_read;
+  while (read(init_exec_fd, &none_read, 1) < 0 && errno == EINTR) {
+  }
+  close(init_exec_fd);
   ExecWorkload(c, argv.data(), envp.data());
 }
 
@@ -366,9 +373,15 @@ void RunContainerChild(const ChildConfig& c) {
   close(c.go_fd);
   // A private cgroup namespace, now that we are in the container's cgroup: it shows as "/".
   (void)unshare(CLONE_NEWCGROUP);
+  int init_exec[2];
+  if (pipe2(init_exec, O_CLOEXEC) < 0) Fail(c, 125, "pipe%s", "", errno);
   pid_t workload = fork();
   if (workload < 0) Fail(c, 125, "fork the workload%s", "", errno);
-  if (workload == 0) RunWorkload(c);
+  if (workload == 0) {
+    close(init_exec[1]);
+    RunWorkload(c, init_exec[0]);
+  }
+  close(init_exec[0]);  // init_exec[1] stays open until the exec below
   close(c.stdout_fd);
   close(c.stderr_fd);
   // The init needs no privilege to reap and forward signals: it keeps none, so a workload that
