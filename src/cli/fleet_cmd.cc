@@ -145,7 +145,8 @@ std::string OptionsText(const std::vector<api::UnitOption>& options) {
 }
 
 // fleetctl's lazyCreateUnits: units the server has are used as they are (a warning when the
-// local file differs); others are created from their files with `desired` (absent: inactive).
+// local file differs); others are created with `desired` (absent: inactive) from their files,
+// an instance from its template's file or from the template the server has.
 // Returns the names; `created` lists the ones made now.
 Result<std::vector<std::string>> EnsureUnits(api::NativeClient& client,
                                              const std::vector<std::string>& args,
@@ -174,10 +175,26 @@ Result<std::vector<std::string>> EnsureUnits(api::NativeClient& client,
       continue;
     }
     if (existing.status().code() != base::Code::kNotFound) return existing.status();
+    if (!file && name.is_instance()) {
+      // As fleetctl: an instance of a template the server already has takes its options.
+      auto tmpl = client.GetUnit(name.Template().str());
+      if (tmpl.ok()) {
+        api::PutUnitRequest req;
+        req.desired_state = desired;
+        req.options = tmpl->options;
+        FJORD_RETURN_IF_ERROR(client.PutUnit(name.str(), req).status());
+        if (created) created->insert(name.str());
+        names.push_back(name.str());
+        continue;
+      }
+      if (tmpl.status().code() != base::Code::kNotFound) return tmpl.status();
+    }
     if (!file) {
       return base::NotFound("unit " + name.str() + " does not exist on the server and " +
                             base::QuoteForDisplay(arg) + " is not a unit file" +
-                            (name.is_instance() ? " (nor is " + name.Template().str() + ")" : ""));
+                            (name.is_instance() ? " (nor is " + name.Template().str() +
+                                                      ", locally or on the server)"
+                                                : ""));
     }
     FJORD_ASSIGN_OR_RETURN(auto options, ParseLocal(*file, name));
     api::PutUnitRequest req;
