@@ -190,11 +190,11 @@ Result<std::vector<std::string>> EnsureUnits(api::NativeClient& client,
       if (tmpl.status().code() != base::Code::kNotFound) return tmpl.status();
     }
     if (!file) {
-      return base::NotFound("unit " + name.str() + " does not exist on the server and " +
-                            base::QuoteForDisplay(arg) + " is not a unit file" +
-                            (name.is_instance() ? " (nor is " + name.Template().str() +
-                                                      ", locally or on the server)"
-                                                : ""));
+      return base::NotFound(
+          "unit " + name.str() + " does not exist on the server and " + base::QuoteForDisplay(arg) +
+          " is not a unit file" +
+          (name.is_instance() ? " (nor is " + name.Template().str() + ", locally or on the server)"
+                              : ""));
     }
     FJORD_ASSIGN_OR_RETURN(auto options, ParseLocal(*file, name));
     api::PutUnitRequest req;
