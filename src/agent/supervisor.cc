@@ -430,7 +430,11 @@ std::string SupervisorImpl::StatusText(std::string_view name) const {
     std::lock_guard lock(mu_);
     auto it = units_.find(std::string(name));
     if (it != units_.end() && it->second->parsed()) {
-      description = std::string(it->second->parsed()->Description());
+      const unit::Unit& u = *it->second->parsed();
+      // As systemctl: "Ticker %i" shows as "Ticker 1".
+      unit::SpecifierContext ctx{u.name(), opts_.hostname, opts_.machine_id, ""};
+      auto expanded = unit::ExpandSpecifiers(u.Description(), ctx);
+      description = expanded.ok() ? *expanded : std::string(u.Description());
     }
   }
   bool bad = st->active_state == "failed";
