@@ -11,6 +11,7 @@
 //   by the client.
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -130,7 +131,16 @@ int Submit(int clients, int units, int machines, const std::string& parent) {
   return missing == 0 && failed == 0 ? 0 : 1;
 }
 
-int List(int units, const std::string& parent) {
+// Runs `command` through the shell and returns the seconds it took, or -1 when it failed.
+double TimeCommand(const std::string& command) {
+  auto start = Clock::now();
+  int rc = std::system(command.c_str());
+  return rc == 0 ? Seconds(Clock::now() - start) : -1.0;
+}
+
+// `fjord_bin` non-empty: the units are launched (pending: there are no machines) and the real
+// `fjord list-units` is timed too, from its start to its last line.
+int List(int units, const std::string& parent, const std::string& fjord_bin) {
   fs::path dir = MakeDir(parent);
   {
     auto store = store::OpenSqliteStore(dir / "state.db");
@@ -148,7 +158,8 @@ int List(int units, const std::string& parent) {
         std::snprintf(name, sizeof name, "unit-%06d.service", i);
         u.name = name;
         u.hash = hash;
-        u.desired_state = api::UnitStateName::kInactive;
+        u.desired_state =
+            fjord_bin.empty() ? api::UnitStateName::kInactive : api::UnitStateName::kLaunched;
         u.options = options;
         txn.success.push_back(store::Op::Put(std::string("/units/") + name, api::ToJson(u)));
       }
@@ -202,6 +213,19 @@ int List(int units, const std::string& parent) {
       "bench_list_units: %d units: server start (load) %.2f s; full list GET /v1/units "
       "(pages of 10,000) %.3f s, (one page) %.3f s; GET /fleet/v1/units (pages of 100) %.3f s\n",
       units, load, n10k, n100k, f);
+  if (!fjord_bin.empty()) {
+    const std::string env = "FJORD_ENDPOINT=" + (*srv)->url() + " ";
+    const std::string lines = "/tmp/fjord-bench-list-units." + std::to_string(::getpid());
+    double cli = TimeCommand(env + fjord_bin + " list-units --no-legend >" + lines);
+    double cli_json = TimeCommand(env + fjord_bin + " list-units --output json >/dev/null");
+    std::string count_cmd = "test $(wc -l <" + lines + ") -eq " + std::to_string(units);
+    bool all = std::system(count_cmd.c_str()) == 0;
+    fs::remove(lines);
+    std::printf("bench_list_units: `fjord list-units` (%d pending units, every one listed: %s) "
+                "%.3f s; --output json %.3f s\n",
+                units, all ? "yes" : "NO", cli, cli_json);
+    if (!all || cli < 0) f = -1;
+  }
   (*srv)->Stop();
   srv->reset();
   std::error_code ec;
@@ -217,7 +241,13 @@ int main(int argc, char** argv) {
   auto arg = [&](int i, const char* def) {
     return argc > i ? std::string(argv[i]) : std::string(def);
   };
-  if (self == "bench_list_units") return List(std::stoi(arg(1, "100000")), arg(2, "/var/tmp"));
+  if (self == "bench_list_units") {
+    // The fjord binary beside the bench directory (build/fjord), if built.
+    fs::path fjord_bin = fs::absolute(fs::path(argv[0])).parent_path().parent_path() / "fjord";
+    std::error_code ec;
+    return List(std::stoi(arg(1, "100000")), arg(2, "/var/tmp"),
+                fs::exists(fjord_bin, ec) ? fjord_bin.string() : "");
+  }
   return Submit(std::stoi(arg(1, "64")), std::stoi(arg(2, "30000")), std::stoi(arg(3, "100")),
                 arg(4, "/var/tmp"));
 }

@@ -3,11 +3,10 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "api/types.h"
 #include "base/status.h"
@@ -17,7 +16,9 @@ namespace fjord::api::internal {
 using json = nlohmann::json;
 
 // Invalid UTF-8 is replaced rather than thrown on: output must never fail.
-inline std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+inline std::string Dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 inline std::string TypeName(const json& j) {
   switch (j.type()) {
@@ -144,6 +145,65 @@ inline void PutIf(json& j, const char* key, const std::string& v) {
   if (!v.empty()) j[key] = v;
 }
 
+// Appends JSON text directly, for large lists where building nlohmann's DOM first costs more
+// than the output itself. Strings are escaped like nlohmann's dump; invalid UTF-8 becomes
+// U+FFFD (as with error_handler_t::replace), so the output is always valid JSON.
+class JsonWriter {
+ public:
+  explicit JsonWriter(std::string* out) : out_(out) {}
+  void BeginObject() { Open('{'); }
+  void EndObject() { Close('}'); }
+  void BeginArray() { Open('['); }
+  void EndArray() { Close(']'); }
+  void Key(std::string_view key) {
+    Separate();
+    Quoted(key);
+    out_->push_back(':');
+    first_ = true;  // the value follows without a comma
+  }
+  void String(std::string_view v) {
+    Separate();
+    Quoted(v);
+  }
+  void Int(int64_t v) {
+    Separate();
+    out_->append(std::to_string(v));
+  }
+  void Bool(bool v) {
+    Separate();
+    out_->append(v ? "true" : "false");
+  }
+  // Fields omitted when empty or zero, as the DOM encoders do.
+  void StringField(std::string_view key, std::string_view v) {
+    if (v.empty()) return;
+    Key(key);
+    String(v);
+  }
+  void IntField(std::string_view key, int64_t v) {
+    if (v == 0) return;
+    Key(key);
+    Int(v);
+  }
+
+ private:
+  void Separate() {
+    if (!first_) out_->push_back(',');
+    first_ = false;
+  }
+  void Open(char c) {
+    Separate();
+    out_->push_back(c);
+    first_ = true;
+  }
+  void Close(char c) {
+    out_->push_back(c);
+    first_ = false;
+  }
+  void Quoted(std::string_view s);
+
+  std::string* out_;
+  bool first_ = true;
+};
 
 // Shapes shared by fleet's and fjord's types (defined in types.cc).
 json OptionJson(const UnitOption& o);

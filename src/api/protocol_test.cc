@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 namespace fjord::api {
 namespace {
 
@@ -13,8 +15,12 @@ void ExpectRoundTrip(const T& value, Decode decode) {
 }
 
 MachineRegistration SampleMachine() {
-  return {"m1", "10.0.0.2", {{"region", "no-oslo"}, {"disk", "nvme"}}, {2000, 8 << 30, 0},
-          "http://10.0.0.2:7778", "fjord 0.1"};
+  return {"m1",
+          "10.0.0.2",
+          {{"region", "no-oslo"}, {"disk", "nvme"}},
+          {2000, 8 << 30, 0},
+          "http://10.0.0.2:7778",
+          "fjord 0.1"};
 }
 
 UnitStatusReport SampleReport() {
@@ -32,24 +38,38 @@ UnitStatusReport SampleReport() {
 TEST(Protocol, RoundTrips) {
   ExpectRoundTrip(SampleMachine(), MachineRegistrationFromJson);
   ExpectRoundTrip(RegistrationReply{500, 3000}, RegistrationReplyFromJson);
-  ScheduledUnit su{"a.service", "h", UnitStateName::kLaunched,
-                   {{"Service", "ExecStart", "/bin/sleep 100"}}};
+  ScheduledUnit su{
+      "a.service", "h", UnitStateName::kLaunched, {{"Service", "ExecStart", "/bin/sleep 100"}}};
   ExpectRoundTrip(su, ScheduledUnitFromJson);
   ExpectRoundTrip(Schedule{42, {su, su}}, ScheduleFromJson);
   ExpectRoundTrip(Schedule{7, {}}, ScheduleFromJson);
   ExpectRoundTrip(SampleReport(), UnitStatusReportFromJson);
   ExpectRoundTrip(StateReport{{SampleReport()}}, StateReportFromJson);
-  ErrorBody err{{400, "invalid unit", "options"},
-                {{"warning", "a.service", 9, 1, "Service", "ExecStartPRE", "unknown key",
-                  "ExecStartPre"}}};
+  ErrorBody err{
+      {400, "invalid unit", "options"},
+      {{"warning", "a.service", 9, 1, "Service", "ExecStartPRE", "unknown key", "ExecStartPre"}}};
   ExpectRoundTrip(err, ErrorBodyFromJson);
   ExpectRoundTrip(PutUnitRequest{UnitStateName::kLoaded, "[Service]\nExecStart=/bin/true\n", {}},
                   PutUnitRequestFromJson);
-  UnitView view{"a.service", "h", UnitStateName::kLaunched, UnitStateName::kLaunched, "m1",
-                false, "", {SampleReport()}, su.options};
+  UnitView view{"a.service",
+                "h",
+                UnitStateName::kLaunched,
+                UnitStateName::kLaunched,
+                "m1",
+                false,
+                "",
+                {SampleReport()},
+                su.options};
   ExpectRoundTrip(view, UnitViewFromJson);
-  UnitView pending{"b.service", "", UnitStateName::kLaunched, std::nullopt, "", true,
-                   "MachineMetadata region: 3 machines rejected", {}, {}};
+  UnitView pending{"b.service",
+                   "",
+                   UnitStateName::kLaunched,
+                   std::nullopt,
+                   "",
+                   true,
+                   "MachineMetadata region: 3 machines rejected",
+                   {},
+                   {}};
   ExpectRoundTrip(UnitViewPage{{view, pending}, "tok"}, UnitViewPageFromJson);
   MachineView mv{SampleMachine(), true, 1700000000000, {1500, 1 << 30, 0}, 3};
   ExpectRoundTrip(mv, MachineViewFromJson);
@@ -76,13 +96,11 @@ TEST(Protocol, DecodingErrorsNameTheField) {
                    "capacity.cpuMillis");
   ExpectFieldError(MachineRegistrationFromJson(R"({"capacity":{"memoryBytes":-1}})").status(),
                    "capacity.memoryBytes");
-  ExpectFieldError(MachineRegistrationFromJson(R"({"metadata":{"a":1}})").status(),
-                   "metadata.a");
+  ExpectFieldError(MachineRegistrationFromJson(R"({"metadata":{"a":1}})").status(), "metadata.a");
   ExpectFieldError(ScheduleFromJson(R"({"revision":1,"units":[{"name":"a.service"}]})").status(),
                    "units[0].desiredState");
-  ExpectFieldError(
-      ScheduleFromJson(R"({"units":[{"name":"a","desiredState":"runnin"}]})").status(),
-      "units[0].desiredState");
+  ExpectFieldError(ScheduleFromJson(R"({"units":[{"name":"a","desiredState":"runnin"}]})").status(),
+                   "units[0].desiredState");
   ExpectFieldError(StateReportFromJson(R"({"states":[{"mainPID":"x"}]})").status(),
                    "states[0].mainPID");
   ExpectFieldError(PutUnitRequestFromJson(R"({"unitFile":"x","options":[{"section":"S",)"
@@ -100,6 +118,39 @@ TEST(Protocol, RejectsNonObjects) {
   EXPECT_FALSE(StateReportFromJson("not json").ok());
   EXPECT_FALSE(MachineViewPageFromJson("").ok());
   EXPECT_FALSE(ErrorBodyFromJson(R"({"error":{"code":400,"diagnostics":[3]}})").ok());
+}
+
+// The unit list is written without nlohmann's DOM: its JSON must mean the same as the DOM's,
+// for any bytes in the strings (control characters, quotes, invalid UTF-8).
+TEST(Protocol, UnitListWriterMatchesTheDomEncoder) {
+  const std::vector<std::string> strings = {
+      "plain.service",     "quote\" back\\slash",    "ctl\x01\x1f\t\n\r\b\f",
+      "é ü 日本 🚀",        "bad \xff byte",          "trunc \xe6\x97",
+      "overlong \xc0\xaf", "surrogate \xed\xa0\x80", "del\x7f"};
+  UnitViewPage page;
+  for (const auto& s : strings) {
+    UnitView u{s, s, UnitStateName::kLoaded, UnitStateName::kInactive, s, true, s, {}, {}};
+    UnitStatusReport r = SampleReport();
+    r.reason = s;
+    r.state.name = s;
+    u.states = {r, SampleReport()};
+    u.options = {{s, s, s}, {"Service", "ExecStart", "/bin/true"}};
+    page.units.push_back(u);
+  }
+  page.next_page_token = "tok\xff";
+  const std::string fast = ToJson(page);
+  auto parsed = nlohmann::json::parse(fast);  // throws (fails the test) if not valid JSON
+  std::string dom_units = "[";
+  for (size_t i = 0; i < page.units.size(); ++i) {
+    dom_units += (i ? "," : "") + ToJson(page.units[i]);  // the DOM encoder
+  }
+  dom_units += "]";
+  EXPECT_EQ(parsed["units"], nlohmann::json::parse(dom_units));
+  EXPECT_EQ(parsed["nextPageToken"], "tok\xef\xbf\xbd");
+  auto back = UnitViewPageFromJson(fast);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_EQ(back->units.size(), page.units.size());
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(back->units[i], page.units[i]);  // valid UTF-8 ones
 }
 
 TEST(Protocol, EmptyFieldsAreOmitted) {
