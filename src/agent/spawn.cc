@@ -29,18 +29,8 @@ int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid
 }  // namespace
 
 Result<UniqueFd> ShimMemfd() {
-  UniqueFd fd(::memfd_create("fjord-unit-shim", MFD_CLOEXEC | MFD_ALLOW_SEALING));
-  if (!fd) return ErrnoStatus("memfd_create for the unit shim");
-  const unsigned char* p = fjord_unit_shim_start;
-  size_t left = static_cast<size_t>(fjord_unit_shim_end - fjord_unit_shim_start);
-  while (left > 0) {
-    ssize_t n = ::write(fd.get(), p, left);
-    if (n < 0) return ErrnoStatus("write the unit shim to its memfd");
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
-  ::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
-  return fd;
+  return base::SealedMemfd("fjord-unit-shim", fjord_unit_shim_start,
+                           static_cast<size_t>(fjord_unit_shim_end - fjord_unit_shim_start));
 }
 
 ShimStatus ReadShimStatus(const fs::path& file) {

@@ -5,7 +5,10 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <utility>
+
+#include "base/status.h"
 
 namespace fjord::base {
 
@@ -54,5 +57,9 @@ class UniquePid {
  private:
   pid_t pid_ = -1;
 };
+
+// A sealed memfd holding `size` bytes of `data` (an embedded helper binary to fexecve): written
+// once, then sealed against writes and resizing, so it may be shared and executed safely.
+Result<UniqueFd> SealedMemfd(const char* name, const unsigned char* data, size_t size);
 
 }  // namespace fjord::base

@@ -182,18 +182,8 @@ class StartGuard {
 };
 
 Result<UniqueFd> NewMonitorMemfd() {
-  UniqueFd fd(::memfd_create("fjord-monitor", MFD_CLOEXEC | MFD_ALLOW_SEALING));
-  if (!fd) return ErrnoStatus("memfd_create for the monitor");
-  const unsigned char* p = fjord_monitor_start;
-  size_t left = static_cast<size_t>(fjord_monitor_end - fjord_monitor_start);
-  while (left > 0) {
-    ssize_t n = ::write(fd.get(), p, left);
-    if (n < 0) return ErrnoStatus("write the monitor binary to its memfd");
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
-  ::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
-  return fd;
+  return base::SealedMemfd("fjord-monitor", fjord_monitor_start,
+                           static_cast<size_t>(fjord_monitor_end - fjord_monitor_start));
 }
 
 // The monitor's memfd, written once per process (sealed, so sharing it is safe) and kept open:
