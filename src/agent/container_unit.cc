@@ -10,6 +10,7 @@
 #include "base/state_root.h"
 #include "base/strings.h"
 #include "image/image_store.h"
+#include "net/bridge.h"
 
 namespace fjord::agent {
 
@@ -70,12 +71,21 @@ base::Result<runtime::ContainerSpec> BuildSpec(const unit::Unit& u, const Superv
     if (!m.ok()) return m.status();
     spec.mounts.push_back(*m);
   }
-  if (!c.publish_ports.empty()) {
-    return base::InvalidArgument("PublishPort=" + c.publish_ports[0] +
-                                 ": published ports need bridge networking, which agent units "
-                                 "do not support yet; remove PublishPort=");
+  for (const auto& p : c.publish_ports) {
+    auto mapping = net::ParsePortMapping(p);
+    if (!mapping.ok()) return mapping.status().Wrap("PublishPort=" + p);
+    spec.ports.push_back({mapping->host_port, mapping->container_port, mapping->protocol});
   }
-  if (c.network == "host") spec.net = runtime::NetMode::kHost;
+  // As podman: published ports need the bridge; Network=host and none are honoured.
+  if (c.network == "host") {
+    spec.net = runtime::NetMode::kHost;
+  } else if (c.network == "bridge" || (!spec.ports.empty() && c.network != "none")) {
+    spec.net = runtime::NetMode::kBridge;
+  }
+  if (!spec.ports.empty() && spec.net != runtime::NetMode::kBridge) {
+    return base::InvalidArgument("PublishPort= needs Network=bridge (the default), not Network=" +
+                                 c.network);
+  }
   unit::ResourceRequests res = u.Resources();
   if (res.cpu_quota_percent) spec.limits.cpus = *res.cpu_quota_percent / 100.0;
   if (res.memory_max_bytes && *res.memory_max_bytes != unit::kInfiniteBytes) {

@@ -18,6 +18,8 @@
 #include <thread>
 
 #include "agent/internal.h"
+#include "base/state_root.h"
+#include "net/runtime_network.h"
 
 namespace fjord::agent {
 
@@ -119,6 +121,11 @@ Status SupervisorImpl::Init() {
       runtime::RuntimeOptions ro;
       ro.root = opts_.state_dir / "runtime";
       ro.cgroup_parent = opts_.cgroup_parent;
+      // PublishPort= and Network=bridge: the host's bridge as `fjord run` sees it (same
+      // environment, same lease directory under the state root), so both share one IPAM.
+      auto bridge = net::BridgeConfigFromEnv(base::StateRoot());
+      if (!bridge.ok()) return bridge.status().Wrap("bridge networking for containers");
+      ro.network = net::RuntimeNetworkHooks(*bridge);
       auto rt = runtime::Runtime::Open(ro);
       if (!rt.ok()) return rt.status().Wrap("open the container runtime");
       runtime_ = std::move(*rt);
@@ -501,15 +508,37 @@ Status SupervisorImpl::Journal(std::string_view name, size_t lines, bool follow,
     ro.cgroup_parent = opts_.cgroup_parent;
     auto rt = runtime::Runtime::Open(ro);
     if (!rt.ok()) return rt.status().Wrap("journal of " + std::string(name));
+    auto line_of = [](const runtime::LogRecord& rec) {
+      return std::string(rec.timestamp) + " " + std::string(rec.text);
+    };
     std::deque<std::string> tail;
+    size_t seen = 0;  // records read so far
     Status st = (*rt)->Logs(container_id, false, [&](const runtime::LogRecord& rec) {
-      tail.push_back(std::string(rec.timestamp) + " " + std::string(rec.text));
+      ++seen;
+      tail.push_back(line_of(rec));
       if (tail.size() > lines) tail.pop_front();
     });
     for (const auto& l : tail) {
       if (!sink(l)) return Status::Ok();
     }
-    return st;
+    if (!follow || !st.ok()) return st;
+    // Follow by re-reading the bounded log and sending what is new: Runtime::Logs' own follow
+    // cannot be interrupted when the client goes, this can (the empty line asks the sink).
+    while (!quit_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      if (!sink("")) return Status::Ok();
+      size_t index = 0;
+      bool client_gone = false;
+      st = (*rt)->Logs(container_id, false, [&](const runtime::LogRecord& rec) {
+        if (index++ >= seen && !client_gone) client_gone = !sink(line_of(rec));
+      });
+      if (client_gone || !st.ok()) return st;
+      // A rotation drops old records: then everything still in the log was already sent.
+      seen = index;
+      auto info = (*rt)->Inspect(container_id);
+      if (!info.ok() || info->state == runtime::State::kExited) return Status::Ok();
+    }
+    return Status::Ok();
   }
   fs::path log = UnitDir(opts_.state_dir, std::string(name)) / "journal.log";
   for (const auto& l : TailLines(log, lines)) {
@@ -545,6 +574,8 @@ Status SupervisorImpl::Journal(std::string_view name, size_t lines, bool follow,
         continue;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      // A quiet unit: ask whether the client is still there (the empty line is a keep-alive).
+      if (!sink("")) return Status::Ok();
     }
   }
   return Status::Ok();

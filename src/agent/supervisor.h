@@ -91,8 +91,9 @@ class Supervisor {
   virtual std::string StatusText(std::string_view name) const = 0;
   // The last `lines` lines of the unit's output (stdout and stderr of all its processes,
   // "<RFC3339 UTC> <text>"). With follow, keeps streaming until sink returns false or the
-  // supervisor stops. Runs on the caller's thread. [Container] units: the container's log,
-  // without follow (yet).
+  // supervisor stops (a [Container] unit's stream also ends when the container has exited);
+  // while idle, sink gets an empty line now and then, so a caller whose client left can stop
+  // it. Runs on the caller's thread. [Container] units: the container's log.
   virtual base::Status Journal(std::string_view name, size_t lines, bool follow,
                                const std::function<bool(std::string_view line)>& sink) const = 0;
 

@@ -21,6 +21,7 @@
 #include "cli/commands.h"
 #include "image/image_store.h"
 #include "net/bridge.h"
+#include "net/runtime_network.h"
 #include "runtime/runtime.h"
 
 namespace fjord::cli {
@@ -63,59 +64,15 @@ Status ApplyImage(const std::string& ref, const std::filesystem::path& root,
   return Status::Ok();
 }
 
-// The bridge of `--net bridge`, from the environment so that every verb (run, stop, rm, ps)
-// on a root agrees on it: FJORD_BRIDGE (default fjord0), FJORD_SUBNET (default 10.88.0.0/16),
-// FJORD_BRIDGE_OUTBOUND=0 to keep containers off other networks (and the host's ip_forward
-// untouched). Its state lives in <root>/net/<bridge>.
-Result<net::BridgeConfig> BridgeConfigFromEnv(const std::filesystem::path& root) {
-  net::BridgeConfig config;
-  auto env = [](const char* name) -> std::string {
-    const char* v = std::getenv(name);
-    return v != nullptr ? v : "";
-  };
-  if (std::string v = env("FJORD_BRIDGE"); !v.empty()) config.bridge_name = v;
-  if (std::string v = env("FJORD_SUBNET"); !v.empty()) config.subnet = v;
-  if (std::string v = env("FJORD_BRIDGE_OUTBOUND"); !v.empty()) {
-    if (v != "0" && v != "1") {
-      return base::InvalidArgument("FJORD_BRIDGE_OUTBOUND=" + base::QuoteForDisplay(v) +
-                                   ": use 1 (default) or 0");
-    }
-    config.outbound = v == "1";
-  }
-  if (config.bridge_name.find('/') != std::string::npos || config.bridge_name == "." ||
-      config.bridge_name == "..") {
-    return base::InvalidArgument("FJORD_BRIDGE=" + base::QuoteForDisplay(config.bridge_name) +
-                                 ": not an interface name");
-  }
-  config.state_dir = root / "net" / config.bridge_name;
-  return config;
-}
-
-void WireNetwork(const net::BridgeConfig& config, rt::RuntimeOptions& options) {
-  options.network.attach = [config](const std::string& id, pid_t pid,
-                                    const std::vector<rt::PortPublish>& ports) -> Status {
-    FJORD_ASSIGN_OR_RETURN(auto bridge, net::BridgeNetwork::Open(config));
-    std::vector<net::PortMapping> mappings;
-    for (const auto& p : ports) mappings.push_back({p.host_port, p.container_port, p.protocol});
-    return bridge->Attach(id, pid, mappings).status();
-  };
-  options.network.detach = [config](const std::string& id) -> Status {
-    // Nothing to release (and no bridge to create) when this container never got a lease.
-    FJORD_ASSIGN_OR_RETURN(auto attachment, net::FindAttachment(config, id));
-    if (!attachment) return Status::Ok();
-    FJORD_ASSIGN_OR_RETURN(auto bridge, net::BridgeNetwork::Open(config));
-    return bridge->Detach(id);
-  };
-}
-
 Result<std::unique_ptr<rt::Runtime>> OpenRuntime(const std::string& root_flag) {
   rt::RuntimeOptions options;
   options.root = base::StateRoot(root_flag);
   if (const char* parent = std::getenv("FJORD_CGROUP_PARENT"); parent && parent[0] != '\0') {
     options.cgroup_parent = parent;
   }
-  FJORD_ASSIGN_OR_RETURN(net::BridgeConfig bridge, BridgeConfigFromEnv(options.root));
-  WireNetwork(bridge, options);
+  // The bridge of `--net bridge`: the environment decides, so every verb on a root agrees.
+  FJORD_ASSIGN_OR_RETURN(net::BridgeConfig bridge, net::BridgeConfigFromEnv(options.root));
+  options.network = net::RuntimeNetworkHooks(bridge);
   FJORD_ASSIGN_OR_RETURN(auto runtime, rt::Runtime::Open(options));
   FJORD_RETURN_IF_ERROR(runtime->Recover());
   return runtime;
@@ -312,7 +269,7 @@ int InspectMain(const std::string& root, const std::string& name) {
                         {"command", info->argv},
                         {"created_unix", info->created_unix},
                         {"finished_unix", info->finished_unix}};
-  auto config = BridgeConfigFromEnv(base::StateRoot(root));
+  auto config = net::BridgeConfigFromEnv(base::StateRoot(root));
   if (!config.ok()) return Fail("inspect", config.status());
   auto attachment = net::FindAttachment(*config, info->id);
   if (!attachment.ok()) return Fail("inspect", attachment.status());

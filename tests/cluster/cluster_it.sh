@@ -62,6 +62,11 @@ cleanup() {
     # Agents, their unit shims, units and container monitors all live in the agent's netns.
     for pid in $(ip netns pids "$(ns "$i")" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
   done
+  for i in 1 2 3; do
+    # Containers of [Container] units run in their own network namespaces: find them by cgroup.
+    find /sys/fs/cgroup -name cgroup.procs -path "*$(machine_id "$i")*" -exec cat {} + 2>/dev/null |
+      while read -r pid; do kill -9 "$pid" 2>/dev/null; done
+  done
   sleep 0.2
   for i in 1 2 3; do
     ip netns del "$(ns "$i")" 2>/dev/null
@@ -115,7 +120,10 @@ start_agent() {  # start_agent N
   local i=$1
   # nsenter switches only the network namespace: `ip netns exec` would also remount /sys and
   # hide the cgroup hierarchies from the agent.
-  nsenter --net="/run/netns/$(ns "$i")" "$F" agent --server "$ENDPOINT" --state-dir "$T/agent$i" \
+  # Each agent's images, container state and bridge leases stay under the test's directory; the
+  # bridge for [Container] units is created inside the agent's own namespace.
+  FJORD_ROOT="$T/root$i" FJORD_BRIDGE=fjcbr FJORD_SUBNET=10.89.$i.0/24 FJORD_BRIDGE_OUTBOUND=0 \
+    nsenter --net="/run/netns/$(ns "$i")" "$F" agent --server "$ENDPOINT" --state-dir "$T/agent$i" \
     --machine-id "$(machine_id "$i")" --metadata "${METADATA[$i]}" \
     --public-ip "$(agent_ip "$i")" --listen "$(agent_ip "$i"):7780" >>"$T/agent$i.log" 2>&1 &
   AGENT_PID[$i]=$!
@@ -335,6 +343,41 @@ server_kill)
   missing=$(sort "$acked" | comm -23 - "$T/present")
   [[ -z $missing ]] || fail "acknowledged units lost after kill -9: $(head -5 <<<"$missing")"
   echo "acknowledged before kill -9: $n_acked, all present after restart"
+  ;;
+
+container_publish)
+  # A [Container] unit (Quadlet style) with a published port, pinned to machine 1: the port
+  # answers on that machine's loopback, and its output is in the unit's journal.
+  SRC=$(cd "$(dirname "$0")/../.." && pwd)
+  "$SRC/scripts/make-test-image.sh" "$T/image.tar" --name fjord-test/busybox:latest >/dev/null ||
+    fail "make-test-image"
+  "$F" image import --root "$T/root1" "$T/image.tar" >/dev/null || fail "image import"
+  launch web.service '[Unit]
+Description=web in a container
+
+[Container]
+Image=fjord-test/busybox:latest
+Exec=sh -c "mkdir -p /www && echo hello-from-container >/www/index.html && echo serving && exec httpd -f -p 80 -h /www"
+PublishPort=8080:80
+
+[X-Fleet]
+MachineMetadata=region=no-oslo'
+  wait_for 30 is_running_count web.service 1 || fail "web.service not running"
+  expect_eq "$(machine_id 1)" "$(running_on web.service)" "web.service machine"
+  answers() {
+    [[ $(nsenter --net="/run/netns/$(ns 1)" curl -s --max-time 2 http://127.0.0.1:8080/) == hello-from-container ]]
+  }
+  wait_for 20 answers || fail "the published port does not answer on machine 1's loopback"
+  "$F" journal --lines 10 web.service 2>&1 | grep -q serving ||
+    fail "container output in the journal: $("$F" journal --lines 10 web.service 2>&1)"
+  timeout 5 "$F" journal -f web.service >"$T/follow" 2>&1 &
+  follower=$!
+  sleep 1
+  grep -q serving "$T/follow" || fail "journal -f of a container unit: $(cat "$T/follow")"
+  kill "$follower" 2>/dev/null
+  "$F" destroy web.service >/dev/null || fail "destroy web.service"
+  gone() { ! answers; }
+  wait_for 20 gone || fail "the port still answers after destroy"
   ;;
 
 fleet_api)
