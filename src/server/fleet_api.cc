@@ -202,14 +202,7 @@ base::Status Server::Impl::AddFleetRoutes(http::Router& router) {
       "GET", "/fleet/v1/units",
       [this](const http::Request& req) {
         std::string after;
-        if (auto token = req.query.Get("nextPageToken")) {
-          auto decoded = DecodePageToken(*token);
-          if (!decoded) {
-            return ErrorResponse(400, "invalid value of nextPageToken query parameter",
-                                 "nextPageToken");
-          }
-          after = *decoded;
-        }
+        if (auto err = PageAfter(req, &after)) return std::move(*err);
         api::UnitPage page;
         {
           std::lock_guard<std::mutex> l(view.mu);
@@ -275,14 +268,7 @@ base::Status Server::Impl::AddFleetRoutes(http::Router& router) {
         std::string machine = req.query.Get("machineID").value_or("");
         std::string unit = req.query.Get("unitName").value_or("");
         std::string after;
-        if (auto token = req.query.Get("nextPageToken")) {
-          auto decoded = DecodePageToken(*token);
-          if (!decoded) {
-            return ErrorResponse(400, "invalid value of nextPageToken query parameter",
-                                 "nextPageToken");
-          }
-          after = *decoded;
-        }
+        if (auto err = PageAfter(req, &after)) return std::move(*err);
         // Ordered by (unit, machine); the token is the last "unit\0machine".
         std::map<std::string, const api::UnitStatusReport*> ordered;
         std::lock_guard<std::mutex> l(view.mu);

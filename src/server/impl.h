@@ -270,6 +270,8 @@ std::optional<http::Response> ParseUnitText(const std::string& name, std::string
                                             std::string* hash);
 std::string EncodePageToken(std::string_view last);
 std::optional<std::string> DecodePageToken(std::string_view token);
+// Reads ?nextPageToken= into `after` (empty when absent); fleet's 400 when it is not a token.
+std::optional<http::Response> PageAfter(const http::Request& req, std::string* after);
 int64_t UnixMs(std::chrono::system_clock::time_point t);
 
 }  // namespace fjord::server

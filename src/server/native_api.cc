@@ -30,14 +30,7 @@ std::optional<http::Response> PageParams(const http::Request& req, int64_t* limi
     if (!v || *v <= 0) return ErrorResponse(400, "limit must be a positive integer", "limit");
     *limit = std::min(*v, kMaxPage);
   }
-  if (auto token = req.query.Get("nextPageToken")) {
-    auto decoded = DecodePageToken(*token);
-    if (!decoded) {
-      return ErrorResponse(400, "invalid value of nextPageToken query parameter", "nextPageToken");
-    }
-    *after = *decoded;
-  }
-  return std::nullopt;
+  return PageAfter(req, after);
 }
 
 }  // namespace

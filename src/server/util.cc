@@ -128,6 +128,18 @@ std::string EncodePageToken(std::string_view last) {
   return out;
 }
 
+std::optional<http::Response> PageAfter(const http::Request& req, std::string* after) {
+  after->clear();
+  if (auto token = req.query.Get("nextPageToken")) {
+    auto decoded = DecodePageToken(*token);
+    if (!decoded) {
+      return ErrorResponse(400, "invalid value of nextPageToken query parameter", "nextPageToken");
+    }
+    *after = std::move(*decoded);
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> DecodePageToken(std::string_view token) {
   if (token.empty() || token.size() % 2 != 0) return std::nullopt;
   auto nibble = [](char c) -> int {
