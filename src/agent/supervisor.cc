@@ -522,23 +522,16 @@ Status SupervisorImpl::Journal(std::string_view name, size_t lines, bool follow,
       if (!sink(l)) return Status::Ok();
     }
     if (!follow || !st.ok()) return st;
-    // Follow by re-reading the bounded log and sending what is new: Runtime::Logs' own follow
-    // cannot be interrupted when the client goes, this can (the empty line asks the sink).
-    while (!quit_) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      if (!sink("")) return Status::Ok();
-      size_t index = 0;
-      bool client_gone = false;
-      st = (*rt)->Logs(container_id, false, [&](const runtime::LogRecord& rec) {
-        if (index++ >= seen && !client_gone) client_gone = !sink(line_of(rec));
-      });
-      if (client_gone || !st.ok()) return st;
-      // A rotation drops old records: then everything still in the log was already sent.
-      seen = index;
-      auto info = (*rt)->Inspect(container_id);
-      if (!info.ok() || info->state == runtime::State::kExited) return Status::Ok();
-    }
-    return Status::Ok();
+    // Follow: read the log once more, from where the tail ended, and keep reading. While idle
+    // the runtime asks keep_following, so a client that left (the empty line) ends it.
+    size_t index = 0;
+    bool client_gone = false;
+    return (*rt)->Logs(
+        container_id, true,
+        [&](const runtime::LogRecord& rec) {
+          if (index++ >= seen && !client_gone) client_gone = !sink(line_of(rec));
+        },
+        [&] { return !client_gone && !quit_ && sink(""); });
   }
   fs::path log = UnitDir(opts_.state_dir, std::string(name)) / "journal.log";
   for (const auto& l : TailLines(log, lines)) {

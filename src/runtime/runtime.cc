@@ -279,7 +279,8 @@ class RuntimeImpl final : public Runtime {
   Result<std::vector<ContainerInfo>> List() override;
   Result<ContainerStats> Stats(std::string_view name_or_id) override;
   Status Logs(std::string_view name_or_id, bool follow,
-              const std::function<void(const LogRecord&)>& sink) override;
+              const std::function<void(const LogRecord&)>& sink,
+              const std::function<bool()>& keep_following) override;
 
  private:
   Result<std::string> ResolveId(std::string_view name_or_id) const;
@@ -830,11 +831,13 @@ Status RuntimeImpl::Destroy(std::string_view name_or_id, bool force) {
 }
 
 Status RuntimeImpl::Logs(std::string_view name_or_id, bool follow,
-                         const std::function<void(const LogRecord&)>& sink) {
+                         const std::function<void(const LogRecord&)>& sink,
+                         const std::function<bool()>& keep_following) {
   FJORD_ASSIGN_OR_RETURN(std::string id, ResolveId(name_or_id));
   const fs::path dir = paths::ContainerDir(options_.root, id);
   FJORD_ASSIGN_OR_RETURN(ContainerState st, ReadState(dir));
   std::function<bool()> running = [&] {
+    if (keep_following && !keep_following()) return false;
     return !ReadExit(dir).ok() && ProcessAlive(st.monitor_pid, st.monitor_start);
   };
   return ReadContainerLog(paths::LogFile(dir), follow ? &running : nullptr,

@@ -164,9 +164,11 @@ class Runtime {
   virtual base::Result<ContainerStats> Stats(std::string_view name_or_id) = 0;
 
   // Calls `sink` for each log record in order; with `follow`, keeps reading (across rotation)
-  // until the container has exited and its log is drained.
+  // until the container has exited and its log is drained, or until `keep_following` (asked
+  // at least once a second while following; empty: always true) returns false.
   virtual base::Status Logs(std::string_view name_or_id, bool follow,
-                            const std::function<void(const LogRecord&)>& sink) = 0;
+                            const std::function<void(const LogRecord&)>& sink,
+                            const std::function<bool()>& keep_following = {}) = 0;
 };
 
 // Reads log records from `fd` (an attach pipe from Start) until EOF.
