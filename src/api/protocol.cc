@@ -51,24 +51,6 @@ json ScheduledUnitJson(const ScheduledUnit& u) {
   return j;
 }
 
-json StatusReportJson(const UnitStatusReport& r) {
-  json j = UnitStateJson(r.state);
-  PutIf(j, "result", r.result);
-  PutIf(j, "reason", r.reason);
-  PutIfNonZero(j, "mainPID", r.main_pid);
-  PutIfNonZero(j, "exitStatus", r.exit_status);
-  PutIfNonZero(j, "restarts", r.restarts);
-  PutIfNonZero(j, "sinceUnixMs", r.since_unix_ms);
-  PutIf(j, "containerID", r.container_id);
-  return j;
-}
-
-json StatusReportsJson(const std::vector<UnitStatusReport>& v) {
-  json list = json::array();
-  for (const auto& r : v) list.push_back(StatusReportJson(r));
-  return list;
-}
-
 json DiagnosticJson(const DiagnosticView& d) {
   json j = json::object();
   PutIf(j, "severity", d.severity);
@@ -79,20 +61,6 @@ json DiagnosticJson(const DiagnosticView& d) {
   PutIf(j, "key", d.key);
   PutIf(j, "message", d.message);
   PutIf(j, "suggestion", d.suggestion);
-  return j;
-}
-
-json UnitViewJson(const UnitView& u) {
-  json j = json::object();
-  PutIf(j, "name", u.name);
-  PutIf(j, "hash", u.hash);
-  j["desiredState"] = std::string(ToString(u.desired_state));
-  if (u.current_state) j["currentState"] = std::string(ToString(*u.current_state));
-  PutIf(j, "machineID", u.machine_id);
-  if (u.global) j["global"] = true;
-  PutIf(j, "reason", u.reason);
-  if (!u.states.empty()) j["states"] = StatusReportsJson(u.states);
-  if (!u.options.empty()) j["options"] = OptionsJson(u.options);
   return j;
 }
 
@@ -129,7 +97,6 @@ void WriteStatusReport(JsonWriter& w, const UnitStatusReport& r) {
   w.EndObject();
 }
 
-// The same fields as UnitViewJson.
 void WriteUnitView(JsonWriter& w, const UnitView& u) {
   w.BeginObject();
   w.StringField("name", u.name);
@@ -157,6 +124,15 @@ void WriteUnitView(JsonWriter& w, const UnitView& u) {
     WriteOptions(w, u.options);
   }
   w.EndObject();
+}
+
+// The JSON that `write` produces.
+template <typename Write>
+std::string Written(Write write) {
+  std::string out;
+  JsonWriter w(&out);
+  write(w);
+  return out;
 }
 
 json MachineViewJson(const MachineView& m) {
@@ -297,10 +273,19 @@ std::string ToJson(const Schedule& v) {
   return Dump(json{{"revision", v.revision}, {"units", std::move(list)}});
 }
 
-std::string ToJson(const UnitStatusReport& v) { return Dump(StatusReportJson(v)); }
+std::string ToJson(const UnitStatusReport& v) {
+  return Written([&](JsonWriter& w) { WriteStatusReport(w, v); });
+}
 
 std::string ToJson(const StateReport& v) {
-  return Dump(json{{"states", StatusReportsJson(v.states)}});
+  return Written([&](JsonWriter& w) {
+    w.BeginObject();
+    w.Key("states");
+    w.BeginArray();
+    for (const auto& r : v.states) WriteStatusReport(w, r);
+    w.EndArray();
+    w.EndObject();
+  });
 }
 
 std::string ToJson(const ErrorBody& v) {
@@ -322,7 +307,9 @@ std::string ToJson(const PutUnitRequest& v) {
   return Dump(j);
 }
 
-std::string ToJson(const UnitView& v) { return Dump(UnitViewJson(v)); }
+std::string ToJson(const UnitView& v) {
+  return Written([&](JsonWriter& w) { WriteUnitView(w, v); });
+}
 
 // Unit lists are the largest answers (100,000 units is a page): written directly, not through
 // a DOM (encoding 100,000 pending units: 0.25 s through nlohmann's DOM, see docs/BENCHMARKS.md).

@@ -120,8 +120,49 @@ TEST(Protocol, RejectsNonObjects) {
   EXPECT_FALSE(ErrorBodyFromJson(R"({"error":{"code":400,"diagnostics":[3]}})").ok());
 }
 
-// The unit list is written without nlohmann's DOM: its JSON must mean the same as the DOM's,
-// for any bytes in the strings (control characters, quotes, invalid UTF-8).
+// A reference encoding of a UnitView through nlohmann's DOM (whose dump escapes strings and
+// replaces invalid UTF-8), against which the hand-written JSON writer is checked.
+nlohmann::json DomUnitView(const UnitView& u) {
+  using nlohmann::json;
+  auto put = [](json& j, const char* key, const std::string& v) {
+    if (!v.empty()) j[key] = v;
+  };
+  auto put_int = [](json& j, const char* key, int64_t v) {
+    if (v != 0) j[key] = v;
+  };
+  json j = json::object();
+  put(j, "name", u.name);
+  put(j, "hash", u.hash);
+  j["desiredState"] = std::string(ToString(u.desired_state));
+  if (u.current_state) j["currentState"] = std::string(ToString(*u.current_state));
+  put(j, "machineID", u.machine_id);
+  if (u.global) j["global"] = true;
+  put(j, "reason", u.reason);
+  for (const auto& r : u.states) {
+    json s = json::object();
+    put(s, "name", r.state.name);
+    put(s, "hash", r.state.hash);
+    put(s, "machineID", r.state.machine_id);
+    put(s, "systemdLoadState", r.state.systemd_load_state);
+    put(s, "systemdActiveState", r.state.systemd_active_state);
+    put(s, "systemdSubState", r.state.systemd_sub_state);
+    put(s, "result", r.result);
+    put(s, "reason", r.reason);
+    put_int(s, "mainPID", r.main_pid);
+    put_int(s, "exitStatus", r.exit_status);
+    put_int(s, "restarts", r.restarts);
+    put_int(s, "sinceUnixMs", r.since_unix_ms);
+    put(s, "containerID", r.container_id);
+    j["states"].push_back(s);
+  }
+  for (const auto& o : u.options) {
+    j["options"].push_back({{"section", o.section}, {"name", o.name}, {"value", o.value}});
+  }
+  return j;
+}
+
+// Unit JSON is written without nlohmann's DOM: it must mean the same as the DOM's, for any
+// bytes in the strings (control characters, quotes, invalid UTF-8).
 TEST(Protocol, UnitListWriterMatchesTheDomEncoder) {
   const std::vector<std::string> strings = {
       "plain.service",     "quote\" back\\slash",    "ctl\x01\x1f\t\n\r\b\f",
@@ -140,12 +181,12 @@ TEST(Protocol, UnitListWriterMatchesTheDomEncoder) {
   page.next_page_token = "tok\xff";
   const std::string fast = ToJson(page);
   auto parsed = nlohmann::json::parse(fast);  // throws (fails the test) if not valid JSON
-  std::string dom_units = "[";
-  for (size_t i = 0; i < page.units.size(); ++i) {
-    dom_units += (i ? "," : "") + ToJson(page.units[i]);  // the DOM encoder
-  }
-  dom_units += "]";
-  EXPECT_EQ(parsed["units"], nlohmann::json::parse(dom_units));
+  nlohmann::json dom_units = nlohmann::json::array();
+  for (const auto& u : page.units) dom_units.push_back(DomUnitView(u));
+  // Through dump and parse, so the DOM's own replacement of invalid UTF-8 applies.
+  const std::string dom_text =
+      dom_units.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  EXPECT_EQ(parsed["units"], nlohmann::json::parse(dom_text));
   EXPECT_EQ(parsed["nextPageToken"], "tok\xef\xbf\xbd");
   auto back = UnitViewPageFromJson(fast);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
