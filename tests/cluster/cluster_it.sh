@@ -8,41 +8,15 @@
 set -uo pipefail
 F=${1:?fjord binary}
 CASE=${2:?case}
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+source "$SRC/tests/lib/case.sh"
 
 T=$(mktemp -d /tmp/fjord-cluster.XXXXXX)
 ID=$$
 BR=fjc$ID
 GRACE=${GRACE:-2s}
 
-fail() {
-  echo "FAIL [$CASE]: $*" >&2
-  dump_state >&2
-  exit 1
-}
-expect_eq() {  # expect_eq WANT GOT WHAT
-  [[ "$1" == "$2" ]] || fail "$3: want '$1', got '$2'"
-}
-wait_for() {  # wait_for SECONDS COMMAND...: polls until COMMAND succeeds
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.1
-  done
-}
-
-# A /24 in 10.251.0.0/16 that no route uses yet.
-pick_net() {
-  local i n routes
-  routes=$(ip -4 route show)
-  for ((i = 0; i < 250; i++)); do
-    n=$(((ID + i) % 250 + 1))
-    grep -q "^10\.251\.$n\." <<<"$routes" || { echo "10.251.$n"; return; }
-  done
-  echo "no free 10.251.x.0/24" >&2
-  exit 1
-}
-NET=$(pick_net)
+NET=$(free_24 10.251)  # a /24 in 10.251.0.0/16 that no route uses yet
 SERVER_IP=$NET.1
 PORT=7777
 ENDPOINT=http://$SERVER_IP:$PORT
@@ -81,7 +55,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-dump_state() {
+on_failure() {  # called by fail()
   echo "--- units:"; curl -s "$ENDPOINT/v1/units" 2>&1 | head -c 4000; echo
   echo "--- machines:"; curl -s "$ENDPOINT/v1/machines" 2>&1 | head -c 2000; echo
   echo "--- server log:"; tail -n 30 "$T/server.log" 2>/dev/null
@@ -348,7 +322,6 @@ server_kill)
 container_publish)
   # A [Container] unit (Quadlet style) with a published port, pinned to machine 1: the port
   # answers on that machine's loopback, and its output is in the unit's journal.
-  SRC=$(cd "$(dirname "$0")/../.." && pwd)
   "$SRC/scripts/make-test-image.sh" "$T/image.tar" --name fjord-test/busybox:latest >/dev/null ||
     fail "make-test-image"
   "$F" image import --root "$T/root1" "$T/image.tar" >/dev/null || fail "image import"

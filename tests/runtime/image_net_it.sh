@@ -7,6 +7,7 @@ set -uo pipefail
 F=${1:?fjord binary}
 CASE=${2:?case}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
+source "$SRC/tests/lib/case.sh"
 
 T=$(mktemp -d /tmp/fjord-imnet.XXXXXX)
 R=$T/root
@@ -15,18 +16,8 @@ export FJORD_BRIDGE=fjr$$
 export FJORD_BRIDGE_OUTBOUND=0  # never touch the host's ip_forward
 IMG=fjord-test/busybox:latest
 
-# A /24 in 10.250.0.0/16 (outside the net module's test range) that no route uses yet.
-pick_subnet() {
-  local i n routes
-  routes=$(ip -4 route show)
-  for ((i = 0; i < 250; i++)); do
-    n=$(((($$ + i) % 250) + 1))
-    grep -q "^10\.250\.$n\." <<<"$routes" || { echo "10.250.$n.0/24"; return; }
-  done
-  echo "no free 10.250.x.0/24" >&2
-  exit 1
-}
-export FJORD_SUBNET=$(pick_subnet)
+# A /24 in 10.250.0.0/16, outside the net module's test range.
+export FJORD_SUBNET=$(free_24 10.250).0/24
 
 # Removes the bridge and every iptables rule and chain that carries its name.
 remove_bridge() {
@@ -54,21 +45,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-  echo "FAIL [$CASE]: $*" >&2
-  exit 1
-}
-expect_eq() {  # expect_eq WANT GOT WHAT
-  [[ "$1" == "$2" ]] || fail "$3: want '$1', got '$2'"
-}
-wait_for() {  # wait_for SECONDS COMMAND...: polls until COMMAND succeeds
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.05
-  done
-}
 run() { "$F" run --root "$R" "$@"; }
 # A field of `fjord inspect` (strings and numbers at any depth, first match).
 inspect_field() {

@@ -6,6 +6,7 @@ set -uo pipefail
 F=${1:?fjord binary}
 CASE=${2:?case}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
+source "$SRC/tests/lib/case.sh"
 
 T=$(mktemp -d /tmp/fjord-it.XXXXXX)
 R=$T/root
@@ -24,25 +25,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-  echo "FAIL [$CASE]: $*" >&2
-  exit 1
-}
-expect_eq() {  # expect_eq WANT GOT WHAT
-  [[ "$1" == "$2" ]] || fail "$3: want '$1', got '$2'"
-}
 run() { "$F" run --root "$R" --rootfs "$RFS" "$@"; }
 # The cgroup directories of container $1 (from its state.json).
 cgroup_dirs() { grep -o '"/sys/fs/cgroup[^"]*"' "$R/containers/$1/state.json" | tr -d '"'; }
 state_field() { grep -o "\"$2\": [0-9]*" "$R/containers/$1/running.json" | grep -o '[0-9]*$'; }
-wait_for() {  # wait_for SECONDS COMMAND...: polls until COMMAND succeeds
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.05
-  done
-}
 alive() { [[ -r /proc/$1/stat ]] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; }
 no_leftovers() {  # no container cgroup and no process of container $1 (init pid $2)
   for d in /sys/fs/cgroup/*/"$FJORD_CGROUP_PARENT"/"$1" /sys/fs/cgroup/"$FJORD_CGROUP_PARENT"/"$1"; do
