@@ -199,7 +199,7 @@ class JsonWriter {
     out_->push_back(c);
     first_ = false;
   }
-  void Quoted(std::string_view s);
+  void Quoted(std::string_view s);  // json_util.cc
 
   std::string* out_;
   bool first_ = true;
