@@ -267,6 +267,10 @@ std::string ToJson(const RegistrationReply& v) {
 
 std::string ToJson(const ScheduledUnit& v) { return Dump(ScheduledUnitJson(v)); }
 
+std::string OptionsToJson(const std::vector<UnitOption>& options) {
+  return Dump(OptionsJson(options));
+}
+
 std::string ToJson(const Schedule& v) {
   json list = json::array();
   for (const auto& u : v.units) list.push_back(ScheduledUnitJson(u));

@@ -166,6 +166,8 @@ std::string ToJson(const Resources& v);
 std::string ToJson(const MachineRegistration& v);
 std::string ToJson(const RegistrationReply& v);
 std::string ToJson(const ScheduledUnit& v);
+// A unit's options as a JSON array, the form of ScheduledUnit's "options".
+std::string OptionsToJson(const std::vector<UnitOption>& options);
 std::string ToJson(const Schedule& v);
 std::string ToJson(const UnitStatusReport& v);
 std::string ToJson(const StateReport& v);

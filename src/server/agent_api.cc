@@ -20,18 +20,46 @@ bool ValidMachineId(std::string_view id) {
   return true;
 }
 
-// {"revision":R,"units":[<stored ScheduledUnit values>]}: the values are already JSON.
-http::Response ScheduleResponse(store::Store& store, const std::string& machine) {
+// {"revision":R,"units":[...]}: each stored value ({"name","hash","desiredState"}) with the
+// options of the unit's body spliced in. A value whose body no unit holds any more (the unit was
+// destroyed or its content replaced; the reconciler is about to rewrite the key) is left out.
+http::Response ScheduleResponse(store::Store& store, const View& view,
+                                const std::string& machine) {
   std::string prefix = SchedulePrefix(machine);
   auto range = store.Range({prefix, store::PrefixEnd(prefix)});
   if (!range.ok()) {
     return ErrorResponse(503,
                          "read the schedule of `" + machine + "`: " + range.status().ToString());
   }
+  std::vector<std::pair<const std::string*, BodyPtr>> units;  // value, body (null: as stored)
+  units.reserve(range->kvs.size());
+  {
+    std::lock_guard<std::mutex> l(view.mu);
+    for (const auto& kv : range->kvs) {
+      auto rec = api::ScheduledUnitFromJson(kv.value);
+      if (!rec.ok()) {
+        spdlog::error("skipping unreadable {}: {}", kv.key, rec.status().ToString());
+        continue;
+      }
+      if (!rec->options.empty()) {  // written with its options (by an earlier version)
+        units.emplace_back(&kv.value, nullptr);
+      } else if (BodyPtr body = view.FindBodyLocked(rec->hash)) {
+        units.emplace_back(&kv.value, std::move(body));
+      }
+    }
+  }
   std::string body = "{\"revision\":" + std::to_string(range->revision) + ",\"units\":[";
-  for (size_t i = 0; i < range->kvs.size(); ++i) {
+  for (size_t i = 0; i < units.size(); ++i) {
+    const auto& [value, unit_body] = units[i];
     if (i > 0) body += ',';
-    body += range->kvs[i].value;
+    if (!unit_body || value->empty() || value->back() != '}') {
+      body += *value;
+      continue;
+    }
+    body.append(*value, 0, value->size() - 1);
+    body += ",\"options\":";
+    body += unit_body->options_json;
+    body += '}';
   }
   body += "]}";
   return http::Response::Json(200, std::move(body));
@@ -127,7 +155,7 @@ base::Status Server::Impl::AddAgentRoutes(http::Router& router) {
         }
         auto wait = req.query.Get("waitIndex");
         if (!wait) {
-          resp.Respond(ScheduleResponse(*store, id));
+          resp.Respond(ScheduleResponse(*store, view, id));
           return;
         }
         auto wait_index = ParseInt(*wait);
@@ -148,12 +176,14 @@ base::Status Server::Impl::AddAgentRoutes(http::Router& router) {
         auto watcher = store->Watch({prefix, store::PrefixEnd(prefix), *wait_index + 1});
         if (!watcher.ok()) {
           // Compacted past waitIndex (or a future one): answer at once with the full schedule.
-          resp.Respond(ScheduleResponse(*store, id));
+          resp.Respond(ScheduleResponse(*store, view, id));
           return;
         }
         polls->Add(
             std::move(*watcher), clock->Now() + std::chrono::milliseconds(timeout_ms), resp,
-            [id](store::Store& s, std::vector<store::Event>) { return ScheduleResponse(s, id); });
+            [this, id](store::Store& s, std::vector<store::Event>) {
+              return ScheduleResponse(s, view, id);
+            });
       },
       http::Dispatch::kWorker));
 

@@ -124,6 +124,68 @@ TEST_F(SchedulingTest, TemplatesAreNotScheduledInstancesAre) {
   EXPECT_EQ(a.Units(), (std::set<std::string>{"t@1.service", "t@2.service"}));
 }
 
+// Instances of one template share their content and, without specifiers, one scheduler
+// request; with a specifier each instance's request is its own: web@N follows db@N.
+TEST_F(SchedulingTest, InstanceSpecifiersGiveEachInstanceItsOwnRequest) {
+  FakeAgent a(server_->url(), "a");
+  FakeAgent b(server_->url(), "b");
+  FakeAgent c(server_->url(), "c");
+  ASSERT_EQ(a.Register(), 200);
+  ASSERT_EQ(b.Register(), 200);
+  ASSERT_EQ(c.Register(), 200);
+  const std::string spread = Opt("X-Fleet", "Conflicts", "db@*.service");
+  for (int i = 1; i <= 3; ++i) Submit("db@" + std::to_string(i) + ".service", spread);
+  const std::string follow = Opt("X-Fleet", "MachineOf", "db@%i.service");
+  for (int i = 1; i <= 3; ++i) Submit("web@" + std::to_string(i) + ".service", follow);
+  ASSERT_TRUE(WaitFor([&] {
+    auto w = Where({&a, &b, &c});
+    for (int i = 1; i <= 3; ++i) {
+      auto db = w["db@" + std::to_string(i) + ".service"];
+      if (db.size() != 1 || w["web@" + std::to_string(i) + ".service"] != db) return false;
+    }
+    return true;
+  }));
+  auto w = Where({&a, &b, &c});
+  EXPECT_NE(w["db@1.service"], w["db@2.service"]);
+  EXPECT_NE(w["db@2.service"], w["db@3.service"]);
+  EXPECT_NE(w["db@1.service"], w["db@3.service"]);
+}
+
+// The store keeps a placement as {name, hash, desiredState}; the agent's schedule answer
+// carries the unit's options all the same, also for a placement written with its options by an
+// earlier version.
+TEST_F(SchedulingTest, ScheduleAnswersCarryTheOptions) {
+  Submit("o.service", Opt("X-Fleet", "MachineID", "a") + "," + Opt("Service", "Nice", "5"));
+  FakeAgent a(server_->url(), "a");
+  ASSERT_EQ(a.Register(), 200);
+  ASSERT_TRUE(WaitFor([&] { return a.Units().size() == 1; }));
+  api::UnitView v = GetView("o.service");
+  api::ScheduledUnit got = a.Schedule().units.at(0);
+  EXPECT_EQ(got.hash, v.hash);
+  EXPECT_EQ(got.options, v.options);
+  EXPECT_EQ(got.options.size(), 3u);
+  client_.reset();
+  server_.reset();
+  {
+    auto st = store::OpenSqliteStore(dir_ / "state.db");
+    ASSERT_TRUE(st.ok());
+    auto kv = (*st)->Get("/schedule/a/o.service");
+    ASSERT_TRUE(kv.ok() && kv->has_value());
+    auto stored = api::ScheduledUnitFromJson((*kv)->value);
+    ASSERT_TRUE(stored.ok());
+    EXPECT_TRUE(stored->options.empty()) << (*kv)->value;
+    EXPECT_EQ(stored->hash, v.hash);
+    // As an earlier version wrote it: the options inline.
+    ASSERT_TRUE((*st)->Put("/schedule/a/o.service", api::ToJson(got)).ok());
+    ASSERT_TRUE((*st)->Close().ok());
+  }
+  StartServer();
+  FakeAgent again(server_->url(), "a");
+  ASSERT_EQ(again.Register(), 200);
+  ASSERT_TRUE(WaitFor([&] { return again.Units().size() == 1; }));
+  EXPECT_EQ(again.Schedule().units.at(0), got);
+}
+
 TEST_F(SchedulingTest, UnschedulableUnitWaitsWithReasonUntilAMachineFits) {
   FakeAgent small(server_->url(), "small", {}, 1000);
   ASSERT_EQ(small.Register(), 200);

@@ -22,12 +22,12 @@ bool IsActiveState(std::string_view s) {
 
 // Where a unit runs and fleet's currentState: launched when its machine reports it active,
 // loaded when reported otherwise, inactive when not placed or not reported.
-static void PlacementLocked(const View& view, const std::string& name, std::string* machine,
-                            api::UnitStateName* current) {
+static void PlacementLocked(const View& view, const std::string& name, const UnitEntry& e,
+                            std::string* machine, api::UnitStateName* current) {
   *current = api::UnitStateName::kInactive;
-  auto p = view.placements.find(name);
-  if (p == view.placements.end() || p->second.machines.empty() || p->second.global) return;
-  *machine = p->second.machines.front();
+  const PlacementView& p = e.placement;
+  if (p.machines.empty() || p.global) return;
+  *machine = p.machines.front();
   auto ms = view.states.find(*machine);
   if (ms == view.states.end()) return;
   auto st = ms->second.find(name);
@@ -37,33 +37,33 @@ static void PlacementLocked(const View& view, const std::string& name, std::stri
                  : api::UnitStateName::kLoaded;
 }
 
-api::Unit Server::Impl::FleetUnitLocked(const UnitEntry& e) const {
+api::Unit Server::Impl::FleetUnitLocked(const std::string& name, const UnitEntry& e) const {
   api::Unit u;
-  u.name = e.record.name;
-  u.options = e.record.options;
-  u.desired_state = e.record.desired_state;
+  u.name = name;
+  u.options = e.body->options;
+  u.desired_state = e.desired_state;
   api::UnitStateName current;
-  PlacementLocked(view, u.name, &u.machine_id, &current);
+  PlacementLocked(view, name, e, &u.machine_id, &current);
   u.current_state = current;
   return u;
 }
 
-api::UnitView Server::Impl::UnitViewLocked(const UnitEntry& e, bool with_options) const {
+api::UnitView Server::Impl::UnitViewLocked(const std::string& name, const UnitEntry& e,
+                                           bool with_options) const {
   api::UnitView v;
-  v.name = e.record.name;
-  v.hash = e.record.hash;
-  v.desired_state = e.record.desired_state;
+  v.name = name;
+  v.hash = e.body->hash;
+  v.desired_state = e.desired_state;
   api::UnitStateName current;
-  PlacementLocked(view, v.name, &v.machine_id, &current);
+  PlacementLocked(view, name, e, &v.machine_id, &current);
   v.current_state = current;
-  auto p = view.placements.find(v.name);
-  if (p != view.placements.end()) {
-    v.global = p->second.global;
-    v.reason = p->second.reason;
-  } else if (e.record.desired_state != api::UnitStateName::kInactive) {
+  if (e.placement.published) {
+    v.global = e.placement.global;
+    v.reason = e.placement.reason;
+  } else if (e.desired_state != api::UnitStateName::kInactive) {
     v.reason = "waiting for the scheduler";
   }
-  if (with_options) v.options = e.record.options;
+  if (with_options) v.options = e.body->options;
   return v;
 }
 
@@ -75,11 +75,17 @@ void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
         ErrorResponse(503, "unit `" + call->name + "` is being changed concurrently; try again"));
     return;
   }
+  // The existing unit's content, desired state and revision.
   std::optional<UnitEntry> existing;
   {
     std::lock_guard<std::mutex> l(view.mu);
     auto it = view.units.find(call->name);
-    if (it != view.units.end()) existing = it->second;
+    if (it != view.units.end()) {
+      existing.emplace();
+      existing->desired_state = it->second.desired_state;
+      existing->body = it->second.body;
+      existing->mod_revision = it->second.mod_revision;
+    }
   }
   const std::string key = UnitKey(call->name);
   api::ScheduledUnit record;
@@ -98,7 +104,7 @@ void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
     txn.compare.push_back(store::Compare::Missing(key));
     status = 201;
   } else {
-    if (!call->options.empty() && call->hash != existing->record.hash) {
+    if (!call->options.empty() && call->hash != existing->body->hash) {
       call->responder.Respond(ErrorResponse(
           409, "unit `" + call->name + "` already exists with different options; destroy it first",
           "options"));
@@ -109,18 +115,20 @@ void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
           409, "unit `" + call->name + "` exists: give desiredState to change it", "desiredState"));
       return;
     }
-    record = existing->record;
-    if (!call->desired || *call->desired == record.desired_state) {
+    if (!call->desired || *call->desired == existing->desired_state) {
       // Nothing changes: no write.
       if (call->native) {
         std::lock_guard<std::mutex> l(view.mu);
+        auto it = view.units.find(call->name);
+        const UnitEntry& current = it != view.units.end() ? it->second : *existing;
         call->responder.Respond(
-            http::Response::Json(200, api::ToJson(UnitViewLocked(*existing, false))));
+            http::Response::Json(200, api::ToJson(UnitViewLocked(call->name, current, false))));
       } else {
         call->responder.Respond(http::Response::Empty(204));
       }
       return;
     }
+    record = RecordOf(call->name, *existing);
     record.desired_state = *call->desired;
     txn.compare.push_back(store::Compare::ModRevisionIs(key, existing->mod_revision));
     status = call->native ? 200 : 204;
@@ -137,14 +145,18 @@ void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
       PutUnit(call);  // changed meanwhile: the view already holds the winner's write
       return;
     }
-    UnitEntry entry{std::move(record), r->revision};
     http::Response response = http::Response::Empty(status);
     {
       std::lock_guard<std::mutex> l(view.mu);
-      auto& slot = view.units[call->name];
-      slot = std::move(entry);
-      if (call->native)
-        response = http::Response::Json(status, api::ToJson(UnitViewLocked(slot, false)));
+      UnitEntry& slot = view.units[call->name];
+      if (status == 201) slot = UnitEntry{};  // a new unit: no placement yet
+      slot.desired_state = record.desired_state;
+      slot.body = view.InternLocked(std::move(record.hash), std::move(record.options));
+      slot.mod_revision = r->revision;
+      if (call->native) {
+        response =
+            http::Response::Json(status, api::ToJson(UnitViewLocked(call->name, slot, false)));
+      }
     }
     reconciler->UnitChanged(call->name);
     if (status == 201) {
@@ -208,7 +220,7 @@ base::Status Server::Impl::AddFleetRoutes(http::Router& router) {
           std::lock_guard<std::mutex> l(view.mu);
           auto it = after.empty() ? view.units.begin() : view.units.upper_bound(after);
           for (; it != view.units.end() && page.units.size() < kFleetPageSize; ++it) {
-            page.units.push_back(FleetUnitLocked(it->second));
+            page.units.push_back(FleetUnitLocked(it->first, it->second));
           }
           if (it != view.units.end())
             page.next_page_token = EncodePageToken(page.units.back().name);
@@ -223,7 +235,7 @@ base::Status Server::Impl::AddFleetRoutes(http::Router& router) {
         std::lock_guard<std::mutex> l(view.mu);
         auto it = view.units.find(name);
         if (it == view.units.end()) return ErrorResponse(404, "unit `" + name + "` does not exist");
-        return http::Response::Json(200, api::ToJson(FleetUnitLocked(it->second)));
+        return http::Response::Json(200, api::ToJson(FleetUnitLocked(it->first, it->second)));
       }));
 
   FJORD_RETURN_IF_ERROR(router.Add(

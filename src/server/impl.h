@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "api/protocol.h"
@@ -42,10 +43,32 @@ bool SplitMachineUnitKey(std::string_view key, std::string_view prefix, std::str
 
 // ---- The view: what API reads are served from. Updated after each durable write.
 
-struct UnitEntry {
-  api::ScheduledUnit record;  // the /units/<name> value: name, hash, desiredState, options
-  store::Revision mod_revision = 0;
+// A unit's content: its options under their fleet content hash. Units with the same content (a
+// template's instances) share one immutable body, interned in View::bodies, so a million
+// instances of a few thousand apps keep a few thousand copies of their options.
+struct UnitBody {
+  std::string hash;
+  std::vector<api::UnitOption> options;
+  std::string options_json;  // `options` as a JSON array, spliced into schedule answers
 };
+using BodyPtr = std::shared_ptr<const UnitBody>;
+
+struct PlacementView {
+  std::vector<std::string> machines;  // where the unit is placed (several for a global unit)
+  std::string reason;                 // why it is not placed, when it is not
+  bool global = false;
+  bool published = false;  // false until the reconciler has seen the unit
+};
+
+struct UnitEntry {
+  api::UnitStateName desired_state = api::UnitStateName::kInactive;
+  BodyPtr body;
+  store::Revision mod_revision = 0;  // of /units/<name>
+  PlacementView placement;           // published by the reconciler
+};
+
+// The /units/<name> record of an entry.
+api::ScheduledUnit RecordOf(std::string_view name, const UnitEntry& e);
 
 struct MachineEntry {
   api::MachineRegistration reg;
@@ -61,19 +84,21 @@ struct StateEntry {
   std::string json;  // as stored, to detect changes cheaply
 };
 
-struct PlacementView {
-  std::vector<std::string> machines;  // where the unit is placed (several for a global unit)
-  std::string reason;                 // why it is not placed, when it is not
-  bool global = false;
-};
-
 // Every member is guarded by mu.
 struct View {
   mutable std::mutex mu;
   std::map<std::string, UnitEntry, std::less<>> units;
   std::map<std::string, MachineEntry, std::less<>> machines;
   std::map<std::string, std::map<std::string, StateEntry>, std::less<>> states;  // machine, unit
-  std::map<std::string, PlacementView, std::less<>> placements;
+
+  // The body with this hash and options: the interned one when a unit still holds it.
+  BodyPtr InternLocked(std::string hash, std::vector<api::UnitOption> options);
+  // The body with this hash if a unit still holds it, else null.
+  BodyPtr FindBodyLocked(std::string_view hash) const;
+
+ private:
+  std::unordered_map<std::string, std::weak_ptr<const UnitBody>> bodies_;  // by hash
+  size_t sweep_at_ = 1024;  // expired entries are swept when the table reaches this size
 };
 
 // Unit options -> scheduler request; `reason` says why a unit is not schedulable.
@@ -82,7 +107,16 @@ struct UnitSchedulingInfo {
   scheduler::TaskRequest request;
   std::string reason;
 };
-UnitSchedulingInfo SchedulingInfoOf(const api::ScheduledUnit& record);
+UnitSchedulingInfo SchedulingInfoOf(std::string_view name,
+                                    const std::vector<api::UnitOption>& options);
+// Whether SchedulingInfoOf depends on the unit's name beyond the request's `name` field: when an
+// option uses a specifier (%i, %n, ...). Otherwise a template's instances share one request.
+bool RequestDependsOnName(const std::vector<api::UnitOption>& options);
+
+// The /schedule/<machine>/<unit> value: {"name","hash","desiredState"}. The options are not
+// repeated for every placement; schedule answers splice them in from the unit's body.
+std::string ScheduleValue(std::string_view name, std::string_view hash,
+                          api::UnitStateName desired);
 
 // ---- The reconciler: one thread owns the scheduler and writes /schedule keys.
 //
@@ -120,13 +154,21 @@ class Reconciler {
   void AfterFlush(std::function<void()> done);
 
  private:
+  // A /schedule key this reconciler wrote: the machine and a digest of the value.
+  struct Written {
+    std::string machine;
+    uint64_t digest = 0;
+  };
+  // The reconciler's model of a unit. Kept small: a million of them live at once.
   struct RUnit {
-    std::string hash;
-    api::ScheduledUnit record;
-    UnitSchedulingInfo info;
-    std::set<std::string> machines;              // where the scheduler placed it
-    std::map<std::string, std::string> written;  // machine -> /schedule value in the store
+    api::UnitStateName desired = api::UnitStateName::kInactive;
+    BodyPtr body;
+    std::shared_ptr<const UnitSchedulingInfo> info;  // shared by instances of one template
+    std::vector<std::string> machines;  // sorted; where the scheduler placed it
+    std::vector<Written> written;       // its /schedule keys in the store
     std::string reason;
+    bool active() const { return desired != api::UnitStateName::kInactive; }
+    bool placed_on(std::string_view m) const;
   };
 
   void Run();
@@ -145,6 +187,10 @@ class Reconciler {
   void Publish();
   void LogPass();
   void Touch(const std::string& name) { touched_units_.insert(name); }
+  std::shared_ptr<const UnitSchedulingInfo> InfoFor(const std::string& name, const UnitBody& body);
+  // The request to give the scheduler for unit `name` (a shared request, named).
+  const scheduler::TaskRequest& RequestFor(const std::string& name, const RUnit& u);
+  void DropWritten(const std::string& name, RUnit& u, std::string_view machine);
 
   Options options_;
   store::Store* store_;
@@ -163,7 +209,22 @@ class Reconciler {
   // Owned by the reconciler thread.
   std::unique_ptr<scheduler::Scheduler> sched_;
   scheduler::ReschedulePlanner planner_;
-  std::map<std::string, RUnit> units_;
+  std::map<std::string, RUnit, std::less<>> units_;
+  // Requests shared by a template's instances: key hash + '\0' + template name.
+  std::unordered_map<std::string, std::shared_ptr<const UnitSchedulingInfo>> shared_info_;
+  scheduler::TaskRequest named_request_;  // RequestFor's scratch
+  size_t shared_info_sweep_at_ = 1024;
+  // Placing a million units is split into passes of this many, so the store commits one
+  // pass while the next is placed.
+  static constexpr size_t kPlacementsPerPass = 20000;
+  size_t placed_this_pass_ = 0;
+  bool more_work_ = false;  // a pass stopped at kPlacementsPerPass: run the next without waiting
+  bool retry_in_progress_ = false;  // a sweep over pending_ continues at retry_cursor_
+  std::string retry_cursor_;
+  // Flushed transactions the store has not acknowledged (guarded by mu_): a pass waits while
+  // there are kMaxFlushesInFlight, so a burst cannot queue a million writes in memory.
+  static constexpr int kMaxFlushesInFlight = 2;
+  int flushes_in_flight_ = 0;
   std::set<std::string> pending_;                            // active, schedulable, not placed
   std::map<std::string, std::set<std::string>> waiting_on_;  // MachineOf target -> waiters
   bool retry_pending_ = false;
@@ -253,8 +314,9 @@ struct Server::Impl {
   void Scale(const http::Request& req, http::Responder resp);
 
   // Views for the APIs; callers hold view.mu.
-  api::Unit FleetUnitLocked(const UnitEntry& e) const;
-  api::UnitView UnitViewLocked(const UnitEntry& e, bool with_options) const;
+  api::Unit FleetUnitLocked(const std::string& name, const UnitEntry& e) const;
+  api::UnitView UnitViewLocked(const std::string& name, const UnitEntry& e,
+                               bool with_options) const;
 };
 
 // ---- Helpers shared by the API files.

@@ -54,7 +54,7 @@ base::Status Server::Impl::AddNativeRoutes(http::Router& router) {
           auto it = after.empty() ? view.units.begin() : view.units.upper_bound(after);
           page.units.reserve(std::min<size_t>(limit, view.units.size()));
           for (; it != view.units.end() && static_cast<int64_t>(page.units.size()) < limit; ++it) {
-            api::UnitView v = UnitViewLocked(it->second, false);
+            api::UnitView v = UnitViewLocked(it->first, it->second, false);
             auto r = reports.find(it->first);
             if (r != reports.end()) {
               for (const auto* rep : r->second) v.states.push_back(*rep);
@@ -74,7 +74,7 @@ base::Status Server::Impl::AddNativeRoutes(http::Router& router) {
     std::lock_guard<std::mutex> l(view.mu);
     auto it = view.units.find(name);
     if (it == view.units.end()) return ErrorResponse(404, "unit `" + name + "` does not exist");
-    api::UnitView v = UnitViewLocked(it->second, true);
+    api::UnitView v = UnitViewLocked(it->first, it->second, true);
     for (const auto& [m, states] : view.states) {
       auto s = states.find(name);
       if (s != states.end()) v.states.push_back(s->second.report);
@@ -143,16 +143,16 @@ base::Status Server::Impl::AddNativeRoutes(http::Router& router) {
         "GET", "/v1/units/{name}/" + suffix, [this, suffix](const http::Request& req) {
           std::string name(req.Param("name"));
           std::lock_guard<std::mutex> l(view.mu);
-          if (!view.units.count(name))
+          auto unit = view.units.find(name);
+          if (unit == view.units.end())
             return ErrorResponse(404, "unit `" + name + "` does not exist");
-          auto p = view.placements.find(name);
-          if (p == view.placements.end() || p->second.machines.empty()) {
+          const std::vector<std::string>& placed = unit->second.placement.machines;
+          if (placed.empty()) {
             return ErrorResponse(409, "unit `" + name + "` is not scheduled on any machine");
           }
-          std::string machine = p->second.machines.front();
+          std::string machine = placed.front();
           if (auto want = req.query.Get("machineID")) {
-            if (std::find(p->second.machines.begin(), p->second.machines.end(), *want) ==
-                p->second.machines.end()) {
+            if (std::find(placed.begin(), placed.end(), *want) == placed.end()) {
               return ErrorResponse(409, "unit `" + name + "` is not scheduled on `" + *want + "`",
                                    "machineID");
             }
@@ -271,7 +271,7 @@ void Server::Impl::Scale(const http::Request& req, http::Responder resp) {
     resp.Respond(ErrorResponse(400, "instances must be between 0 and 100000", "instances"));
     return;
   }
-  api::ScheduledUnit tmpl;
+  UnitEntry tmpl;
   std::vector<std::string> existing;
   {
     std::lock_guard<std::mutex> l(view.mu);
@@ -280,7 +280,7 @@ void Server::Impl::Scale(const http::Request& req, http::Responder resp) {
       resp.Respond(ErrorResponse(404, "template `" + name + "` does not exist: submit it first"));
       return;
     }
-    tmpl = it->second.record;
+    tmpl.body = it->second.body;
     size_t at = name.find("@.");
     if (at == std::string::npos) {
       resp.Respond(ErrorResponse(400, "`" + name + "` is not a template (name@.service)", "name"));
@@ -300,14 +300,10 @@ void Server::Impl::Scale(const http::Request& req, http::Responder resp) {
     return;
   }
   store::TxnRequest txn;
-  std::vector<api::ScheduledUnit> added;
+  tmpl.desired_state = sr->desired_state.value_or(api::UnitStateName::kLaunched);
   for (const auto& inst : plan->to_add) {
-    api::ScheduledUnit u = tmpl;
-    u.name = inst;
-    u.desired_state = sr->desired_state.value_or(api::UnitStateName::kLaunched);
     txn.compare.push_back(store::Compare::Missing(UnitKey(inst)));
-    txn.success.push_back(store::Op::Put(UnitKey(inst), api::ToJson(u)));
-    added.push_back(std::move(u));
+    txn.success.push_back(store::Op::Put(UnitKey(inst), api::ToJson(RecordOf(inst, tmpl))));
   }
   for (const auto& inst : plan->to_remove) txn.success.push_back(store::Op::Delete(UnitKey(inst)));
   api::ScaleReply reply;
@@ -317,7 +313,7 @@ void Server::Impl::Scale(const http::Request& req, http::Responder resp) {
     resp.Respond(http::Response::Json(200, api::ToJson(reply)));
     return;
   }
-  Write(std::move(txn), [this, resp, added = std::move(added), reply = std::move(reply),
+  Write(std::move(txn), [this, resp, tmpl = std::move(tmpl), reply = std::move(reply),
                          name](base::Result<store::TxnResponse> r) mutable {
     if (!r.ok() || !r->succeeded) {
       resp.Respond(ErrorResponse(r.ok() ? 409 : 503,
@@ -328,9 +324,12 @@ void Server::Impl::Scale(const http::Request& req, http::Responder resp) {
     }
     {
       std::lock_guard<std::mutex> l(view.mu);
-      for (auto& u : added) {
-        std::string n = u.name;
-        view.units[n] = UnitEntry{std::move(u), r->revision};
+      for (const auto& n : reply.added) {
+        UnitEntry& e = view.units[n];
+        e = UnitEntry{};
+        e.desired_state = tmpl.desired_state;
+        e.body = tmpl.body;
+        e.mod_revision = r->revision;
       }
       for (const auto& n : reply.removed) view.units.erase(n);
     }

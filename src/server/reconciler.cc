@@ -23,11 +23,36 @@ scheduler::MachineSpec SpecOf(const api::MachineRegistration& reg) {
   return spec;
 }
 
-bool Active(const api::ScheduledUnit& r) {
-  return r.desired_state != api::UnitStateName::kInactive;
+uint64_t Digest(std::string_view value) { return std::hash<std::string_view>{}(value); }
+
+// Which units can share a scheduling request (with equal content): the instances of one
+// template ("web@3.service" -> "web@.service"). Any other unit is alone with its own name,
+// marked so that a template's own key differs from its instances'.
+std::string TemplateKey(std::string_view name) {
+  size_t at = name.find('@'), dot = name.rfind('.');
+  if (at == std::string_view::npos || dot == std::string_view::npos || dot <= at + 1) {
+    return "=" + std::string(name);
+  }
+  return std::string(name.substr(0, at + 1)).append(name.substr(dot));
+}
+
+void InsertSorted(std::vector<std::string>& v, const std::string& s) {
+  auto it = std::lower_bound(v.begin(), v.end(), s);
+  if (it == v.end() || *it != s) v.insert(it, s);
+}
+
+bool EraseSorted(std::vector<std::string>& v, std::string_view s) {
+  auto it = std::lower_bound(v.begin(), v.end(), s);
+  if (it == v.end() || *it != s) return false;
+  v.erase(it);
+  return true;
 }
 
 }  // namespace
+
+bool Reconciler::RUnit::placed_on(std::string_view m) const {
+  return std::binary_search(machines.begin(), machines.end(), m);
+}
 
 Reconciler::Reconciler(Options options, store::Store* store, View* view, base::Clock* clock)
     : options_(options),
@@ -38,6 +63,32 @@ Reconciler::Reconciler(Options options, store::Store* store, View* view, base::C
 
 Reconciler::~Reconciler() { Stop(); }
 
+std::shared_ptr<const UnitSchedulingInfo> Reconciler::InfoFor(const std::string& name,
+                                                              const UnitBody& body) {
+  if (RequestDependsOnName(body.options)) {
+    return std::make_shared<const UnitSchedulingInfo>(SchedulingInfoOf(name, body.options));
+  }
+  std::string key = body.hash;
+  key += '\0';
+  key += TemplateKey(name);
+  auto& slot = shared_info_[key];
+  if (!slot) slot = std::make_shared<const UnitSchedulingInfo>(SchedulingInfoOf(name, body.options));
+  auto info = slot;
+  // Requests no unit holds any more are dropped when the table has doubled.
+  if (shared_info_.size() >= shared_info_sweep_at_) {
+    std::erase_if(shared_info_, [](const auto& kv) { return kv.second.use_count() == 1; });
+    shared_info_sweep_at_ = std::max<size_t>(1024, 2 * shared_info_.size());
+  }
+  return info;
+}
+
+const scheduler::TaskRequest& Reconciler::RequestFor(const std::string& name, const RUnit& u) {
+  if (u.info->request.name == name) return u.info->request;
+  named_request_ = u.info->request;  // assignment reuses the scratch's storage
+  named_request_.name = name;
+  return named_request_;
+}
+
 base::Status Reconciler::Recover() {
   scheduler::SchedulerOptions so;
   so.seed = options_.seed;
@@ -47,15 +98,15 @@ base::Status Reconciler::Recover() {
     for (const auto& [id, m] : view_->machines) specs.push_back(SpecOf(m.reg));
     for (const auto& [name, e] : view_->units) {
       RUnit u;
-      u.hash = e.record.hash;
-      u.record = e.record;
-      units_.emplace(name, std::move(u));
+      u.desired = e.desired_state;
+      u.body = e.body;
+      units_.emplace_hint(units_.end(), name, std::move(u));
     }
   }
   auto sched = scheduler::Scheduler::Create(std::move(specs), so);
   if (!sched.ok()) return sched.status().Wrap("rebuild the scheduler from the store");
   sched_ = std::move(*sched);
-  for (auto& [name, u] : units_) u.info = SchedulingInfoOf(u.record);
+  for (auto& [name, u] : units_) u.info = InfoFor(name, *u.body);
 
   // Existing placements: Assign what is still valid, delete the rest.
   auto range = store_->Range({std::string(kSchedulePrefix), store::PrefixEnd(kSchedulePrefix)});
@@ -73,16 +124,21 @@ base::Status Reconciler::Recover() {
       continue;
     }
     RUnit& u = it->second;
-    if (u.written.emplace(machine, kv.value).second) ++machine_units_[machine];
-    if (!u.info.schedulable || !Active(u.record) || !sched_->HasMachine(machine)) continue;
-    if (!u.info.request.global && !u.machines.empty()) continue;  // duplicate: Sync deletes it
-    if (sched_->Assign(u.info.request, machine).ok()) {
-      u.machines.insert(machine);
+    bool known = std::any_of(u.written.begin(), u.written.end(),
+                             [&](const Written& w) { return w.machine == machine; });
+    if (!known) {
+      u.written.push_back({machine, Digest(kv.value)});
+      ++machine_units_[machine];
+    }
+    if (!u.info->schedulable || !u.active() || !sched_->HasMachine(machine)) continue;
+    if (!u.info->request.global && !u.machines.empty()) continue;  // duplicate: Sync deletes it
+    if (sched_->Assign(RequestFor(unit, u), machine).ok()) {
+      InsertSorted(u.machines, machine);
       ++restored;
     }
   }
   for (auto& [name, u] : units_) {
-    if (u.info.schedulable && Active(u.record) && u.machines.empty()) pending_.insert(name);
+    if (u.info->schedulable && u.active() && u.machines.empty()) pending_.insert(name);
     Sync(name, u);  // drops keys of inactive units and duplicates, rewrites changed content
     Touch(name);
   }
@@ -145,19 +201,28 @@ void Reconciler::Run() {
     std::vector<std::function<void()>> tasks;
     {
       std::unique_lock<std::mutex> l(mu_);
-      int64_t wait_ms = tick.count();
-      if (planner_.queued() > 0) {
-        wait_ms =
-            std::min<int64_t>(wait_ms, planner_.MillisUntilNextToken(SteadyMs(clock_->Now())));
+      if (more_work_) {
+        // Go on at once, but not faster than the store commits.
+        cv_.wait(l, [this] { return stop_ || flushes_in_flight_ < kMaxFlushesInFlight; });
+      } else {
+        int64_t wait_ms = tick.count();
+        if (planner_.queued() > 0) {
+          wait_ms =
+              std::min<int64_t>(wait_ms, planner_.MillisUntilNextToken(SteadyMs(clock_->Now())));
+        }
+        cv_.wait_for(l, std::chrono::milliseconds(std::max<int64_t>(wait_ms, 1)), [this] {
+          return stop_ || !dirty_units_.empty() || !dirty_machines_.empty() || !tasks_.empty();
+        });
       }
-      cv_.wait_for(l, std::chrono::milliseconds(std::max<int64_t>(wait_ms, 1)), [this] {
-        return stop_ || !dirty_units_.empty() || !dirty_machines_.empty() || !tasks_.empty();
-      });
       if (stop_) break;
-      units.swap(dirty_units_);
+      while (!dirty_units_.empty() && units.size() < kPlacementsPerPass) {
+        units.insert(dirty_units_.extract(dirty_units_.begin()));
+      }
+      more_work_ = !dirty_units_.empty();
       machines.swap(dirty_machines_);
       tasks.swap(tasks_);
     }
+    placed_this_pass_ = 0;
     for (auto& [id, done] : machines) {
       HandleMachine(id);
       if (done) AfterFlush(std::move(done));
@@ -178,33 +243,37 @@ void Reconciler::Run() {
 }
 
 void Reconciler::HandleUnit(const std::string& name) {
-  std::optional<api::ScheduledUnit> record;
+  api::UnitStateName desired{};
+  BodyPtr body;
   {
     std::lock_guard<std::mutex> l(view_->mu);
     auto it = view_->units.find(name);
-    if (it != view_->units.end()) record = it->second.record;
+    if (it != view_->units.end()) {
+      desired = it->second.desired_state;
+      body = it->second.body;
+    }
   }
   auto it = units_.find(name);
-  if (!record) {
+  if (!body) {
     if (it != units_.end()) RemoveUnit(name);
     return;
   }
-  if (it != units_.end() && it->second.hash != record->hash) {
+  if (it != units_.end() && it->second.body->hash != body->hash) {
     RemoveUnit(name);  // destroyed and submitted again with other content
     it = units_.end();
   }
   if (it == units_.end()) {
     RUnit u;
-    u.hash = record->hash;
-    u.info = SchedulingInfoOf(*record);
+    u.info = InfoFor(name, *body);
     it = units_.emplace(name, std::move(u)).first;
   }
   RUnit& u = it->second;
-  u.record = std::move(*record);
+  u.desired = desired;
+  u.body = std::move(body);
   Touch(name);
-  if (!u.info.schedulable) {
-    u.reason = u.info.reason;
-  } else if (!Active(u.record)) {
+  if (!u.info->schedulable) {
+    u.reason = u.info->reason;
+  } else if (!u.active()) {
     Release(name, u);
     u.reason.clear();
     pending_.erase(name);
@@ -220,16 +289,19 @@ void Reconciler::RemoveUnit(const std::string& name) {
   RUnit& u = it->second;
   Release(name, u);
   pending_.erase(name);
-  for (const auto& [m, value] : u.written) {
-    ops_[ScheduleKey(m, name)] = std::nullopt;
-    --machine_units_[m];
-  }
   {
+    // Its reported states go with it: they can only be on the machines it was scheduled to.
     std::lock_guard<std::mutex> l(view_->mu);
-    for (auto& [machine, states] : view_->states) {
-      if (states.erase(name) > 0) ops_[StateKey(machine, name)] = std::nullopt;
+    for (const auto& w : u.written) {
+      auto states = view_->states.find(w.machine);
+      if (states != view_->states.end() && states->second.erase(name) > 0) {
+        ops_[StateKey(w.machine, name)] = std::nullopt;
+      }
     }
-    view_->placements.erase(name);
+  }
+  for (const auto& w : u.written) {
+    ops_[ScheduleKey(w.machine, name)] = std::nullopt;
+    --machine_units_[w.machine];
   }
   units_.erase(it);
   touched_units_.erase(name);
@@ -243,11 +315,12 @@ void Reconciler::Release(const std::string& name, RUnit& u) {
 }
 
 void Reconciler::TryPlace(const std::string& name, RUnit& u) {
-  if (u.info.request.global) {
+  ++placed_this_pass_;
+  if (u.info->request.global) {
     ReplaceGlobal(name, u);
     return;
   }
-  auto placed = sched_->Place(u.info.request);
+  auto placed = sched_->Place(RequestFor(name, u));
   if (placed.ok()) {
     u.machines = {placed->machine_id};
     u.reason.clear();
@@ -268,7 +341,9 @@ void Reconciler::TryPlace(const std::string& name, RUnit& u) {
     if (u.reason != reason) log_pending_.emplace_back(name, reason);
     u.reason = reason;
     pending_.insert(name);
-    if (!u.info.request.machine_of.empty()) waiting_on_[u.info.request.machine_of].insert(name);
+    if (!u.info->request.machine_of.empty()) {
+      waiting_on_[u.info->request.machine_of].insert(name);
+    }
   }
   Touch(name);
 }
@@ -276,10 +351,12 @@ void Reconciler::TryPlace(const std::string& name, RUnit& u) {
 void Reconciler::ReplaceGlobal(const std::string& name, RUnit& u) {
   (void)sched_->Release(name);
   std::vector<scheduler::PendingTask> not_placed;
-  auto placed = sched_->PlaceGlobal(u.info.request, &not_placed);
-  std::set<std::string> machines;
+  auto placed = sched_->PlaceGlobal(RequestFor(name, u), &not_placed);
+  std::vector<std::string> machines;
   if (placed.ok()) {
-    for (const auto& p : *placed) machines.insert(p.machine_id);
+    for (const auto& p : *placed) machines.push_back(p.machine_id);
+    std::sort(machines.begin(), machines.end());
+    machines.erase(std::unique(machines.begin(), machines.end()), machines.end());
   }
   std::string reason;
   if (!placed.ok()) {
@@ -304,22 +381,39 @@ void Reconciler::ReplaceGlobal(const std::string& name, RUnit& u) {
   Touch(name);
 }
 
+void Reconciler::DropWritten(const std::string& name, RUnit& u, std::string_view machine) {
+  auto w = std::find_if(u.written.begin(), u.written.end(),
+                        [&](const Written& x) { return x.machine == machine; });
+  if (w == u.written.end()) return;
+  ops_[ScheduleKey(machine, name)] = std::nullopt;
+  --machine_units_[w->machine];
+  u.written.erase(w);
+}
+
 void Reconciler::Sync(const std::string& name, RUnit& u) {
-  std::map<std::string, std::string> want;
-  if (Active(u.record) && !u.machines.empty()) {
-    std::string value = api::ToJson(u.record);
-    for (const auto& m : u.machines) want.emplace(m, value);
+  bool scheduled = u.active() && !u.machines.empty();
+  std::vector<Written> want;
+  std::string value;
+  uint64_t digest = 0;
+  if (scheduled) {
+    value = ScheduleValue(name, u.body->hash, u.desired);
+    digest = Digest(value);
+    want.reserve(u.machines.size());
   }
-  for (const auto& [m, value] : u.written) {
-    if (!want.count(m)) {
-      ops_[ScheduleKey(m, name)] = std::nullopt;
-      --machine_units_[m];
+  for (const auto& w : u.written) {
+    if (!scheduled || !u.placed_on(w.machine)) {
+      ops_[ScheduleKey(w.machine, name)] = std::nullopt;
+      --machine_units_[w.machine];
     }
   }
-  for (const auto& [m, value] : want) {
-    auto it = u.written.find(m);
-    if (it == u.written.end()) ++machine_units_[m];
-    if (it == u.written.end() || it->second != value) ops_[ScheduleKey(m, name)] = value;
+  if (scheduled) {
+    for (const auto& m : u.machines) {
+      auto w = std::find_if(u.written.begin(), u.written.end(),
+                            [&](const Written& x) { return x.machine == m; });
+      if (w == u.written.end()) ++machine_units_[m];
+      if (w == u.written.end() || w->digest != digest) ops_[ScheduleKey(m, name)] = value;
+      want.push_back({m, digest});
+    }
   }
   u.written = std::move(want);
 }
@@ -337,17 +431,13 @@ void Reconciler::HandleMachine(const std::string& id) {
       spdlog::error("machine {}: {}", id, st.ToString());
       return;
     }
-    spdlog::info("machine {} registered ({})", id, reg.primary_ip);
+    spdlog::debug("machine {} registered ({})", id, reg.primary_ip);
   } else if (!sched_->IsAlive(id)) {
     (void)sched_->ReviveMachine(id);
     spdlog::info("machine {} is back", id);
     // It gets only what is scheduled to it now: drop keys of units that moved or wait.
     for (auto& [name, u] : units_) {
-      if (u.written.count(id) && !u.machines.count(id)) {
-        ops_[ScheduleKey(id, name)] = std::nullopt;
-        u.written.erase(id);
-        --machine_units_[id];
-      }
+      if (!u.placed_on(id)) DropWritten(name, u, id);
     }
   }
   retry_pending_ = true;
@@ -378,18 +468,18 @@ void Reconciler::LoseMachine(const std::string& id) {
   for (const auto& name : *displaced) {
     auto it = units_.find(name);
     if (it == units_.end()) continue;
-    it->second.machines.erase(id);  // its old key stays until the new one is written
+    EraseSorted(it->second.machines, id);  // its old key stays until the new one is written
     it->second.reason = "its machine " + id + " was lost; waiting to be rescheduled";
     Touch(name);
     scheduler::DisplacedTask t;
     t.name = name;
-    t.follows = it->second.info.request.machine_of;
+    t.follows = it->second.info->request.machine_of;
     tasks.push_back(std::move(t));
   }
   planner_.Add(tasks);
   // Global units lose their instance there.
   for (auto& [name, u] : units_) {
-    if (u.info.request.global && u.machines.erase(id) > 0) {
+    if (u.info->request.global && EraseSorted(u.machines, id)) {
       Sync(name, u);
       Touch(name);
     }
@@ -414,7 +504,7 @@ void Reconciler::Reschedule() {
     auto it = units_.find(name);
     if (it == units_.end()) continue;
     RUnit& u = it->second;
-    if (!Active(u.record) || !u.info.schedulable || !u.machines.empty()) continue;
+    if (!u.active() || !u.info->schedulable || !u.machines.empty()) continue;
     TryPlace(name, u);
     Sync(name, u);  // deletes the old key in the same transaction as the new one is written
   }
@@ -424,32 +514,52 @@ void Reconciler::RetryPending() {
   if (replace_globals_) {
     replace_globals_ = false;
     for (auto& [name, u] : units_) {
-      if (u.info.schedulable && u.info.request.global && Active(u.record)) {
+      if (u.info->schedulable && u.info->request.global && u.active()) {
         ReplaceGlobal(name, u);
         Sync(name, u);
       }
     }
   }
-  // Pending units are retried when room was freed or machines changed, and at most once a
-  // second after other units were placed (one may satisfy another's affinity).
-  auto now = clock_->Now();
-  if (pending_.empty()) return;
-  if (!retry_pending_ && (!placed_since_retry_ || now - last_retry_ < std::chrono::seconds(1))) {
+  if (pending_.empty()) {
+    retry_in_progress_ = false;
     return;
   }
-  retry_pending_ = false;
-  placed_since_retry_ = false;
-  last_retry_ = now;
-  std::vector<std::string> names(pending_.begin(), pending_.end());
+  // Pending units are retried when room was freed or machines changed, and at most once a
+  // second after other units were placed (one may satisfy another's affinity). A sweep over
+  // many pending units spans several passes, kPlacementsPerPass at a time.
+  if (!retry_in_progress_) {
+    auto now = clock_->Now();
+    if (!retry_pending_ &&
+        (!placed_since_retry_ || now - last_retry_ < std::chrono::seconds(1))) {
+      return;
+    }
+    retry_pending_ = false;
+    placed_since_retry_ = false;
+    last_retry_ = now;
+    retry_in_progress_ = true;
+    retry_cursor_.clear();
+  }
+  std::vector<std::string> names;
+  auto it = pending_.lower_bound(retry_cursor_);
+  size_t budget = kPlacementsPerPass > placed_this_pass_ ? kPlacementsPerPass - placed_this_pass_
+                                                         : 0;
+  for (; it != pending_.end() && names.size() < budget; ++it) names.push_back(*it);
+  if (it == pending_.end()) {
+    retry_in_progress_ = false;
+  } else {
+    retry_cursor_ = *it;
+    more_work_ = true;
+  }
   for (const auto& name : names) {
-    auto it = units_.find(name);
-    if (it == units_.end() || !it->second.machines.empty()) {
+    auto u = units_.find(name);
+    if (u == units_.end() || !u->second.machines.empty()) {
       pending_.erase(name);
       continue;
     }
-    if (it->second.info.request.global) continue;  // placed by ReplaceGlobal
-    TryPlace(name, it->second);
-    Sync(name, it->second);
+    if (!pending_.count(name)) continue;   // placed meanwhile (it waited on another unit)
+    if (u->second.info->request.global) continue;  // placed by ReplaceGlobal
+    TryPlace(name, u->second);
+    Sync(name, u->second);
   }
 }
 
@@ -468,9 +578,18 @@ void Reconciler::Flush() {
   auto waiters = std::make_shared<std::vector<std::function<void()>>>(std::move(flush_waiters_));
   flush_waiters_.clear();
   size_t n = txn.success.size();
-  store_->TxnAsync(std::move(txn), [waiters, n](base::Result<store::TxnResponse> r) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ++flushes_in_flight_;
+  }
+  store_->TxnAsync(std::move(txn), [this, waiters, n](base::Result<store::TxnResponse> r) {
     if (!r.ok()) spdlog::error("write {} schedule changes: {}", n, r.status().ToString());
     for (auto& done : *waiters) done();
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      --flushes_in_flight_;
+    }
+    cv_.notify_all();
   });
 }
 
@@ -479,12 +598,14 @@ void Reconciler::Publish() {
   if (!touched_units_.empty()) machines_stale_ = true;
   for (const auto& name : touched_units_) {
     auto it = units_.find(name);
-    if (it == units_.end()) continue;
+    auto e = view_->units.find(name);
+    if (it == units_.end() || e == view_->units.end()) continue;
     const RUnit& u = it->second;
-    PlacementView& p = view_->placements[name];
-    p.machines.assign(u.machines.begin(), u.machines.end());
+    PlacementView& p = e->second.placement;
+    p.machines = u.machines;
     p.reason = u.reason;
-    p.global = u.info.request.global;
+    p.global = u.info->request.global;
+    p.published = true;
   }
   touched_units_.clear();
   // Machine figures: at most ten times a second.
@@ -529,17 +650,17 @@ std::string Reconciler::Explain(const std::string& name) {
   if (it == units_.end()) return "unit " + name + " is not known to the scheduler yet\n";
   const RUnit& u = it->second;
   std::string out;
-  if (!u.info.schedulable) return name + ": not scheduled: " + u.info.reason + "\n";
+  if (!u.info->schedulable) return name + ": not scheduled: " + u.info->reason + "\n";
   if (!u.machines.empty()) {
     out += name + ": placed on";
     for (const auto& m : u.machines) out += " " + m;
     out += "\n";
-  } else if (!Active(u.record)) {
+  } else if (!u.active()) {
     out += name + ": inactive (not scheduled)\n";
   } else {
     out += name + ": pending: " + u.reason + "\n";
   }
-  out += scheduler::FormatExplanation(sched_->Explain(u.info.request, 20));
+  out += scheduler::FormatExplanation(sched_->Explain(RequestFor(name, u), 20));
   if (!out.empty() && out.back() != '\n') out += '\n';
   return out;
 }

@@ -59,8 +59,11 @@ base::Status Server::Impl::LoadView() {
       spdlog::error("skipping unreadable {}: {}", kv.key, rec.status().ToString());
       continue;
     }
-    std::string name = kv.key.substr(kUnitsPrefix.size());
-    view.units.emplace(std::move(name), UnitEntry{std::move(*rec), kv.mod_revision});
+    UnitEntry e;
+    e.desired_state = rec->desired_state;
+    e.body = view.InternLocked(std::move(rec->hash), std::move(rec->options));
+    e.mod_revision = kv.mod_revision;
+    view.units.emplace_hint(view.units.end(), kv.key.substr(kUnitsPrefix.size()), std::move(e));
   }
   auto machines = store->Range({std::string(kMachinesPrefix), store::PrefixEnd(kMachinesPrefix)});
   if (!machines.ok()) return machines.status().Wrap("read machines");

@@ -1,4 +1,5 @@
 // Store keys, unit validation and the unit -> scheduler request mapping.
+#include <cctype>
 #include <cstdio>
 #include <string>
 
@@ -182,9 +183,59 @@ scheduler::Operator OperatorOf(unit::Constraint::Op op) {
 
 }  // namespace
 
-UnitSchedulingInfo SchedulingInfoOf(const api::ScheduledUnit& record) {
+bool RequestDependsOnName(const std::vector<api::UnitOption>& options) {
+  for (const auto& o : options) {
+    const std::string& v = o.value;
+    for (size_t i = v.find('%'); i != std::string::npos && i + 1 < v.size(); i = v.find('%', i + 2)) {
+      if (std::isalpha(static_cast<unsigned char>(v[i + 1]))) return true;
+    }
+  }
+  return false;
+}
+
+std::string ScheduleValue(std::string_view name, std::string_view hash,
+                          api::UnitStateName desired) {
+  api::ScheduledUnit u;
+  u.name = std::string(name);
+  u.hash = std::string(hash);
+  u.desired_state = desired;
+  return api::ToJson(u);
+}
+
+api::ScheduledUnit RecordOf(std::string_view name, const UnitEntry& e) {
+  api::ScheduledUnit u;
+  u.name = std::string(name);
+  u.hash = e.body->hash;
+  u.desired_state = e.desired_state;
+  u.options = e.body->options;
+  return u;
+}
+
+BodyPtr View::InternLocked(std::string hash, std::vector<api::UnitOption> options) {
+  if (hash.empty()) hash = unit::ContentHash(Views(options));  // a record written without one
+  if (BodyPtr found = FindBodyLocked(hash)) return found;
+  auto body = std::make_shared<UnitBody>();
+  body->hash = hash;
+  body->options = std::move(options);
+  body->options_json = api::OptionsToJson(body->options);
+  // Hashes no unit holds any more are dropped when the table has doubled.
+  if (bodies_.size() >= sweep_at_) {
+    std::erase_if(bodies_, [](const auto& kv) { return kv.second.expired(); });
+    sweep_at_ = std::max<size_t>(1024, 2 * bodies_.size());
+  }
+  bodies_[std::move(hash)] = body;
+  return body;
+}
+
+BodyPtr View::FindBodyLocked(std::string_view hash) const {
+  auto it = bodies_.find(std::string(hash));
+  return it == bodies_.end() ? nullptr : it->second.lock();
+}
+
+UnitSchedulingInfo SchedulingInfoOf(std::string_view unit_name,
+                                    const std::vector<api::UnitOption>& options) {
   UnitSchedulingInfo info;
-  auto name = unit::UnitName::Parse(record.name);
+  auto name = unit::UnitName::Parse(unit_name);
   if (!name.ok()) {
     info.reason = "invalid unit name: " + std::string(name.status().message());
     return info;
@@ -193,7 +244,7 @@ UnitSchedulingInfo SchedulingInfoOf(const api::ScheduledUnit& record) {
     info.reason = "a template is not scheduled itself; submit or scale its instances";
     return info;
   }
-  unit::ParseResult r = unit::ParseOptions(Views(record.options), *name);
+  unit::ParseResult r = unit::ParseOptions(Views(options), *name);
   if (!r.unit) {
     info.reason = "unit does not parse any more: ";
     for (const auto& d : r.diagnostics) {
@@ -206,7 +257,7 @@ UnitSchedulingInfo SchedulingInfoOf(const api::ScheduledUnit& record) {
   }
   const unit::Unit& u = *r.unit;
   scheduler::TaskRequest& t = info.request;
-  t.name = record.name;
+  t.name = std::string(unit_name);
   const unit::FleetRequirements& fleet = u.fleet();
   t.global = fleet.global;
   t.machine_id = fleet.machine_id;
