@@ -37,6 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   RoundTrip(in, MachineRegistrationFromJson);
   RoundTrip(in, RegistrationReplyFromJson);
   RoundTrip(in, ScheduledUnitFromJson);
+  RoundTrip(in, UnitFileFromJson);
   RoundTrip(in, ScheduleFromJson);
   RoundTrip(in, UnitStatusReportFromJson);
   RoundTrip(in, StateReportFromJson);

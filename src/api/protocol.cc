@@ -199,6 +199,14 @@ base::Result<ScheduledUnit> DecodeScheduledUnit(const json& j, const std::string
   return u;
 }
 
+base::Result<UnitFile> DecodeUnitFile(const json& j, const std::string& path) {
+  Reader r(j, path);
+  UnitFile f;
+  FJORD_RETURN_IF_ERROR(r.String("hash", f.hash, /*required=*/true));
+  FJORD_RETURN_IF_ERROR(DecodeOptions(r, "options", f.options));
+  return f;
+}
+
 base::Result<UnitStatusReport> DecodeStatusReport(const json& j, const std::string& path) {
   Reader r(j, path);
   UnitStatusReport v;
@@ -266,6 +274,10 @@ std::string ToJson(const RegistrationReply& v) {
 }
 
 std::string ToJson(const ScheduledUnit& v) { return Dump(ScheduledUnitJson(v)); }
+
+std::string ToJson(const UnitFile& v) {
+  return Dump(json{{"hash", v.hash}, {"options", OptionsJson(v.options)}});
+}
 
 std::string OptionsToJson(const std::vector<UnitOption>& options) {
   return Dump(OptionsJson(options));
@@ -359,6 +371,10 @@ base::Result<MachineRegistration> MachineRegistrationFromJson(std::string_view t
 
 base::Result<RegistrationReply> RegistrationReplyFromJson(std::string_view text) {
   return DecodeTop<RegistrationReply>(text, DecodeRegistrationReply);
+}
+
+base::Result<UnitFile> UnitFileFromJson(std::string_view text) {
+  return DecodeTop<UnitFile>(text, DecodeUnitFile);
 }
 
 base::Result<ScheduledUnit> ScheduledUnitFromJson(std::string_view text) {

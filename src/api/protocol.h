@@ -49,10 +49,19 @@ struct RegistrationReply {
 // One unit placed on a machine, as the agent receives it ("/schedule/<machine>/<unit>").
 struct ScheduledUnit {
   std::string name;
-  std::string hash;                                       // fleet content hash of `options`
+  std::string hash;                                      // fleet content hash of `options`
   UnitStateName desired_state = UnitStateName::kLoaded;  // "desiredState": loaded | launched
   std::vector<UnitOption> options;
   bool operator==(const ScheduledUnit&) const = default;
+};
+
+// A unit's content as the server stores it once under /unitfiles/<hash>, shared by every unit
+// with that content (fleet's registry did the same); /units/<name> then holds a ScheduledUnit
+// without options.
+struct UnitFile {
+  std::string hash;
+  std::vector<UnitOption> options;
+  bool operator==(const UnitFile&) const = default;
 };
 
 // GET /v1/machines/{id}/schedule: the machine's complete schedule at `revision`. The agent
@@ -118,11 +127,11 @@ struct UnitView {
   std::string hash;
   UnitStateName desired_state = UnitStateName::kInactive;
   std::optional<UnitStateName> current_state;
-  std::string machine_id;                 // "machineID"; empty when unscheduled or global
-  bool global = false;                    // [X-Fleet] Global=true
-  std::string reason;                     // why the unit is not scheduled, if it is not
-  std::vector<UnitStatusReport> states;   // one per machine that reports it
-  std::vector<UnitOption> options;        // only on GET /v1/units/{name}
+  std::string machine_id;                // "machineID"; empty when unscheduled or global
+  bool global = false;                   // [X-Fleet] Global=true
+  std::string reason;                    // why the unit is not scheduled, if it is not
+  std::vector<UnitStatusReport> states;  // one per machine that reports it
+  std::vector<UnitOption> options;       // only on GET /v1/units/{name}
   bool operator==(const UnitView&) const = default;
 };
 
@@ -134,11 +143,11 @@ struct UnitViewPage {
 
 // GET /v1/machines: registration plus liveness and what is left.
 struct MachineView {
-  MachineRegistration machine;     // flat in JSON
-  bool alive = false;              // "alive"
-  int64_t last_seen_unix_ms = 0;   // "lastSeenUnixMs": last heartbeat the server received
-  Resources free;                  // "free": capacity minus placed units' requests
-  int64_t units = 0;               // "units": placed unit instances
+  MachineRegistration machine;    // flat in JSON
+  bool alive = false;             // "alive"
+  int64_t last_seen_unix_ms = 0;  // "lastSeenUnixMs": last heartbeat the server received
+  Resources free;                 // "free": capacity minus placed units' requests
+  int64_t units = 0;              // "units": placed unit instances
   bool operator==(const MachineView&) const = default;
 };
 
@@ -168,6 +177,7 @@ std::string ToJson(const RegistrationReply& v);
 std::string ToJson(const ScheduledUnit& v);
 // A unit's options as a JSON array, the form of ScheduledUnit's "options".
 std::string OptionsToJson(const std::vector<UnitOption>& options);
+std::string ToJson(const UnitFile& v);
 std::string ToJson(const Schedule& v);
 std::string ToJson(const UnitStatusReport& v);
 std::string ToJson(const StateReport& v);
@@ -183,6 +193,7 @@ std::string ToJson(const ScaleReply& v);
 base::Result<MachineRegistration> MachineRegistrationFromJson(std::string_view json);
 base::Result<RegistrationReply> RegistrationReplyFromJson(std::string_view json);
 base::Result<ScheduledUnit> ScheduledUnitFromJson(std::string_view json);
+base::Result<UnitFile> UnitFileFromJson(std::string_view json);
 base::Result<Schedule> ScheduleFromJson(std::string_view json);
 base::Result<UnitStatusReport> UnitStatusReportFromJson(std::string_view json);
 base::Result<StateReport> StateReportFromJson(std::string_view json);

@@ -41,6 +41,7 @@ TEST(Protocol, RoundTrips) {
   ScheduledUnit su{
       "a.service", "h", UnitStateName::kLaunched, {{"Service", "ExecStart", "/bin/sleep 100"}}};
   ExpectRoundTrip(su, ScheduledUnitFromJson);
+  ExpectRoundTrip(UnitFile{su.hash, su.options}, UnitFileFromJson);
   ExpectRoundTrip(Schedule{42, {su, su}}, ScheduleFromJson);
   ExpectRoundTrip(Schedule{7, {}}, ScheduleFromJson);
   ExpectRoundTrip(SampleReport(), UnitStatusReportFromJson);

@@ -23,8 +23,7 @@ bool ValidMachineId(std::string_view id) {
 // {"revision":R,"units":[...]}: each stored value ({"name","hash","desiredState"}) with the
 // options of the unit's body spliced in. A value whose body no unit holds any more (the unit was
 // destroyed or its content replaced; the reconciler is about to rewrite the key) is left out.
-http::Response ScheduleResponse(store::Store& store, const View& view,
-                                const std::string& machine) {
+http::Response ScheduleResponse(store::Store& store, const View& view, const std::string& machine) {
   std::string prefix = SchedulePrefix(machine);
   auto range = store.Range({prefix, store::PrefixEnd(prefix)});
   if (!range.ok()) {
@@ -179,11 +178,10 @@ base::Status Server::Impl::AddAgentRoutes(http::Router& router) {
           resp.Respond(ScheduleResponse(*store, view, id));
           return;
         }
-        polls->Add(
-            std::move(*watcher), clock->Now() + std::chrono::milliseconds(timeout_ms), resp,
-            [this, id](store::Store& s, std::vector<store::Event>) {
-              return ScheduleResponse(s, view, id);
-            });
+        polls->Add(std::move(*watcher), clock->Now() + std::chrono::milliseconds(timeout_ms), resp,
+                   [this, id](store::Store& s, std::vector<store::Event>) {
+                     return ScheduleResponse(s, view, id);
+                   });
       },
       http::Dispatch::kWorker));
 

@@ -365,6 +365,49 @@ TEST_F(SchedulingTest, RecoveryDropsStaleScheduleKeys) {
   EXPECT_EQ(a.Units(), std::set<std::string>{"real.service"});
 }
 
+// Units with equal content share one /unitfiles/<hash> key. Files no unit names any more are
+// collected at start; a unit stored with inline options (an earlier version) gets its file.
+TEST_F(SchedulingTest, UnitFilesAreSharedAndCollectedAtStart) {
+  Submit("s1.service");
+  Submit("s2.service");
+  Submit("gone.service", Opt("Service", "Nice", "3"));
+  ASSERT_EQ(Do("DELETE", "/fleet/v1/units/gone.service").status, 204);
+  const std::string shared_hash = GetView("s1.service").hash;
+  EXPECT_EQ(GetView("s2.service").hash, shared_hash);
+  client_.reset();
+  server_.reset();
+  auto files = [&] {
+    std::set<std::string> out;
+    auto st = store::OpenSqliteStore(dir_ / "state.db");
+    EXPECT_TRUE(st.ok());
+    if (!st.ok()) return out;
+    auto r = (*st)->Range({"/unitfiles/", store::PrefixEnd("/unitfiles/")});
+    EXPECT_TRUE(r.ok());
+    for (const auto& kv : r->kvs) out.insert(kv.key);
+    EXPECT_TRUE((*st)->Close().ok());
+    return out;
+  };
+  EXPECT_EQ(files().size(), 2u);  // s1 and s2 share one; gone's is still there
+  {
+    auto st = store::OpenSqliteStore(dir_ / "state.db");
+    ASSERT_TRUE(st.ok());
+    api::ScheduledUnit old{"old.service", "", api::UnitStateName::kLoaded,
+                           {{"Service", "ExecStart", "/bin/true"}}};
+    ASSERT_TRUE((*st)->Put("/units/old.service", api::ToJson(old)).ok());
+    ASSERT_TRUE((*st)->Close().ok());
+  }
+  StartServer();
+  api::UnitView old = GetView("old.service");
+  EXPECT_EQ(old.options, (std::vector<api::UnitOption>{{"Service", "ExecStart", "/bin/true"}}));
+  EXPECT_FALSE(old.hash.empty());
+  EXPECT_EQ(GetView("s2.service").hash, shared_hash);
+  client_.reset();
+  server_.reset();
+  EXPECT_EQ(files(),
+            (std::set<std::string>{"/unitfiles/" + shared_hash, "/unitfiles/" + old.hash}));
+  StartServer();
+}
+
 TEST_F(SchedulingTest, ReschedulingIsRateLimited) {
   RestartServer(std::chrono::milliseconds(300), /*per_second=*/5, /*burst=*/1);
   FakeAgent a(server_->url(), "a");

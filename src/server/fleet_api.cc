@@ -77,6 +77,7 @@ void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
   }
   // The existing unit's content, desired state and revision.
   std::optional<UnitEntry> existing;
+  bool body_stored = false;  // another unit holds this content: /unitfiles/<hash> exists
   {
     std::lock_guard<std::mutex> l(view.mu);
     auto it = view.units.find(call->name);
@@ -86,9 +87,10 @@ void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
       existing->body = it->second.body;
       existing->mod_revision = it->second.mod_revision;
     }
+    body_stored = !call->hash.empty() && view.FindBodyLocked(call->hash) != nullptr;
   }
   const std::string key = UnitKey(call->name);
-  api::ScheduledUnit record;
+  api::UnitStateName desired{};
   store::TxnRequest txn;
   int status = 0;
   if (!existing) {
@@ -97,11 +99,12 @@ void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
           409, "unit `" + call->name + "` does not exist and options field empty", "options"));
       return;
     }
-    record.name = call->name;
-    record.hash = call->hash;
-    record.desired_state = call->desired.value_or(api::UnitStateName::kInactive);
-    record.options = call->options;
+    desired = call->desired.value_or(api::UnitStateName::kInactive);
     txn.compare.push_back(store::Compare::Missing(key));
+    if (!body_stored) {
+      txn.success.push_back(store::Op::Put(UnitFileKey(call->hash),
+                                           api::ToJson(api::UnitFile{call->hash, call->options})));
+    }
     status = 201;
   } else {
     if (!call->options.empty() && call->hash != existing->body->hash) {
@@ -128,13 +131,14 @@ void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
       }
       return;
     }
-    record = RecordOf(call->name, *existing);
-    record.desired_state = *call->desired;
+    desired = *call->desired;
     txn.compare.push_back(store::Compare::ModRevisionIs(key, existing->mod_revision));
     status = call->native ? 200 : 204;
   }
-  txn.success.push_back(store::Op::Put(key, api::ToJson(record)));
-  Write(std::move(txn), [this, call, record = std::move(record),
+  BodyPtr body = existing ? existing->body : nullptr;
+  txn.success.push_back(
+      store::Op::Put(key, UnitRecordJson(call->name, existing ? body->hash : call->hash, desired)));
+  Write(std::move(txn), [this, call, desired, body = std::move(body),
                          status](base::Result<store::TxnResponse> r) mutable {
     if (!r.ok()) {
       call->responder.Respond(
@@ -150,8 +154,8 @@ void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
       std::lock_guard<std::mutex> l(view.mu);
       UnitEntry& slot = view.units[call->name];
       if (status == 201) slot = UnitEntry{};  // a new unit: no placement yet
-      slot.desired_state = record.desired_state;
-      slot.body = view.InternLocked(std::move(record.hash), std::move(record.options));
+      slot.desired_state = desired;
+      slot.body = body ? std::move(body) : view.InternLocked(call->hash, call->options);
       slot.mod_revision = r->revision;
       if (call->native) {
         response =

@@ -32,7 +32,9 @@ inline constexpr std::string_view kUnitsPrefix = "/units/";
 inline constexpr std::string_view kMachinesPrefix = "/machines/";
 inline constexpr std::string_view kSchedulePrefix = "/schedule/";
 inline constexpr std::string_view kStatesPrefix = "/states/";
+inline constexpr std::string_view kUnitFilesPrefix = "/unitfiles/";
 std::string UnitKey(std::string_view unit);
+std::string UnitFileKey(std::string_view hash);
 std::string MachineKey(std::string_view machine);
 std::string SchedulePrefix(std::string_view machine);
 std::string ScheduleKey(std::string_view machine, std::string_view unit);
@@ -66,9 +68,6 @@ struct UnitEntry {
   store::Revision mod_revision = 0;  // of /units/<name>
   PlacementView placement;           // published by the reconciler
 };
-
-// The /units/<name> record of an entry.
-api::ScheduledUnit RecordOf(std::string_view name, const UnitEntry& e);
 
 struct MachineEntry {
   api::MachineRegistration reg;
@@ -113,10 +112,11 @@ UnitSchedulingInfo SchedulingInfoOf(std::string_view name,
 // option uses a specifier (%i, %n, ...). Otherwise a template's instances share one request.
 bool RequestDependsOnName(const std::vector<api::UnitOption>& options);
 
-// The /schedule/<machine>/<unit> value: {"name","hash","desiredState"}. The options are not
-// repeated for every placement; schedule answers splice them in from the unit's body.
-std::string ScheduleValue(std::string_view name, std::string_view hash,
-                          api::UnitStateName desired);
+// The /units/<name> and /schedule/<machine>/<unit> value: {"name","hash","desiredState"}.
+// The options are stored once under /unitfiles/<hash>, not with every unit and placement;
+// schedule answers splice them in from the unit's body.
+std::string UnitRecordJson(std::string_view name, std::string_view hash,
+                           api::UnitStateName desired);
 
 // ---- The reconciler: one thread owns the scheduler and writes /schedule keys.
 //
@@ -164,8 +164,8 @@ class Reconciler {
     api::UnitStateName desired = api::UnitStateName::kInactive;
     BodyPtr body;
     std::shared_ptr<const UnitSchedulingInfo> info;  // shared by instances of one template
-    std::vector<std::string> machines;  // sorted; where the scheduler placed it
-    std::vector<Written> written;       // its /schedule keys in the store
+    std::vector<std::string> machines;               // sorted; where the scheduler placed it
+    std::vector<Written> written;                    // its /schedule keys in the store
     std::string reason;
     bool active() const { return desired != api::UnitStateName::kInactive; }
     bool placed_on(std::string_view m) const;

@@ -303,7 +303,8 @@ void Server::Impl::Scale(const http::Request& req, http::Responder resp) {
   tmpl.desired_state = sr->desired_state.value_or(api::UnitStateName::kLaunched);
   for (const auto& inst : plan->to_add) {
     txn.compare.push_back(store::Compare::Missing(UnitKey(inst)));
-    txn.success.push_back(store::Op::Put(UnitKey(inst), api::ToJson(RecordOf(inst, tmpl))));
+    txn.success.push_back(
+        store::Op::Put(UnitKey(inst), UnitRecordJson(inst, tmpl.body->hash, tmpl.desired_state)));
   }
   for (const auto& inst : plan->to_remove) txn.success.push_back(store::Op::Delete(UnitKey(inst)));
   api::ScaleReply reply;

@@ -72,7 +72,8 @@ std::shared_ptr<const UnitSchedulingInfo> Reconciler::InfoFor(const std::string&
   key += '\0';
   key += TemplateKey(name);
   auto& slot = shared_info_[key];
-  if (!slot) slot = std::make_shared<const UnitSchedulingInfo>(SchedulingInfoOf(name, body.options));
+  if (!slot)
+    slot = std::make_shared<const UnitSchedulingInfo>(SchedulingInfoOf(name, body.options));
   auto info = slot;
   // Requests no unit holds any more are dropped when the table has doubled.
   if (shared_info_.size() >= shared_info_sweep_at_) {
@@ -396,7 +397,7 @@ void Reconciler::Sync(const std::string& name, RUnit& u) {
   std::string value;
   uint64_t digest = 0;
   if (scheduled) {
-    value = ScheduleValue(name, u.body->hash, u.desired);
+    value = UnitRecordJson(name, u.body->hash, u.desired);
     digest = Digest(value);
     want.reserve(u.machines.size());
   }
@@ -529,8 +530,7 @@ void Reconciler::RetryPending() {
   // many pending units spans several passes, kPlacementsPerPass at a time.
   if (!retry_in_progress_) {
     auto now = clock_->Now();
-    if (!retry_pending_ &&
-        (!placed_since_retry_ || now - last_retry_ < std::chrono::seconds(1))) {
+    if (!retry_pending_ && (!placed_since_retry_ || now - last_retry_ < std::chrono::seconds(1))) {
       return;
     }
     retry_pending_ = false;
@@ -541,8 +541,8 @@ void Reconciler::RetryPending() {
   }
   std::vector<std::string> names;
   auto it = pending_.lower_bound(retry_cursor_);
-  size_t budget = kPlacementsPerPass > placed_this_pass_ ? kPlacementsPerPass - placed_this_pass_
-                                                         : 0;
+  size_t budget =
+      kPlacementsPerPass > placed_this_pass_ ? kPlacementsPerPass - placed_this_pass_ : 0;
   for (; it != pending_.end() && names.size() < budget; ++it) names.push_back(*it);
   if (it == pending_.end()) {
     retry_in_progress_ = false;
@@ -556,7 +556,7 @@ void Reconciler::RetryPending() {
       pending_.erase(name);
       continue;
     }
-    if (!pending_.count(name)) continue;   // placed meanwhile (it waited on another unit)
+    if (!pending_.count(name)) continue;           // placed meanwhile (it waited on another unit)
     if (u->second.info->request.global) continue;  // placed by ReplaceGlobal
     TryPlace(name, u->second);
     Sync(name, u->second);

@@ -51,8 +51,23 @@ base::Status Server::Impl::LoadView() {
   auto now = clock->Now();
   int64_t wall = UnixMs(clock->WallNow());
   std::lock_guard<std::mutex> l(view.mu);
+  // Unit contents first, then the units naming them.
+  auto files = store->Range({std::string(kUnitFilesPrefix), store::PrefixEnd(kUnitFilesPrefix)});
+  if (!files.ok()) return files.status().Wrap("read unit files");
+  std::unordered_map<std::string, api::UnitFile> stored_files;  // by hash
+  for (auto& kv : files->kvs) {
+    auto file = api::UnitFileFromJson(kv.value);
+    if (!file.ok() || UnitFileKey(file->hash) != kv.key) {
+      spdlog::error("skipping unreadable {}: {}", kv.key,
+                    file.ok() ? "hash differs from the key" : file.status().ToString());
+      continue;
+    }
+    std::string hash = file->hash;
+    stored_files.emplace(std::move(hash), std::move(*file));
+  }
   auto units = store->Range({std::string(kUnitsPrefix), store::PrefixEnd(kUnitsPrefix)});
   if (!units.ok()) return units.status().Wrap("read units");
+  store::TxnRequest repair;  // unit files missing from the store, and ones no unit names
   for (const auto& kv : units->kvs) {
     auto rec = api::ScheduledUnitFromJson(kv.value);
     if (!rec.ok()) {
@@ -61,9 +76,30 @@ base::Status Server::Impl::LoadView() {
     }
     UnitEntry e;
     e.desired_state = rec->desired_state;
-    e.body = view.InternLocked(std::move(rec->hash), std::move(rec->options));
+    if (BodyPtr body = view.FindBodyLocked(rec->hash)) {
+      e.body = std::move(body);
+    } else if (auto f = stored_files.find(rec->hash); f != stored_files.end()) {
+      e.body = view.InternLocked(rec->hash, std::move(f->second.options));
+    } else if (!rec->options.empty()) {
+      // Written with its options inline (an earlier version): store them as a unit file.
+      e.body = view.InternLocked(rec->hash, std::move(rec->options));
+      repair.success.push_back(store::Op::Put(
+          UnitFileKey(e.body->hash), api::ToJson(api::UnitFile{e.body->hash, e.body->options})));
+    } else {
+      spdlog::error("skipping {}: its unit file {} is missing", kv.key, UnitFileKey(rec->hash));
+      continue;
+    }
     e.mod_revision = kv.mod_revision;
     view.units.emplace_hint(view.units.end(), kv.key.substr(kUnitsPrefix.size()), std::move(e));
+  }
+  // Unit files of destroyed units are collected here, at start, where no write races them.
+  for (const auto& [hash, file] : stored_files) {
+    if (!view.FindBodyLocked(hash)) repair.success.push_back(store::Op::Delete(UnitFileKey(hash)));
+  }
+  if (!repair.success.empty()) {
+    size_t n = repair.success.size();
+    auto r = store->Txn(std::move(repair));
+    if (!r.ok()) return r.status().Wrap("write " + std::to_string(n) + " unit file repairs");
   }
   auto machines = store->Range({std::string(kMachinesPrefix), store::PrefixEnd(kMachinesPrefix)});
   if (!machines.ok()) return machines.status().Wrap("read machines");

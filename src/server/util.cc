@@ -9,6 +9,9 @@
 namespace fjord::server {
 
 std::string UnitKey(std::string_view unit) { return std::string(kUnitsPrefix) + std::string(unit); }
+std::string UnitFileKey(std::string_view hash) {
+  return std::string(kUnitFilesPrefix) + std::string(hash);
+}
 std::string MachineKey(std::string_view m) { return std::string(kMachinesPrefix) + std::string(m); }
 std::string SchedulePrefix(std::string_view m) {
   return std::string(kSchedulePrefix) + std::string(m) + "/";
@@ -186,29 +189,21 @@ scheduler::Operator OperatorOf(unit::Constraint::Op op) {
 bool RequestDependsOnName(const std::vector<api::UnitOption>& options) {
   for (const auto& o : options) {
     const std::string& v = o.value;
-    for (size_t i = v.find('%'); i != std::string::npos && i + 1 < v.size(); i = v.find('%', i + 2)) {
+    for (size_t i = v.find('%'); i != std::string::npos && i + 1 < v.size();
+         i = v.find('%', i + 2)) {
       if (std::isalpha(static_cast<unsigned char>(v[i + 1]))) return true;
     }
   }
   return false;
 }
 
-std::string ScheduleValue(std::string_view name, std::string_view hash,
-                          api::UnitStateName desired) {
+std::string UnitRecordJson(std::string_view name, std::string_view hash,
+                           api::UnitStateName desired) {
   api::ScheduledUnit u;
   u.name = std::string(name);
   u.hash = std::string(hash);
   u.desired_state = desired;
   return api::ToJson(u);
-}
-
-api::ScheduledUnit RecordOf(std::string_view name, const UnitEntry& e) {
-  api::ScheduledUnit u;
-  u.name = std::string(name);
-  u.hash = e.body->hash;
-  u.desired_state = e.desired_state;
-  u.options = e.body->options;
-  return u;
 }
 
 BodyPtr View::InternLocked(std::string hash, std::vector<api::UnitOption> options) {
