@@ -162,6 +162,10 @@ void Reconciler::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  // The store calls back into this object: wait for the flushes it has not acknowledged yet
+  // (it is still open: the server closes it after stopping the reconciler).
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait(l, [this] { return flushes_in_flight_ == 0; });
 }
 
 void Reconciler::UnitChanged(std::string name) {
@@ -585,10 +589,9 @@ void Reconciler::Flush() {
   store_->TxnAsync(std::move(txn), [this, waiters, n](base::Result<store::TxnResponse> r) {
     if (!r.ok()) spdlog::error("write {} schedule changes: {}", n, r.status().ToString());
     for (auto& done : *waiters) done();
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      --flushes_in_flight_;
-    }
+    // Notified under the lock: once Stop sees zero, this object may be gone.
+    std::lock_guard<std::mutex> l(mu_);
+    --flushes_in_flight_;
     cv_.notify_all();
   });
 }
