@@ -30,6 +30,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -248,6 +249,19 @@ int List(int units, const std::string& parent, const std::string& fjord_bin) {
 
 // ---- bench_server_place: the issue 5 figure through a running server.
 
+int64_t ReadMemRss() {
+  int64_t rss = 0;
+  if (FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof line, f)) {
+      long long kb = 0;
+      if (std::sscanf(line, "VmRSS: %lld kB", &kb) == 1) rss = kb * 1024;
+    }
+    std::fclose(f);
+  }
+  return rss;
+}
+
 // The process's memory: resident set (VmRSS) and bytes malloc has handed out (mallinfo2: heap
 // chunks in use plus mmapped blocks). Both cover the whole process, bench included.
 struct Mem {
@@ -257,17 +271,17 @@ struct Mem {
 
 Mem ReadMem() {
   Mem m;
-  if (FILE* f = std::fopen("/proc/self/status", "r")) {
-    char line[256];
-    while (std::fgets(line, sizeof line, f)) {
-      long long kb = 0;
-      if (std::sscanf(line, "VmRSS: %lld kB", &kb) == 1) m.rss = kb * 1024;
-    }
-    std::fclose(f);
-  }
+  m.rss = ReadMemRss();
   struct mallinfo2 mi = mallinfo2();
   m.heap = static_cast<int64_t>(mi.uordblks + mi.hblkhd);
   return m;
+}
+
+// The resident set once malloc has returned its free pages to the kernel (malloc_trim): freed
+// memory, such as the bench's own transient event batches, no longer counts.
+int64_t TrimmedRss() {
+  malloc_trim(0);
+  return ReadMemRss();
 }
 
 double MiB(int64_t bytes) { return bytes / 1048576.0; }
@@ -319,6 +333,46 @@ int InstancesOf(int t, int units) {
   return std::min(kInstancesPerTemplate, units - t * kInstancesPerTemplate);
 }
 
+// When each revision became durable: a thread samples Store::CurrentRevision() (an atomic load,
+// set after the commit) every 2 ms. A watcher that falls behind delivers its events late, so the
+// figures take the time from here, not from when the events were counted.
+class RevisionTimeline {
+ public:
+  explicit RevisionTimeline(store::Store* st) : st_(st), thread_([this] { Run(); }) {}
+  ~RevisionTimeline() {
+    stop_ = true;
+    thread_.join();
+  }
+
+  // The first time the store's revision was seen at or past `rev` (now if not seen yet).
+  Clock::time_point TimeOf(store::Revision rev) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = std::lower_bound(seen_.begin(), seen_.end(), rev,
+                               [](const auto& e, store::Revision r) { return e.first < r; });
+    return it == seen_.end() ? Clock::now() : it->second;
+  }
+
+ private:
+  void Run() {
+    store::Revision last = -1;
+    while (!stop_) {
+      store::Revision rev = st_->CurrentRevision();
+      if (rev != last) {
+        std::lock_guard<std::mutex> l(mu_);
+        seen_.emplace_back(rev, Clock::now());
+        last = rev;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+
+  store::Store* st_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<std::pair<store::Revision, Clock::time_point>> seen_;  // revisions ascending
+  std::thread thread_;
+};
+
 // Counts the keys under /schedule/ without rescanning them: one Range count, then a watcher on
 // the prefix adds creations (a put with version 1) and subtracts deletions. Watch events are
 // published after their commit, so a count seen here is durable. A watcher that falls behind
@@ -336,6 +390,7 @@ class PlacementCounter {
     rr.limit = 1;
     FJORD_ASSIGN_OR_RETURN(store::RangeResponse r, st_->Range(rr));
     count_ = r.count;
+    last_rev_ = r.revision;
     FJORD_ASSIGN_OR_RETURN(watcher_,
                            st_->Watch({rr.key, rr.range_end, r.revision + 1}));
     ++resyncs_;
@@ -357,26 +412,37 @@ class PlacementCounter {
         --count_;
       } else if (e.kv.version == 1) {
         ++count_;
+      } else {
+        continue;
       }
+      last_rev_ = e.kv.mod_revision;
     }
     return count_ != before;
   }
 
   int64_t count() const { return count_; }
+  // The revision of the last placement (or removal) counted.
+  store::Revision last_revision() const { return last_rev_; }
   int resyncs() const { return resyncs_; }
 
  private:
   store::Store* st_;
   std::unique_ptr<store::Watcher> watcher_;
   int64_t count_ = 0;
+  store::Revision last_rev_ = 0;
   int resyncs_ = -1;  // the first Resync is the start
 };
 
-// Waits until `target` placements are durable; returns when the last one was seen. Gives up once
-// nothing changed for 150 s after `quiet_from()` (some units cannot be placed).
+struct Placed {
+  Clock::time_point durable;  // the commit of the last placement counted
+  Clock::time_point counted;  // when the watcher delivered it
+};
+
+// Waits until `target` placements are durable. Gives up once nothing changed for 150 s after
+// `quiet_from()` (some units cannot be placed).
 template <typename QuietFrom>
-base::Result<Clock::time_point> WaitPlaced(PlacementCounter& counter, int64_t target,
-                                           Clock::time_point start, QuietFrom quiet_from) {
+base::Result<Placed> WaitPlaced(PlacementCounter& counter, RevisionTimeline& timeline,
+                                int64_t target, Clock::time_point start, QuietFrom quiet_from) {
   bool verbose = std::getenv("FJORD_BENCH_VERBOSE") != nullptr;
   auto last_change = Clock::now();
   auto last_print = last_change;
@@ -391,7 +457,8 @@ base::Result<Clock::time_point> WaitPlaced(PlacementCounter& counter, int64_t ta
     }
     if (now - std::max(last_change, quiet_from()) > std::chrono::seconds(150)) break;
   }
-  return last_change;
+  // The sampler may see the revision a little after the watcher delivered it.
+  return Placed{std::min(timeline.TimeOf(counter.last_revision()), last_change), last_change};
 }
 
 // One Range count after the timing, to check the watcher's bookkeeping.
@@ -453,6 +520,7 @@ int PlacePreloaded(int units, int machines, const std::string& parent) {
   o.data_dir = dir;
   o.store = st;
   o.heartbeat_grace = std::chrono::hours(1);  // simulated machines send no heartbeats
+  RevisionTimeline timeline(st.get());
   Mem before = ReadMem();
   auto start = Clock::now();
   auto srv = server::Server::Start(o);
@@ -461,32 +529,36 @@ int PlacePreloaded(int units, int machines, const std::string& parent) {
     return 1;
   }
   double started = Seconds(Clock::now() - start);
-  auto done = WaitPlaced(counter, units, start, [&] { return start; });
+  auto done = WaitPlaced(counter, timeline, units, start, [&] { return start; });
   if (!done.ok()) {
     std::fprintf(stderr, "count placements: %s\n", done.status().ToString().c_str());
     return 1;
   }
   Mem after = ReadMem();
-  double secs = Seconds(*done - start);
+  double secs = Seconds(done->durable - start);
   int64_t placed = counter.count();
   int64_t checked = CountPlacements(*st);
+  int64_t trimmed = TrimmedRss();
   std::printf(
       "bench_server_place: store preloaded in %.2f s (%d templates, %d instances, %d machines); "
-      "server started (store loaded) in %.2f s; watcher resyncs %d; Range count after: %lld\n",
-      load, Templates(units), units, machines, started, counter.resyncs(),
-      static_cast<long long>(checked));
+      "server started (store loaded) in %.2f s; last placement counted %.2f s after its commit "
+      "(watcher resyncs %d); Range count after: %lld\n",
+      load, Templates(units), units, machines, started, Seconds(done->counted - done->durable),
+      counter.resyncs(), static_cast<long long>(checked));
   std::printf(
       "bench_server_place: memory from before Start to all placed (whole process): RSS %.0f -> "
-      "%.0f MiB (+%.0f MiB), malloc in use %.0f -> %.0f MiB (+%.0f MiB)\n",
-      MiB(before.rss), MiB(after.rss), MiB(after.rss - before.rss), MiB(before.heap),
-      MiB(after.heap), MiB(after.heap - before.heap));
+      "%.0f MiB (+%.0f MiB; %.0f MiB in all after malloc_trim), malloc in use %.0f -> %.0f MiB (+%.0f "
+      "MiB)\n",
+      MiB(before.rss), MiB(after.rss), MiB(after.rss - before.rss), MiB(trimmed),
+      MiB(before.heap), MiB(after.heap), MiB(after.heap - before.heap));
   std::printf(
       "bench_server_place: %d units on %d machines through the server (SQLite, durable): "
       "%lld placed in %.2f s = %.0f placements/s; server memory per task (machines included): "
-      "RSS %.0f B, malloc %.0f B\n",
+      "malloc %.0f B, RSS %.0f B (%.0f B after malloc_trim)\n",
       units, machines, static_cast<long long>(placed), secs, placed / secs,
+      static_cast<double>(after.heap - before.heap) / units,
       static_cast<double>(after.rss - before.rss) / units,
-      static_cast<double>(after.heap - before.heap) / units);
+      static_cast<double>(trimmed - before.rss) / units);
   (*srv)->Stop();
   srv->reset();
   (void)st->Close();
@@ -546,6 +618,7 @@ int PlaceHttp(int units, int machines, const std::string& parent, int clients) {
   o.data_dir = dir;
   o.store = st;
   o.heartbeat_grace = std::chrono::hours(1);  // simulated machines send no heartbeats
+  RevisionTimeline timeline(st.get());
   Mem before = ReadMem();
   auto srv = server::Server::Start(o);
   if (!srv.ok()) {
@@ -585,7 +658,7 @@ int PlaceHttp(int units, int machines, const std::string& parent, int clients) {
     submitted = Seconds(Clock::now() - submit_start);
     submit_done_ns = (Clock::now() - start).count();
   });
-  auto done = WaitPlaced(counter, units, start, [&] {
+  auto done = WaitPlaced(counter, timeline, units, start, [&] {
     return start + Clock::duration(std::min<int64_t>(submit_done_ns.load(), INT64_MAX / 2));
   });
   driver.join();
@@ -594,33 +667,36 @@ int PlaceHttp(int units, int machines, const std::string& parent, int clients) {
     return 1;
   }
   Mem after = ReadMem();
-  double secs = Seconds(*done - start);
+  double secs = Seconds(done->durable - start);
   int64_t placed = counter.count();
   int64_t checked = CountPlacements(*st);
   int64_t machine_rss = after_machines.rss - started.rss,
           machine_heap = after_machines.heap - started.heap;
   int64_t task_rss = after.rss - after_machines.rss, task_heap = after.heap - after_machines.heap;
+  int64_t trimmed = TrimmedRss();
   std::printf(
       "bench_server_place --http: %d clients; register %d machines %.2f s (%.0f/s); submit %d "
-      "templates + scale to %d instances %.2f s (%.0f instances/s); failed requests %d; watcher "
-      "resyncs %d; Range count after: %lld\n",
+      "templates + scale to %d instances %.2f s (%.0f instances/s); failed requests %d; last "
+      "placement counted %.2f s after its commit (watcher resyncs %d); Range count after: %lld\n",
       clients, machines, registered, machines / registered, templates, units, submitted,
-      units / submitted, failed, counter.resyncs(), static_cast<long long>(checked));
+      units / submitted, failed, Seconds(done->counted - done->durable), counter.resyncs(),
+      static_cast<long long>(checked));
   std::printf(
       "bench_server_place --http: memory (whole process): before Start RSS %.0f MiB, malloc %.0f "
       "MiB; empty server started +%.0f MiB RSS (malloc +%.0f MiB); machines registered +%.0f MiB "
       "RSS = %.0f B/machine (malloc %.0f B/machine); then tasks placed +%.0f MiB RSS = %.0f B/task "
-      "(malloc %.0f B/task); total RSS %.0f MiB\n",
+      "(malloc %.0f B/task); total RSS %.0f MiB (%.0f MiB after malloc_trim)\n",
       MiB(before.rss), MiB(before.heap), MiB(started.rss - before.rss),
       MiB(started.heap - before.heap), MiB(machine_rss),
       static_cast<double>(machine_rss) / machines, static_cast<double>(machine_heap) / machines,
       MiB(task_rss), static_cast<double>(task_rss) / units,
-      static_cast<double>(task_heap) / units, MiB(after.rss));
+      static_cast<double>(task_heap) / units, MiB(after.rss), MiB(trimmed));
   std::printf(
       "bench_server_place --http: %d units on %d machines through HTTP and the server (SQLite, "
       "durable): %lld placed %.2f s after the first request = %.0f placements/s; server memory "
-      "RSS %.0f B/task, %.0f B/machine\n",
+      "malloc %.0f B/task, %.0f B/machine (RSS %.0f B/task, %.0f B/machine)\n",
       units, machines, static_cast<long long>(placed), secs, placed / secs,
+      static_cast<double>(task_heap) / units, static_cast<double>(machine_heap) / machines,
       static_cast<double>(task_rss) / units, static_cast<double>(machine_rss) / machines);
   (*srv)->Stop();
   srv->reset();
