@@ -319,10 +319,9 @@ std::string InstanceName(int t, int i) {
 }
 
 std::vector<api::UnitOption> TemplateOptions(int t) {
-  std::vector<api::UnitOption> o = {
-      {"Service", "ExecStart", "/bin/sleep 1000"},
-      {"Service", "CPUQuota", std::to_string(10 + t % 4 * 10) + "%"},
-      {"Service", "MemoryMax", std::to_string(64 << (t % 3)) + "M"}};
+  std::vector<api::UnitOption> o = {{"Service", "ExecStart", "/bin/sleep 1000"},
+                                    {"Service", "CPUQuota", std::to_string(10 + t % 4 * 10) + "%"},
+                                    {"Service", "MemoryMax", std::to_string(64 << (t % 3)) + "M"}};
   if (t % 4 == 0) o.push_back({"X-Fleet", "MachineMetadata", "zone=z" + std::to_string(t % 3)});
   if (t % 8 == 1) o.push_back({"X-Fjord", "Constraint", "rack MAX_PER 4"});
   return o;
@@ -391,8 +390,7 @@ class PlacementCounter {
     FJORD_ASSIGN_OR_RETURN(store::RangeResponse r, st_->Range(rr));
     count_ = r.count;
     last_rev_ = r.revision;
-    FJORD_ASSIGN_OR_RETURN(watcher_,
-                           st_->Watch({rr.key, rr.range_end, r.revision + 1}));
+    FJORD_ASSIGN_OR_RETURN(watcher_, st_->Watch({rr.key, rr.range_end, r.revision + 1}));
     ++resyncs_;
     return base::Status::Ok();
   }
@@ -547,10 +545,10 @@ int PlacePreloaded(int units, int machines, const std::string& parent) {
       counter.resyncs(), static_cast<long long>(checked));
   std::printf(
       "bench_server_place: memory from before Start to all placed (whole process): RSS %.0f -> "
-      "%.0f MiB (+%.0f MiB; %.0f MiB in all after malloc_trim), malloc in use %.0f -> %.0f MiB (+%.0f "
-      "MiB)\n",
-      MiB(before.rss), MiB(after.rss), MiB(after.rss - before.rss), MiB(trimmed),
-      MiB(before.heap), MiB(after.heap), MiB(after.heap - before.heap));
+      "%.0f MiB (+%.0f MiB; %.0f MiB in all after malloc_trim), malloc in use %.0f -> %.0f MiB "
+      "(+%.0f MiB)\n",
+      MiB(before.rss), MiB(after.rss), MiB(after.rss - before.rss), MiB(trimmed), MiB(before.heap),
+      MiB(after.heap), MiB(after.heap - before.heap));
   std::printf(
       "bench_server_place: %d units on %d machines through the server (SQLite, durable): "
       "%lld placed in %.2f s = %.0f placements/s; server memory per task (machines included): "
@@ -689,8 +687,8 @@ int PlaceHttp(int units, int machines, const std::string& parent, int clients) {
       MiB(before.rss), MiB(before.heap), MiB(started.rss - before.rss),
       MiB(started.heap - before.heap), MiB(machine_rss),
       static_cast<double>(machine_rss) / machines, static_cast<double>(machine_heap) / machines,
-      MiB(task_rss), static_cast<double>(task_rss) / units,
-      static_cast<double>(task_heap) / units, MiB(after.rss), MiB(trimmed));
+      MiB(task_rss), static_cast<double>(task_rss) / units, static_cast<double>(task_heap) / units,
+      MiB(after.rss), MiB(trimmed));
   std::printf(
       "bench_server_place --http: %d units on %d machines through HTTP and the server (SQLite, "
       "durable): %lld placed %.2f s after the first request = %.0f placements/s; server memory "
@@ -724,7 +722,7 @@ int main(int argc, char** argv) {
       if (a == "--http") {
         http_mode = true;
       } else if (a.rfind("--clients=", 0) == 0) {
-        clients = std::stoi(a.substr(10));
+        clients = std::atoi(a.c_str() + 10);
       } else if (a.rfind("--", 0) == 0) {
         std::fprintf(stderr, "bench_server_place: unknown flag %s\n", a.c_str());
         return 2;
@@ -732,8 +730,14 @@ int main(int argc, char** argv) {
         pos.push_back(a);
       }
     }
-    int units = pos.size() > 0 ? std::stoi(pos[0]) : 20000;
-    int machines = pos.size() > 1 ? std::stoi(pos[1]) : 200;
+    int units = 0, machines = 0;
+    try {
+      units = pos.size() > 0 ? std::stoi(pos[0]) : 20000;
+      machines = pos.size() > 1 ? std::stoi(pos[1]) : 200;
+    } catch (const std::exception&) {
+      std::fprintf(stderr, "bench_server_place: UNITS and MACHINES must be numbers\n");
+      return 2;
+    }
     std::string parent = pos.size() > 2 ? pos[2] : "/var/tmp";
     if (units <= 0 || machines <= 0 || clients <= 0) {
       std::fprintf(stderr, "bench_server_place: UNITS, MACHINES and --clients must be > 0\n");
