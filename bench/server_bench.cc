@@ -449,8 +449,7 @@ base::Result<Placed> WaitPlaced(PlacementCounter& counter, RevisionTimeline& tim
     auto now = Clock::now();
     if (changed) last_change = now;
     if (verbose && (now - last_print > std::chrono::seconds(1) || counter.count() >= target)) {
-      std::fprintf(stderr, "%.1f s: %lld placed\n", Seconds(now - start),
-                   static_cast<long long>(counter.count()));
+      spdlog::info("bench: {:.1f} s: {} placed", Seconds(now - start), counter.count());
       last_print = now;
     }
     if (now - std::max(last_change, quiet_from()) > std::chrono::seconds(150)) break;
@@ -520,12 +519,14 @@ int PlacePreloaded(int units, int machines, const std::string& parent) {
   o.heartbeat_grace = std::chrono::hours(1);  // simulated machines send no heartbeats
   RevisionTimeline timeline(st.get());
   Mem before = ReadMem();
+  spdlog::info("bench: server starting");
   auto start = Clock::now();
   auto srv = server::Server::Start(o);
   if (!srv.ok()) {
     std::fprintf(stderr, "%s\n", srv.status().ToString().c_str());
     return 1;
   }
+  spdlog::info("bench: server started");
   double started = Seconds(Clock::now() - start);
   auto done = WaitPlaced(counter, timeline, units, start, [&] { return start; });
   if (!done.ok()) {
@@ -707,7 +708,8 @@ int PlaceHttp(int units, int machines, const std::string& parent, int clients) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  spdlog::set_level(spdlog::level::warn);
+  // FJORD_BENCH_VERBOSE: progress, and the server's log (placement passes), with timestamps.
+  spdlog::set_level(std::getenv("FJORD_BENCH_VERBOSE") ? spdlog::level::info : spdlog::level::warn);
   std::string self = fs::path(argv[0]).filename();
   auto arg = [&](int i, const char* def) {
     return argc > i ? std::string(argv[i]) : std::string(def);
