@@ -9,19 +9,33 @@
 //   Stores N units, starts a Server over them, and times full listings through the API:
 //   GET /v1/units (pages of 10,000) and GET /fleet/v1/units (fleet's pages of 100), each decoded
 //   by the client.
+//
+// bench_server_place [units=20000] [machines=200] [dir=/var/tmp] [--http] [--clients=16]
+//   The issue 5 figure through a real Server on SQLite (every placement durable). The units are
+//   instances of apps: units/100 templates app<t>@.service, each with its own profile, scaled to
+//   100 instances. Preloaded (default): templates, instances and machines are written to the store
+//   and the server's reconciler places everything after Start. --http: the server starts on an
+//   empty store and concurrent clients register the machines, submit the templates and scale
+//   them over loopback HTTP. Placements are counted with a watcher on /schedule/ (no rescans).
+//   Prints the times, placements/s and the process's memory growth per task and per machine.
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "api/native_client.h"
 #include "api/protocol.h"
 #include "api/types.h"
 #include "http/client.h"
@@ -233,11 +247,228 @@ int List(int units, const std::string& parent, const std::string& fjord_bin) {
   return n10k > 0 && f > 0 ? 0 : 1;
 }
 
-// Through the server: `units` launched units and `machines` registered machines are in the store
-// when a real Server starts (SQLite, every write durable); its reconciler places them all. The
-// figure is the time from Start until every placement is durable under /schedule/. Units ask
-// for CPU and memory; one in four also needs zone metadata, one in eight a rack spread.
-int Place(int units, int machines, const std::string& parent) {
+// ---- bench_server_place: the issue 5 figure through a running server.
+
+int64_t ReadMemRss() {
+  int64_t rss = 0;
+  if (FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof line, f)) {
+      long long kb = 0;
+      if (std::sscanf(line, "VmRSS: %lld kB", &kb) == 1) rss = kb * 1024;
+    }
+    std::fclose(f);
+  }
+  return rss;
+}
+
+// The process's memory: resident set (VmRSS) and bytes malloc has handed out (mallinfo2: heap
+// chunks in use plus mmapped blocks). Both cover the whole process, bench included.
+struct Mem {
+  int64_t rss = 0;
+  int64_t heap = 0;
+};
+
+Mem ReadMem() {
+  Mem m;
+  m.rss = ReadMemRss();
+  struct mallinfo2 mi = mallinfo2();
+  m.heap = static_cast<int64_t>(mi.uordblks + mi.hblkhd);
+  return m;
+}
+
+// The resident set once malloc has returned its free pages to the kernel (malloc_trim): freed
+// memory, such as the bench's own transient event batches, no longer counts.
+int64_t TrimmedRss() {
+  malloc_trim(0);
+  return ReadMemRss();
+}
+
+double MiB(int64_t bytes) { return bytes / 1048576.0; }
+
+// The simulated cluster. Machine m: 32 cores, 128 GiB, zone z0..z3, a rack of consecutive
+// machines (at least 25 racks, so a `rack MAX_PER 4` template of 100 instances fits).
+api::MachineRegistration MachineOf(int m, int machines) {
+  api::MachineRegistration r;
+  char id[32];
+  std::snprintf(id, sizeof id, "m%05d", m);
+  r.id = id;
+  r.primary_ip = "10.0." + std::to_string(m / 250) + "." + std::to_string(m % 250 + 1);
+  int racks = std::max(25, machines / 40);
+  r.metadata = {{"zone", "z" + std::to_string(m % 4)},
+                {"rack", "r" + std::to_string(static_cast<int64_t>(m) * racks / machines)}};
+  r.capacity = {32000, 128ll << 30, 0};
+  return r;
+}
+
+// Tasks are instances of apps: template t is app<t>@.service with its own profile (CPU 10-40%,
+// memory 64-256M; a quarter need a zone, an eighth spread at most 4 per rack) and `fjord scale`
+// makes kInstancesPerTemplate instances app<t>@1..100.service carrying exactly its options.
+constexpr int kInstancesPerTemplate = 100;
+
+std::string TemplateName(int t) {
+  char name[64];
+  std::snprintf(name, sizeof name, "app%05d@.service", t);
+  return name;
+}
+
+std::string InstanceName(int t, int i) {
+  char name[64];
+  std::snprintf(name, sizeof name, "app%05d@%d.service", t, i);
+  return name;
+}
+
+std::vector<api::UnitOption> TemplateOptions(int t) {
+  std::vector<api::UnitOption> o = {{"Service", "ExecStart", "/bin/sleep 1000"},
+                                    {"Service", "CPUQuota", std::to_string(10 + t % 4 * 10) + "%"},
+                                    {"Service", "MemoryMax", std::to_string(64 << (t % 3)) + "M"}};
+  if (t % 4 == 0) o.push_back({"X-Fleet", "MachineMetadata", "zone=z" + std::to_string(t % 3)});
+  if (t % 8 == 1) o.push_back({"X-Fjord", "Constraint", "rack MAX_PER 4"});
+  return o;
+}
+
+int Templates(int units) { return (units + kInstancesPerTemplate - 1) / kInstancesPerTemplate; }
+int InstancesOf(int t, int units) {
+  return std::min(kInstancesPerTemplate, units - t * kInstancesPerTemplate);
+}
+
+// When each revision became durable: a thread samples Store::CurrentRevision() (an atomic load,
+// set after the commit) every 2 ms. A watcher that falls behind delivers its events late, so the
+// figures take the time from here, not from when the events were counted.
+class RevisionTimeline {
+ public:
+  explicit RevisionTimeline(store::Store* st) : st_(st), thread_([this] { Run(); }) {}
+  ~RevisionTimeline() {
+    stop_ = true;
+    thread_.join();
+  }
+
+  // The first time the store's revision was seen at or past `rev` (now if not seen yet).
+  Clock::time_point TimeOf(store::Revision rev) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = std::lower_bound(seen_.begin(), seen_.end(), rev,
+                               [](const auto& e, store::Revision r) { return e.first < r; });
+    return it == seen_.end() ? Clock::now() : it->second;
+  }
+
+ private:
+  void Run() {
+    store::Revision last = -1;
+    while (!stop_) {
+      store::Revision rev = st_->CurrentRevision();
+      if (rev != last) {
+        std::lock_guard<std::mutex> l(mu_);
+        seen_.emplace_back(rev, Clock::now());
+        last = rev;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+
+  store::Store* st_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<std::pair<store::Revision, Clock::time_point>> seen_;  // revisions ascending
+  std::thread thread_;
+};
+
+// Counts the keys under /schedule/ without rescanning them: one Range count, then a watcher on
+// the prefix adds creations (a put with version 1) and subtracts deletions. Watch events are
+// published after their commit, so a count seen here is durable. A watcher that falls behind
+// catches up from the store's log inside Next(); if compaction overtook it (IsCompacted) the
+// counter counts once more with a Range and watches on from there.
+class PlacementCounter {
+ public:
+  explicit PlacementCounter(store::Store* st) : st_(st) {}
+
+  base::Status Resync() {
+    store::RangeRequest rr;
+    rr.key = "/schedule/";
+    rr.range_end = store::PrefixEnd(rr.key);
+    rr.keys_only = true;
+    rr.limit = 1;
+    FJORD_ASSIGN_OR_RETURN(store::RangeResponse r, st_->Range(rr));
+    count_ = r.count;
+    last_rev_ = r.revision;
+    FJORD_ASSIGN_OR_RETURN(watcher_, st_->Watch({rr.key, rr.range_end, r.revision + 1}));
+    ++resyncs_;
+    return base::Status::Ok();
+  }
+
+  // Applies the events that arrive before `deadline`; true if the count changed.
+  base::Result<bool> Poll(base::Clock::TimePoint deadline) {
+    auto events = watcher_->Next(deadline);
+    if (!events.ok()) {
+      if (!store::IsCompacted(events.status())) return events.status();
+      int64_t before = count_;
+      FJORD_RETURN_IF_ERROR(Resync());
+      return count_ != before;
+    }
+    int64_t before = count_;
+    for (const store::Event& e : *events) {
+      if (e.type == store::Event::Type::kDelete) {
+        --count_;
+      } else if (e.kv.version == 1) {
+        ++count_;
+      } else {
+        continue;
+      }
+      last_rev_ = e.kv.mod_revision;
+    }
+    return count_ != before;
+  }
+
+  int64_t count() const { return count_; }
+  // The revision of the last placement (or removal) counted.
+  store::Revision last_revision() const { return last_rev_; }
+  int resyncs() const { return resyncs_; }
+
+ private:
+  store::Store* st_;
+  std::unique_ptr<store::Watcher> watcher_;
+  int64_t count_ = 0;
+  store::Revision last_rev_ = 0;
+  int resyncs_ = -1;  // the first Resync is the start
+};
+
+struct Placed {
+  Clock::time_point durable;  // the commit of the last placement counted
+  Clock::time_point counted;  // when the watcher delivered it
+};
+
+// Waits until `target` placements are durable. Gives up once nothing changed for 150 s after
+// `quiet_from()` (some units cannot be placed).
+template <typename QuietFrom>
+base::Result<Placed> WaitPlaced(PlacementCounter& counter, RevisionTimeline& timeline,
+                                int64_t target, Clock::time_point start, QuietFrom quiet_from) {
+  bool verbose = std::getenv("FJORD_BENCH_VERBOSE") != nullptr;
+  auto last_change = Clock::now();
+  auto last_print = last_change;
+  while (counter.count() < target) {
+    FJORD_ASSIGN_OR_RETURN(bool changed, counter.Poll(Clock::now() + std::chrono::seconds(1)));
+    auto now = Clock::now();
+    if (changed) last_change = now;
+    if (verbose && (now - last_print > std::chrono::seconds(1) || counter.count() >= target)) {
+      spdlog::info("bench: {:.1f} s: {} placed", Seconds(now - start), counter.count());
+      last_print = now;
+    }
+    if (now - std::max(last_change, quiet_from()) > std::chrono::seconds(150)) break;
+  }
+  // The sampler may see the revision a little after the watcher delivered it.
+  return Placed{std::min(timeline.TimeOf(counter.last_revision()), last_change), last_change};
+}
+
+// One Range count after the timing, to check the watcher's bookkeeping.
+int64_t CountPlacements(store::Store& st) {
+  PlacementCounter c(&st);
+  return c.Resync().ok() ? c.count() : -1;
+}
+
+// Preloaded: the templates, their instances (as `fjord scale` writes them) and the machine
+// registrations are in the store when a real Server starts (SQLite, every write durable); its
+// reconciler places them all. The figure is the time from Start until every placement is durable
+// under /schedule/.
+int PlacePreloaded(int units, int machines, const std::string& parent) {
   fs::path dir = MakeDir(parent);
   auto opened = store::OpenSqliteStore(dir / "state.db");
   if (!opened.ok()) {
@@ -249,96 +480,273 @@ int Place(int units, int machines, const std::string& parent) {
   {
     store::TxnRequest txn;
     for (int m = 0; m < machines; ++m) {
-      api::MachineRegistration r;
-      char id[32];
-      std::snprintf(id, sizeof id, "m%05d", m);
-      r.id = id;
-      r.primary_ip = "10.0." + std::to_string(m / 250) + "." + std::to_string(m % 250 + 1);
-      r.metadata = {{"zone", "z" + std::to_string(m % 4)}, {"rack", "r" + std::to_string(m / 40)}};
-      r.capacity = {32000, 128ll << 30, 0};
-      txn.success.push_back(store::Op::Put(std::string("/machines/") + id, api::ToJson(r)));
+      api::MachineRegistration r = MachineOf(m, machines);
+      txn.success.push_back(store::Op::Put("/machines/" + r.id, api::ToJson(r)));
     }
     if (!st->Txn(std::move(txn)).ok()) return 1;
   }
-  for (int base = 0; base < units; base += 5000) {
-    store::TxnRequest txn;
-    for (int i = base; i < std::min(units, base + 5000); ++i) {
-      api::ScheduledUnit u;
-      char name[64];
-      std::snprintf(name, sizeof name, "svc%04d@%d.service", i / 100, i % 100);
-      u.name = name;
-      u.desired_state = api::UnitStateName::kLaunched;
-      u.options = {{"Service", "ExecStart", "/bin/sleep 1000"},
-                   {"Service", "CPUQuota", std::to_string(10 + i % 4 * 10) + "%"},
-                   {"Service", "MemoryMax", std::to_string(64 << (i % 3)) + "M"}};
-      if (i % 4 == 0) u.options.push_back({"X-Fleet", "MachineMetadata", "zone=z" + std::to_string(i % 3)});
-      if (i % 8 == 1) u.options.push_back({"X-Fjord", "Constraint", "rack MAX_PER 4"});
-      std::vector<unit::UnitOption> views;
-      for (const auto& o : u.options) views.push_back({o.section, o.name, o.value});
-      u.hash = unit::ContentHash(views);
-      txn.success.push_back(store::Op::Put(std::string("/units/") + name, api::ToJson(u)));
+  store::TxnRequest txn;
+  for (int t = 0; t < Templates(units); ++t) {
+    api::ScheduledUnit u;
+    u.name = TemplateName(t);
+    u.desired_state = api::UnitStateName::kInactive;  // as `fjord submit` leaves it
+    u.options = TemplateOptions(t);
+    std::vector<unit::UnitOption> views;
+    for (const auto& o : u.options) views.push_back({o.section, o.name, o.value});
+    u.hash = unit::ContentHash(views);
+    txn.success.push_back(store::Op::Put("/units/" + u.name, api::ToJson(u)));
+    u.desired_state = api::UnitStateName::kLaunched;  // what scale gives new instances
+    for (int i = 1; i <= InstancesOf(t, units); ++i) {
+      u.name = InstanceName(t, i);
+      txn.success.push_back(store::Op::Put("/units/" + u.name, api::ToJson(u)));
     }
-    if (!st->Txn(std::move(txn)).ok()) return 1;
+    if (txn.success.size() >= 5000 || t + 1 == Templates(units)) {
+      if (!st->Txn(std::move(txn)).ok()) return 1;
+      txn = store::TxnRequest();
+    }
   }
   double load = Seconds(Clock::now() - load_start);
 
+  PlacementCounter counter(st.get());
+  if (auto s = counter.Resync(); !s.ok()) {
+    std::fprintf(stderr, "count placements: %s\n", s.ToString().c_str());
+    return 1;
+  }
   server::ServerOptions o;
   o.port = 0;
   o.data_dir = dir;
   o.store = st;
   o.heartbeat_grace = std::chrono::hours(1);  // simulated machines send no heartbeats
+  RevisionTimeline timeline(st.get());
+  Mem before = ReadMem();
+  spdlog::info("bench: server starting");
   auto start = Clock::now();
   auto srv = server::Server::Start(o);
   if (!srv.ok()) {
     std::fprintf(stderr, "%s\n", srv.status().ToString().c_str());
     return 1;
   }
-  store::RangeRequest rr;
-  rr.key = "/schedule/";
-  rr.range_end = store::PrefixEnd("/schedule/");
-  rr.keys_only = true;
-  rr.limit = 1;
-  int64_t placed = 0, last = -1;
-  auto last_change = Clock::now();
-  while (placed < units) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    auto r = st->Range(rr);
-    if (!r.ok()) return 1;
-    placed = r->count;
-    if (placed != last) {
-      if (std::getenv("FJORD_BENCH_VERBOSE")) {
-        std::fprintf(stderr, "%.1f s: %lld placed\n", Seconds(Clock::now() - start),
-                     static_cast<long long>(placed));
-      }
-      last = placed;
-      last_change = Clock::now();
-    } else if (Clock::now() - last_change > std::chrono::seconds(150)) {
-      break;  // stalled: some units cannot be placed
-    }
+  spdlog::info("bench: server started");
+  double started = Seconds(Clock::now() - start);
+  auto done = WaitPlaced(counter, timeline, units, start, [&] { return start; });
+  if (!done.ok()) {
+    std::fprintf(stderr, "count placements: %s\n", done.status().ToString().c_str());
+    return 1;
   }
-  double secs = Seconds(last_change - start);
+  Mem after = ReadMem();
+  double secs = Seconds(done->durable - start);
+  int64_t placed = counter.count();
+  int64_t trimmed = TrimmedRss();
+  int64_t checked = CountPlacements(*st);  // after the memory: it fills SQLite's page cache
+  std::printf(
+      "bench_server_place: store preloaded in %.2f s (%d templates, %d instances, %d machines); "
+      "server started (store loaded) in %.2f s; last placement counted %.2f s after its commit "
+      "(watcher resyncs %d); Range count after: %lld\n",
+      load, Templates(units), units, machines, started, Seconds(done->counted - done->durable),
+      counter.resyncs(), static_cast<long long>(checked));
+  std::printf(
+      "bench_server_place: memory from before Start to all placed (whole process): RSS %.0f -> "
+      "%.0f MiB (+%.0f MiB; %.0f MiB in all after malloc_trim), malloc in use %.0f -> %.0f MiB "
+      "(+%.0f MiB)\n",
+      MiB(before.rss), MiB(after.rss), MiB(after.rss - before.rss), MiB(trimmed), MiB(before.heap),
+      MiB(after.heap), MiB(after.heap - before.heap));
   std::printf(
       "bench_server_place: %d units on %d machines through the server (SQLite, durable): "
-      "%lld placed in %.2f s = %.0f placements/s (store preloaded in %.2f s)\n",
-      units, machines, static_cast<long long>(placed), secs, placed / secs, load);
+      "%lld placed in %.2f s = %.0f placements/s; server memory per task (machines included): "
+      "malloc %.0f B, RSS %.0f B (%.0f B after malloc_trim)\n",
+      units, machines, static_cast<long long>(placed), secs, placed / secs,
+      static_cast<double>(after.heap - before.heap) / units,
+      static_cast<double>(after.rss - before.rss) / units,
+      static_cast<double>(trimmed - before.rss) / units);
   (*srv)->Stop();
   srv->reset();
   (void)st->Close();
   std::error_code ec;
   fs::remove_all(dir, ec);
-  return placed == units ? 0 : 1;
+  return placed == units && checked == units ? 0 : 1;
+}
+
+// Runs `fn(client, i)` for i in [0, n) on `clients` threads, each with its own connection;
+// returns how many calls failed (the first failure is printed).
+int Parallel(const std::string& url, int clients, int n,
+             const std::function<base::Status(api::NativeClient&, int)>& fn) {
+  std::atomic<int> next{0}, failed{0};
+  std::atomic<bool> printed{false};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&] {
+      http::HttpClient::Options ho;
+      ho.request_timeout = std::chrono::minutes(5);
+      auto client = api::NativeClient::Create(url, ho);
+      if (!client.ok()) {
+        failed.fetch_add(1);
+        return;
+      }
+      for (int i = next.fetch_add(1); i < n; i = next.fetch_add(1)) {
+        base::Status s = fn(**client, i);
+        if (!s.ok()) {
+          failed.fetch_add(1);
+          if (!printed.exchange(true)) std::fprintf(stderr, "%s\n", s.ToString().c_str());
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  return failed.load();
+}
+
+// End to end through HTTP: a real Server on an empty SQLite store; `clients` connections
+// register every machine (PUT /v1/machines/{id}), then submit each template (PUT /v1/units, as
+// `fjord submit`) and scale it (PUT /v1/units/{t}/scale, as `fjord scale`). The figure is the time
+// from the first request until every placement is durable.
+int PlaceHttp(int units, int machines, const std::string& parent, int clients) {
+  fs::path dir = MakeDir(parent);
+  auto opened = store::OpenSqliteStore(dir / "state.db");  // what the server opens itself
+  if (!opened.ok()) {
+    std::fprintf(stderr, "%s\n", opened.status().ToString().c_str());
+    return 1;
+  }
+  std::shared_ptr<store::Store> st = std::move(*opened);
+  PlacementCounter counter(st.get());
+  if (auto s = counter.Resync(); !s.ok()) {
+    std::fprintf(stderr, "count placements: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  server::ServerOptions o;
+  o.port = 0;
+  o.data_dir = dir;
+  o.store = st;
+  o.heartbeat_grace = std::chrono::hours(1);  // simulated machines send no heartbeats
+  RevisionTimeline timeline(st.get());
+  Mem before = ReadMem();
+  auto srv = server::Server::Start(o);
+  if (!srv.ok()) {
+    std::fprintf(stderr, "%s\n", srv.status().ToString().c_str());
+    return 1;
+  }
+  Mem started = ReadMem();  // the empty server: threads, buffers, SQLite caches
+  std::string url = (*srv)->url();
+  const int templates = Templates(units);
+
+  // The clients run beside the counter; times are seconds from the first request.
+  auto start = Clock::now();
+  std::atomic<int64_t> submit_done_ns{INT64_MAX};
+  double registered = 0, submitted = 0;
+  int failed = 0;
+  Mem after_machines;
+  std::thread driver([&] {
+    failed += Parallel(url, clients, machines, [&](api::NativeClient& c, int m) -> base::Status {
+      return c.Register(MachineOf(m, machines)).status();
+    });
+    registered = Seconds(Clock::now() - start);
+    after_machines = ReadMem();
+    auto submit_start = Clock::now();
+    failed += Parallel(url, clients, templates, [&](api::NativeClient& c, int t) -> base::Status {
+      api::PutUnitRequest put;  // no desired state: submitted (inactive), as `fjord submit`
+      put.options = TemplateOptions(t);
+      FJORD_RETURN_IF_ERROR(c.PutUnit(TemplateName(t), put).status());
+      api::ScaleRequest scale;
+      scale.instances = InstancesOf(t, units);
+      FJORD_ASSIGN_OR_RETURN(api::ScaleReply reply, c.Scale(TemplateName(t), scale));
+      if (static_cast<int64_t>(reply.added.size()) != scale.instances) {
+        return base::Internal("scale " + TemplateName(t) + ": added " +
+                              std::to_string(reply.added.size()));
+      }
+      return base::Status::Ok();
+    });
+    submitted = Seconds(Clock::now() - submit_start);
+    submit_done_ns = (Clock::now() - start).count();
+  });
+  auto done = WaitPlaced(counter, timeline, units, start, [&] {
+    return start + Clock::duration(std::min<int64_t>(submit_done_ns.load(), INT64_MAX / 2));
+  });
+  driver.join();
+  if (!done.ok()) {
+    std::fprintf(stderr, "count placements: %s\n", done.status().ToString().c_str());
+    return 1;
+  }
+  Mem after = ReadMem();
+  int64_t trimmed = TrimmedRss();
+  double secs = Seconds(done->durable - start);
+  int64_t placed = counter.count();
+  int64_t checked = CountPlacements(*st);  // after the memory: it fills SQLite's page cache
+  int64_t machine_rss = after_machines.rss - started.rss,
+          machine_heap = after_machines.heap - started.heap;
+  int64_t task_rss = after.rss - after_machines.rss, task_heap = after.heap - after_machines.heap;
+  std::printf(
+      "bench_server_place --http: %d clients; register %d machines %.2f s (%.0f/s); submit %d "
+      "templates + scale to %d instances %.2f s (%.0f instances/s); failed requests %d; last "
+      "placement counted %.2f s after its commit (watcher resyncs %d); Range count after: %lld\n",
+      clients, machines, registered, machines / registered, templates, units, submitted,
+      units / submitted, failed, Seconds(done->counted - done->durable), counter.resyncs(),
+      static_cast<long long>(checked));
+  std::printf(
+      "bench_server_place --http: memory (whole process): before Start RSS %.0f MiB, malloc %.0f "
+      "MiB; empty server started +%.0f MiB RSS (malloc +%.0f MiB); machines registered +%.0f MiB "
+      "RSS = %.0f B/machine (malloc %.0f B/machine); then tasks placed +%.0f MiB RSS = %.0f B/task "
+      "(malloc %.0f B/task); total RSS %.0f MiB (%.0f MiB after malloc_trim)\n",
+      MiB(before.rss), MiB(before.heap), MiB(started.rss - before.rss),
+      MiB(started.heap - before.heap), MiB(machine_rss),
+      static_cast<double>(machine_rss) / machines, static_cast<double>(machine_heap) / machines,
+      MiB(task_rss), static_cast<double>(task_rss) / units, static_cast<double>(task_heap) / units,
+      MiB(after.rss), MiB(trimmed));
+  std::printf(
+      "bench_server_place --http: %d units on %d machines through HTTP and the server (SQLite, "
+      "durable): %lld placed %.2f s after the first request = %.0f placements/s; server memory "
+      "malloc %.0f B/task, %.0f B/machine (RSS %.0f B/task, %.0f B/machine)\n",
+      units, machines, static_cast<long long>(placed), secs, placed / secs,
+      static_cast<double>(task_heap) / units, static_cast<double>(machine_heap) / machines,
+      static_cast<double>(task_rss) / units, static_cast<double>(machine_rss) / machines);
+  (*srv)->Stop();
+  srv->reset();
+  (void)st->Close();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  return placed == units && checked == units && failed == 0 ? 0 : 1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  spdlog::set_level(spdlog::level::warn);
+  // FJORD_BENCH_VERBOSE: progress, and the server's log (placement passes), with timestamps.
+  spdlog::set_level(std::getenv("FJORD_BENCH_VERBOSE") ? spdlog::level::info : spdlog::level::warn);
   std::string self = fs::path(argv[0]).filename();
   auto arg = [&](int i, const char* def) {
     return argc > i ? std::string(argv[i]) : std::string(def);
   };
   if (self == "bench_server_place") {
-    return Place(std::stoi(arg(1, "100000")), std::stoi(arg(2, "1000")), arg(3, "/var/tmp"));
+    // bench_server_place [UNITS=20000] [MACHINES=200] [DIR=/var/tmp] [--http] [--clients=N]
+    std::vector<std::string> pos;
+    bool http_mode = false;
+    int clients = 16;
+    for (int i = 1; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a == "--http") {
+        http_mode = true;
+      } else if (a.rfind("--clients=", 0) == 0) {
+        clients = std::atoi(a.c_str() + 10);
+      } else if (a.rfind("--", 0) == 0) {
+        std::fprintf(stderr, "bench_server_place: unknown flag %s\n", a.c_str());
+        return 2;
+      } else {
+        pos.push_back(a);
+      }
+    }
+    int units = 0, machines = 0;
+    try {
+      units = pos.size() > 0 ? std::stoi(pos[0]) : 20000;
+      machines = pos.size() > 1 ? std::stoi(pos[1]) : 200;
+    } catch (const std::exception&) {
+      std::fprintf(stderr, "bench_server_place: UNITS and MACHINES must be numbers\n");
+      return 2;
+    }
+    std::string parent = pos.size() > 2 ? pos[2] : "/var/tmp";
+    if (units <= 0 || machines <= 0 || clients <= 0) {
+      std::fprintf(stderr, "bench_server_place: UNITS, MACHINES and --clients must be > 0\n");
+      return 2;
+    }
+    return http_mode ? PlaceHttp(units, machines, parent, clients)
+                     : PlacePreloaded(units, machines, parent);
   }
   if (self == "bench_list_units") {
     // The fjord binary beside the bench directory (build/fjord), if built.
