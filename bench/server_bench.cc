@@ -31,6 +31,7 @@
 #include <filesystem>
 #include <functional>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -164,6 +165,10 @@ int List(int units, const std::string& parent, const std::string& fjord_bin) {
     std::vector<unit::UnitOption> views;
     for (const auto& o : options) views.push_back({o.section, o.name, o.value});
     std::string hash = unit::ContentHash(views);
+    // The server's layout: the content once under /unitfiles/<hash>, units name it.
+    if (!(*store)->Put("/unitfiles/" + hash, api::ToJson(api::UnitFile{hash, options})).ok()) {
+      return 1;
+    }
     for (int base = 0; base < units; base += 5000) {
       store::TxnRequest txn;
       for (int i = base; i < std::min(units, base + 5000); ++i) {
@@ -174,7 +179,6 @@ int List(int units, const std::string& parent, const std::string& fjord_bin) {
         u.hash = hash;
         u.desired_state =
             fjord_bin.empty() ? api::UnitStateName::kInactive : api::UnitStateName::kLaunched;
-        u.options = options;
         txn.success.push_back(store::Op::Put(std::string("/units/") + name, api::ToJson(u)));
       }
       if (!(*store)->Txn(std::move(txn)).ok()) return 1;
@@ -486,6 +490,7 @@ int PlacePreloaded(int units, int machines, const std::string& parent) {
     if (!st->Txn(std::move(txn)).ok()) return 1;
   }
   store::TxnRequest txn;
+  std::set<std::string> stored_files;  // templates with equal profiles share a unit file
   for (int t = 0; t < Templates(units); ++t) {
     api::ScheduledUnit u;
     u.name = TemplateName(t);
@@ -494,6 +499,12 @@ int PlacePreloaded(int units, int machines, const std::string& parent) {
     std::vector<unit::UnitOption> views;
     for (const auto& o : u.options) views.push_back({o.section, o.name, o.value});
     u.hash = unit::ContentHash(views);
+    // The server's layout: the content once under /unitfiles/<hash>, units name it.
+    if (stored_files.insert(u.hash).second) {
+      txn.success.push_back(
+          store::Op::Put("/unitfiles/" + u.hash, api::ToJson(api::UnitFile{u.hash, u.options})));
+    }
+    u.options.clear();
     txn.success.push_back(store::Op::Put("/units/" + u.name, api::ToJson(u)));
     u.desired_state = api::UnitStateName::kLaunched;  // what scale gives new instances
     for (int i = 1; i <= InstancesOf(t, units); ++i) {
@@ -501,7 +512,10 @@ int PlacePreloaded(int units, int machines, const std::string& parent) {
       txn.success.push_back(store::Op::Put("/units/" + u.name, api::ToJson(u)));
     }
     if (txn.success.size() >= 5000 || t + 1 == Templates(units)) {
-      if (!st->Txn(std::move(txn)).ok()) return 1;
+      if (auto r = st->Txn(std::move(txn)); !r.ok()) {
+        std::fprintf(stderr, "bench_server_place: preload: %s\n", r.status().ToString().c_str());
+        return 1;
+      }
       txn = store::TxnRequest();
     }
   }
