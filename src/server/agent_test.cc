@@ -391,8 +391,8 @@ TEST_F(SchedulingTest, UnitFilesAreSharedAndCollectedAtStart) {
   {
     auto st = store::OpenSqliteStore(dir_ / "state.db");
     ASSERT_TRUE(st.ok());
-    api::ScheduledUnit old{"old.service", "", api::UnitStateName::kLoaded,
-                           {{"Service", "ExecStart", "/bin/true"}}};
+    api::ScheduledUnit old{
+        "old.service", "", api::UnitStateName::kLoaded, {{"Service", "ExecStart", "/bin/true"}}};
     ASSERT_TRUE((*st)->Put("/units/old.service", api::ToJson(old)).ok());
     ASSERT_TRUE((*st)->Close().ok());
   }

@@ -26,8 +26,8 @@ static void PlacementLocked(const View& view, const std::string& name, const Uni
                             std::string* machine, api::UnitStateName* current) {
   *current = api::UnitStateName::kInactive;
   const PlacementView& p = e.placement;
-  if (p.machines.empty() || p.global) return;
-  *machine = p.machines.front();
+  if (!p.placed() || p.global) return;
+  *machine = p.first;
   auto ms = view.states.find(*machine);
   if (ms == view.states.end()) return;
   auto st = ms->second.find(name);

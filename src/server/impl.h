@@ -1,6 +1,7 @@
 // Private to src/server: the in-memory view reads are served from, the reconciler, long-polls.
 #pragma once
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -56,10 +57,18 @@ struct UnitBody {
 using BodyPtr = std::shared_ptr<const UnitBody>;
 
 struct PlacementView {
-  std::vector<std::string> machines;  // where the unit is placed (several for a global unit)
-  std::string reason;                 // why it is not placed, when it is not
+  // Where the unit is placed: one machine, or every machine of a global unit (first + others);
+  // split so that the common case, one machine, needs no allocation.
+  std::string first;
+  std::vector<std::string> others;
+  std::string reason;  // why it is not placed, when it is not
   bool global = false;
   bool published = false;  // false until the reconciler has seen the unit
+
+  bool placed() const { return !first.empty(); }
+  bool On(std::string_view machine) const {
+    return machine == first || std::find(others.begin(), others.end(), machine) != others.end();
+  }
 };
 
 struct UnitEntry {
@@ -154,9 +163,11 @@ class Reconciler {
   void AfterFlush(std::function<void()> done);
 
  private:
-  // A /schedule key this reconciler wrote: the machine and a digest of the value.
-  struct Written {
-    std::string machine;
+  // A machine a unit is placed on, has a /schedule key on, or both (while it moves).
+  struct Slot {
+    uint32_t machine = 0;  // index in machine_ids_
+    bool placed = false;   // the scheduler placed it there
+    bool written = false;  // its /schedule key there is in the store, with this digest
     uint64_t digest = 0;
   };
   // The reconciler's model of a unit. Kept small: a million of them live at once.
@@ -164,11 +175,15 @@ class Reconciler {
     api::UnitStateName desired = api::UnitStateName::kInactive;
     BodyPtr body;
     std::shared_ptr<const UnitSchedulingInfo> info;  // shared by instances of one template
-    std::vector<std::string> machines;               // sorted; where the scheduler placed it
-    std::vector<Written> written;                    // its /schedule keys in the store
+    std::vector<Slot> slots;                         // sorted by machine
     std::string reason;
+
     bool active() const { return desired != api::UnitStateName::kInactive; }
-    bool placed_on(std::string_view m) const;
+    bool placed() const;
+    Slot* Find(uint32_t machine);
+    Slot& Get(uint32_t machine);  // inserted when missing
+    void ClearPlaced();
+    void DropUnused();  // slots neither placed nor written
   };
 
   void Run();
@@ -190,7 +205,10 @@ class Reconciler {
   std::shared_ptr<const UnitSchedulingInfo> InfoFor(const std::string& name, const UnitBody& body);
   // The request to give the scheduler for unit `name` (a shared request, named).
   const scheduler::TaskRequest& RequestFor(const std::string& name, const RUnit& u);
-  void DropWritten(const std::string& name, RUnit& u, std::string_view machine);
+  void DropWritten(const std::string& name, RUnit& u, uint32_t machine);
+  void SetPlaced(RUnit& u, const std::vector<uint32_t>& machines);  // sorted
+  std::vector<std::string> PlacedOn(const RUnit& u) const;
+  uint32_t MachineIndex(const std::string& id);
 
   Options options_;
   store::Store* store_;
@@ -236,7 +254,10 @@ class Reconciler {
   base::Clock::TimePoint last_retry_{};
   base::Clock::TimePoint last_machine_publish_{};
   bool machines_stale_ = true;
-  std::map<std::string, int64_t> machine_units_;  // /schedule keys written per machine
+  // Machine ids by index: units refer to machines by a 4-byte index.
+  std::vector<std::string> machine_ids_;
+  std::unordered_map<std::string, uint32_t> machine_index_;
+  std::vector<int64_t> machine_units_;  // /schedule keys written per machine index
   std::vector<std::pair<std::string, std::string>> log_placed_;   // this pass: unit, machine
   std::vector<std::pair<std::string, std::string>> log_pending_;  // this pass: unit, new reason
 };

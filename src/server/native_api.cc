@@ -146,13 +146,13 @@ base::Status Server::Impl::AddNativeRoutes(http::Router& router) {
           auto unit = view.units.find(name);
           if (unit == view.units.end())
             return ErrorResponse(404, "unit `" + name + "` does not exist");
-          const std::vector<std::string>& placed = unit->second.placement.machines;
-          if (placed.empty()) {
+          const PlacementView& placed = unit->second.placement;
+          if (!placed.placed()) {
             return ErrorResponse(409, "unit `" + name + "` is not scheduled on any machine");
           }
-          std::string machine = placed.front();
+          std::string machine = placed.first;
           if (auto want = req.query.Get("machineID")) {
-            if (std::find(placed.begin(), placed.end(), *want) == placed.end()) {
+            if (!placed.On(*want)) {
               return ErrorResponse(409, "unit `" + name + "` is not scheduled on `" + *want + "`",
                                    "machineID");
             }

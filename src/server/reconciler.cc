@@ -36,22 +36,57 @@ std::string TemplateKey(std::string_view name) {
   return std::string(name.substr(0, at + 1)).append(name.substr(dot));
 }
 
-void InsertSorted(std::vector<std::string>& v, const std::string& s) {
-  auto it = std::lower_bound(v.begin(), v.end(), s);
-  if (it == v.end() || *it != s) v.insert(it, s);
-}
-
-bool EraseSorted(std::vector<std::string>& v, std::string_view s) {
-  auto it = std::lower_bound(v.begin(), v.end(), s);
-  if (it == v.end() || *it != s) return false;
-  v.erase(it);
-  return true;
-}
-
 }  // namespace
 
-bool Reconciler::RUnit::placed_on(std::string_view m) const {
-  return std::binary_search(machines.begin(), machines.end(), m);
+bool Reconciler::RUnit::placed() const {
+  return std::any_of(slots.begin(), slots.end(), [](const Slot& s) { return s.placed; });
+}
+
+Reconciler::Slot* Reconciler::RUnit::Find(uint32_t machine) {
+  auto it = std::lower_bound(slots.begin(), slots.end(), machine,
+                             [](const Slot& s, uint32_t m) { return s.machine < m; });
+  return it != slots.end() && it->machine == machine ? &*it : nullptr;
+}
+
+Reconciler::Slot& Reconciler::RUnit::Get(uint32_t machine) {
+  auto it = std::lower_bound(slots.begin(), slots.end(), machine,
+                             [](const Slot& s, uint32_t m) { return s.machine < m; });
+  if (it != slots.end() && it->machine == machine) return *it;
+  Slot slot;
+  slot.machine = machine;
+  return *slots.insert(it, slot);
+}
+
+void Reconciler::RUnit::ClearPlaced() {
+  for (auto& s : slots) s.placed = false;
+  DropUnused();
+}
+
+void Reconciler::RUnit::DropUnused() {
+  std::erase_if(slots, [](const Slot& s) { return !s.placed && !s.written; });
+}
+
+uint32_t Reconciler::MachineIndex(const std::string& id) {
+  auto [it, added] = machine_index_.emplace(id, static_cast<uint32_t>(machine_ids_.size()));
+  if (added) {
+    machine_ids_.push_back(id);
+    machine_units_.push_back(0);
+  }
+  return it->second;
+}
+
+void Reconciler::SetPlaced(RUnit& u, const std::vector<uint32_t>& machines) {
+  for (auto& s : u.slots) s.placed = false;
+  for (uint32_t m : machines) u.Get(m).placed = true;
+  u.DropUnused();
+}
+
+std::vector<std::string> Reconciler::PlacedOn(const RUnit& u) const {
+  std::vector<std::string> out;
+  for (const auto& s : u.slots) {
+    if (s.placed) out.push_back(machine_ids_[s.machine]);
+  }
+  return out;
 }
 
 Reconciler::Reconciler(Options options, store::Store* store, View* view, base::Clock* clock)
@@ -125,21 +160,22 @@ base::Status Reconciler::Recover() {
       continue;
     }
     RUnit& u = it->second;
-    bool known = std::any_of(u.written.begin(), u.written.end(),
-                             [&](const Written& w) { return w.machine == machine; });
-    if (!known) {
-      u.written.push_back({machine, Digest(kv.value)});
-      ++machine_units_[machine];
+    uint32_t m = MachineIndex(machine);
+    Slot& slot = u.Get(m);
+    if (!slot.written) {
+      slot.written = true;
+      slot.digest = Digest(kv.value);
+      ++machine_units_[m];
     }
     if (!u.info->schedulable || !u.active() || !sched_->HasMachine(machine)) continue;
-    if (!u.info->request.global && !u.machines.empty()) continue;  // duplicate: Sync deletes it
+    if (!u.info->request.global && u.placed()) continue;  // duplicate: Sync deletes it
     if (sched_->Assign(RequestFor(unit, u), machine).ok()) {
-      InsertSorted(u.machines, machine);
+      u.Get(m).placed = true;
       ++restored;
     }
   }
   for (auto& [name, u] : units_) {
-    if (u.info->schedulable && u.active() && u.machines.empty()) pending_.insert(name);
+    if (u.info->schedulable && u.active() && !u.placed()) pending_.insert(name);
     Sync(name, u);  // drops keys of inactive units and duplicates, rewrites changed content
     Touch(name);
   }
@@ -282,7 +318,7 @@ void Reconciler::HandleUnit(const std::string& name) {
     Release(name, u);
     u.reason.clear();
     pending_.erase(name);
-  } else if (u.machines.empty()) {
+  } else if (!u.placed()) {
     TryPlace(name, u);
   }
   Sync(name, u);
@@ -297,25 +333,27 @@ void Reconciler::RemoveUnit(const std::string& name) {
   {
     // Its reported states go with it: they can only be on the machines it was scheduled to.
     std::lock_guard<std::mutex> l(view_->mu);
-    for (const auto& w : u.written) {
-      auto states = view_->states.find(w.machine);
+    for (const auto& slot : u.slots) {
+      const std::string& machine = machine_ids_[slot.machine];
+      auto states = view_->states.find(machine);
       if (states != view_->states.end() && states->second.erase(name) > 0) {
-        ops_[StateKey(w.machine, name)] = std::nullopt;
+        ops_[StateKey(machine, name)] = std::nullopt;
       }
     }
   }
-  for (const auto& w : u.written) {
-    ops_[ScheduleKey(w.machine, name)] = std::nullopt;
-    --machine_units_[w.machine];
+  for (const auto& slot : u.slots) {
+    if (!slot.written) continue;
+    ops_[ScheduleKey(machine_ids_[slot.machine], name)] = std::nullopt;
+    --machine_units_[slot.machine];
   }
   units_.erase(it);
   touched_units_.erase(name);
 }
 
 void Reconciler::Release(const std::string& name, RUnit& u) {
-  if (u.machines.empty()) return;
+  if (!u.placed()) return;
   (void)sched_->Release(name);
-  u.machines.clear();
+  u.ClearPlaced();
   retry_pending_ = true;  // room was freed
 }
 
@@ -327,7 +365,7 @@ void Reconciler::TryPlace(const std::string& name, RUnit& u) {
   }
   auto placed = sched_->Place(RequestFor(name, u));
   if (placed.ok()) {
-    u.machines = {placed->machine_id};
+    SetPlaced(u, {MachineIndex(placed->machine_id)});
     u.reason.clear();
     pending_.erase(name);
     placed_since_retry_ = true;
@@ -357,9 +395,9 @@ void Reconciler::ReplaceGlobal(const std::string& name, RUnit& u) {
   (void)sched_->Release(name);
   std::vector<scheduler::PendingTask> not_placed;
   auto placed = sched_->PlaceGlobal(RequestFor(name, u), &not_placed);
-  std::vector<std::string> machines;
+  std::vector<uint32_t> machines;
   if (placed.ok()) {
-    for (const auto& p : *placed) machines.push_back(p.machine_id);
+    for (const auto& p : *placed) machines.push_back(MachineIndex(p.machine_id));
     std::sort(machines.begin(), machines.end());
     machines.erase(std::unique(machines.begin(), machines.end()), machines.end());
   }
@@ -373,12 +411,14 @@ void Reconciler::ReplaceGlobal(const std::string& name, RUnit& u) {
     reason =
         "not on " + std::to_string(not_placed.size()) + " machines: " + not_placed.front().reason;
   }
-  if (machines != u.machines) {
-    spdlog::info("global unit {} on {} machines", name, machines.size());
+  std::vector<uint32_t> before;
+  for (const auto& slot : u.slots) {
+    if (slot.placed) before.push_back(slot.machine);
   }
-  u.machines = std::move(machines);
+  if (machines != before) spdlog::info("global unit {} on {} machines", name, machines.size());
+  SetPlaced(u, machines);
   u.reason = reason;
-  if (u.machines.empty()) {
+  if (machines.empty()) {
     pending_.insert(name);
   } else {
     pending_.erase(name);
@@ -386,41 +426,37 @@ void Reconciler::ReplaceGlobal(const std::string& name, RUnit& u) {
   Touch(name);
 }
 
-void Reconciler::DropWritten(const std::string& name, RUnit& u, std::string_view machine) {
-  auto w = std::find_if(u.written.begin(), u.written.end(),
-                        [&](const Written& x) { return x.machine == machine; });
-  if (w == u.written.end()) return;
-  ops_[ScheduleKey(machine, name)] = std::nullopt;
-  --machine_units_[w->machine];
-  u.written.erase(w);
+void Reconciler::DropWritten(const std::string& name, RUnit& u, uint32_t machine) {
+  Slot* slot = u.Find(machine);
+  if (slot == nullptr || !slot->written) return;
+  ops_[ScheduleKey(machine_ids_[machine], name)] = std::nullopt;
+  --machine_units_[machine];
+  slot->written = false;
+  u.DropUnused();
 }
 
 void Reconciler::Sync(const std::string& name, RUnit& u) {
-  bool scheduled = u.active() && !u.machines.empty();
-  std::vector<Written> want;
+  bool scheduled = u.active() && u.placed();
   std::string value;
   uint64_t digest = 0;
   if (scheduled) {
     value = UnitRecordJson(name, u.body->hash, u.desired);
     digest = Digest(value);
-    want.reserve(u.machines.size());
   }
-  for (const auto& w : u.written) {
-    if (!scheduled || !u.placed_on(w.machine)) {
-      ops_[ScheduleKey(w.machine, name)] = std::nullopt;
-      --machine_units_[w.machine];
+  for (auto& slot : u.slots) {
+    bool want = scheduled && slot.placed;
+    if (slot.written && !want) {
+      ops_[ScheduleKey(machine_ids_[slot.machine], name)] = std::nullopt;
+      --machine_units_[slot.machine];
+      slot.written = false;
+    } else if (want && (!slot.written || slot.digest != digest)) {
+      if (!slot.written) ++machine_units_[slot.machine];
+      ops_[ScheduleKey(machine_ids_[slot.machine], name)] = value;
+      slot.written = true;
+      slot.digest = digest;
     }
   }
-  if (scheduled) {
-    for (const auto& m : u.machines) {
-      auto w = std::find_if(u.written.begin(), u.written.end(),
-                            [&](const Written& x) { return x.machine == m; });
-      if (w == u.written.end()) ++machine_units_[m];
-      if (w == u.written.end() || w->digest != digest) ops_[ScheduleKey(m, name)] = value;
-      want.push_back({m, digest});
-    }
-  }
-  u.written = std::move(want);
+  u.DropUnused();
 }
 
 void Reconciler::HandleMachine(const std::string& id) {
@@ -441,8 +477,10 @@ void Reconciler::HandleMachine(const std::string& id) {
     (void)sched_->ReviveMachine(id);
     spdlog::info("machine {} is back", id);
     // It gets only what is scheduled to it now: drop keys of units that moved or wait.
+    uint32_t m = MachineIndex(id);
     for (auto& [name, u] : units_) {
-      if (!u.placed_on(id)) DropWritten(name, u, id);
+      Slot* slot = u.Find(m);
+      if (slot != nullptr && !slot->placed) DropWritten(name, u, m);
     }
   }
   retry_pending_ = true;
@@ -469,11 +507,13 @@ void Reconciler::LoseMachine(const std::string& id) {
   if (!sched_->HasMachine(id) || !sched_->IsAlive(id)) return;
   auto displaced = sched_->LoseMachine(id);
   if (!displaced.ok()) return;
+  uint32_t m = MachineIndex(id);
   std::vector<scheduler::DisplacedTask> tasks;
   for (const auto& name : *displaced) {
     auto it = units_.find(name);
     if (it == units_.end()) continue;
-    EraseSorted(it->second.machines, id);  // its old key stays until the new one is written
+    // Its old key stays until the new one is written.
+    if (Slot* slot = it->second.Find(m)) slot->placed = false;
     it->second.reason = "its machine " + id + " was lost; waiting to be rescheduled";
     Touch(name);
     scheduler::DisplacedTask t;
@@ -484,7 +524,9 @@ void Reconciler::LoseMachine(const std::string& id) {
   planner_.Add(tasks);
   // Global units lose their instance there.
   for (auto& [name, u] : units_) {
-    if (u.info->request.global && EraseSorted(u.machines, id)) {
+    Slot* slot = u.info->request.global ? u.Find(m) : nullptr;
+    if (slot != nullptr && slot->placed) {
+      slot->placed = false;
       Sync(name, u);
       Touch(name);
     }
@@ -509,7 +551,7 @@ void Reconciler::Reschedule() {
     auto it = units_.find(name);
     if (it == units_.end()) continue;
     RUnit& u = it->second;
-    if (!u.active() || !u.info->schedulable || !u.machines.empty()) continue;
+    if (!u.active() || !u.info->schedulable || u.placed()) continue;
     TryPlace(name, u);
     Sync(name, u);  // deletes the old key in the same transaction as the new one is written
   }
@@ -556,7 +598,7 @@ void Reconciler::RetryPending() {
   }
   for (const auto& name : names) {
     auto u = units_.find(name);
-    if (u == units_.end() || !u->second.machines.empty()) {
+    if (u == units_.end() || u->second.placed()) {
       pending_.erase(name);
       continue;
     }
@@ -605,7 +647,16 @@ void Reconciler::Publish() {
     if (it == units_.end() || e == view_->units.end()) continue;
     const RUnit& u = it->second;
     PlacementView& p = e->second.placement;
-    p.machines = u.machines;
+    p.first.clear();
+    p.others.clear();
+    for (const auto& slot : u.slots) {
+      if (!slot.placed) continue;
+      if (p.first.empty()) {
+        p.first = machine_ids_[slot.machine];
+      } else {
+        p.others.push_back(machine_ids_[slot.machine]);
+      }
+    }
     p.reason = u.reason;
     p.global = u.info->request.global;
     p.published = true;
@@ -620,8 +671,8 @@ void Reconciler::Publish() {
     if (!sched_->HasMachine(id)) continue;
     auto free = sched_->Free(id);
     if (free.ok()) m.free = {free->cpu_millis, free->memory_bytes, free->disk_bytes};
-    auto n = machine_units_.find(id);
-    m.units = n == machine_units_.end() ? 0 : n->second;
+    auto n = machine_index_.find(id);
+    m.units = n == machine_index_.end() ? 0 : machine_units_[n->second];
   }
 }
 
@@ -654,9 +705,9 @@ std::string Reconciler::Explain(const std::string& name) {
   const RUnit& u = it->second;
   std::string out;
   if (!u.info->schedulable) return name + ": not scheduled: " + u.info->reason + "\n";
-  if (!u.machines.empty()) {
+  if (u.placed()) {
     out += name + ": placed on";
-    for (const auto& m : u.machines) out += " " + m;
+    for (const auto& m : PlacedOn(u)) out += " " + m;
     out += "\n";
   } else if (!u.active()) {
     out += name + ": inactive (not scheduled)\n";
