@@ -13,8 +13,8 @@
 //     the log (blocking writes, so an attached client sees all output) until the client goes.
 //
 //   fjord-monitor rmtree DIR
-//     Deletes DIR in its own session. fjord spawns it (vfork-cheap) instead of forking its own,
-//     much larger, address space, and does not wait for it.
+//     Deletes DIR in its own session. fjord starts it (fork, then exec at once) and does not
+//     wait for it.
 //
 //   fjord-monitor init CHILD_PID
 //     PID 1 inside the container: forwards signals to CHILD_PID (the workload), reaps every
