@@ -318,9 +318,9 @@ void DropPrivileges(const ChildConfig& c) {
   Fail(c, 127, "exec \"%s\": executable file not found in $PATH", file, 0);
 }
 
-// `init_exec_fd`: the read end of a pipe whose only other writer is the init-to-be, closed once
-// it has dropped its privileges (DropInitPrivileges): the workload must not run while PID 1
-// still holds capabilities (a workload reading /proc/1/status would see them).
+// `init_exec_fd`: the read end of a pipe whose only other writer is the init-to-be, closed by its
+// exec (CLOEXEC): the workload must not run while PID 1 still holds the capabilities it drops
+// at that exec (a workload reading /proc/1/status would see them).
 [[noreturn]] void RunWorkload(const ChildConfig& c, int init_exec_fd) {
   sigset_t none;
   sigemptyset(&none);
@@ -348,23 +348,6 @@ void DropPrivileges(const ChildConfig& c) {
   }
   close(init_exec_fd);
   ExecWorkload(c, argv.data(), envp.data());
-}
-
-// The init needs no privilege to reap and forward signals: it keeps none, so a workload that
-// got hold of it would gain nothing. Dropped here, before its exec, so that the workload can be
-// released at once.
-void DropInitPrivileges(const ChildConfig& c) {
-  for (int cap = 0; cap < 64; cap++) {
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno == EINVAL) break;
-  }
-  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct none[2];
-  std::memset(none, 0, sizeof(none));
-  if (syscall(SYS_capset, &hdr, none) < 0) {
-    Fail(c, 125, "drop the init's capabilities%s", "", errno);
-  }
-  prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }
 
 }  // namespace
@@ -398,12 +381,17 @@ void RunContainerChild(const ChildConfig& c) {
     close(init_exec[1]);
     RunWorkload(c, init_exec[0]);
   }
-  close(init_exec[0]);
+  close(init_exec[0]);  // init_exec[1] stays open until the exec below
   close(c.stdout_fd);
   close(c.stderr_fd);
-  if (!c.privileged) DropInitPrivileges(c);
-  // Released now rather than by our exec: the workload's exec overlaps the init's.
-  close(init_exec[1]);
+  // The init needs no privilege to reap and forward signals: it keeps none, so a workload that
+  // got hold of it would gain nothing.
+  if (!c.privileged) {
+    for (int cap = 0; cap < 64; cap++) {
+      if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno == EINVAL) break;
+    }
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  }
   char pid_arg[16];
   std::snprintf(pid_arg, sizeof(pid_arg), "%d", workload);
   char arg0[] = "fjord-init";
