@@ -1,6 +1,8 @@
 // fjord: one binary, many verbs. See docs/ARCHITECTURE.md.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 
@@ -10,6 +12,53 @@
 namespace {
 
 constexpr int kUsageExitCode = 2;
+
+// The verb groups and the top-level verbs each one registers. A command builds only the group
+// that owns its verb: building every verb's CLI11 parser costs more CPU than the whole rest of
+// `fjord version`, and is on the path of every `fjord run`. A verb missing from this table still
+// works, through the slow path that builds every group.
+struct VerbGroup {
+  void (*add)(CLI::App&, int&);
+  const char* verbs;  // space-separated
+};
+constexpr VerbGroup kVerbGroups[] = {
+    {fjord::cli::RegisterUnitCommands, "unit"},
+    {fjord::cli::RegisterRunCommands, "run ps inspect logs rm"},
+    {fjord::cli::RegisterImageCommands, "image"},
+    {fjord::cli::RegisterFleetCommands,
+     "submit load start unload stop destroy list-units list-unit-files list-machines cat status "
+     "journal scale explain"},
+    {fjord::cli::RegisterAgentCommands, "agent"},
+    {fjord::cli::RegisterServerCommands, "server dev"},
+};
+
+bool GroupHasVerb(const VerbGroup& group, std::string_view verb) {
+  std::string_view rest = group.verbs;
+  while (!rest.empty()) {
+    size_t end = std::min(rest.find(' '), rest.size());
+    if (rest.substr(0, end) == verb) return true;
+    rest.remove_prefix(std::min(end + 1, rest.size()));
+  }
+  return false;
+}
+
+// Registers the group that owns `verb`, or every group when none does (or `verb` is empty:
+// help, --version, a bad command line) or the table is out of date.
+void RegisterVerbs(CLI::App& app, int& exit_code, std::string_view verb) {
+  const VerbGroup* owner = nullptr;
+  for (const VerbGroup& group : kVerbGroups) {
+    if (!verb.empty() && GroupHasVerb(group, verb)) owner = &group;
+  }
+  if (owner != nullptr) {
+    owner->add(app, exit_code);
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      if (sub->check_name(std::string(verb))) return;
+    }
+  }
+  for (const VerbGroup& group : kVerbGroups) {
+    if (&group != owner) group.add(app, exit_code);
+  }
+}
 
 }  // namespace
 
@@ -47,12 +96,9 @@ int main(int argc, char** argv) {
                                                     CLI::AppFormatMode::Normal);
   });
 
-  fjord::cli::RegisterUnitCommands(app, exit_code);
-  fjord::cli::RegisterRunCommands(app, exit_code);
-  fjord::cli::RegisterImageCommands(app, exit_code);
-  fjord::cli::RegisterFleetCommands(app, exit_code);
-  fjord::cli::RegisterAgentCommands(app, exit_code);
-  fjord::cli::RegisterServerCommands(app, exit_code);
+  // `version` needs no group; `help` describes them all.
+  std::string_view verb = argc > 1 ? argv[1] : "";
+  if (verb != "version") RegisterVerbs(app, exit_code, verb == "help" ? "" : verb);
 
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;

@@ -11,7 +11,6 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -240,28 +239,49 @@ bool WaitProcessExit(pid_t pid, uint64_t start, std::chrono::milliseconds timeou
   }
 }
 
-// Deletes `dir` in a detached grandchild that holds none of our fds. Freeing an ext4
-// directory's blocks costs a synchronous discard each on hosts mounted with `discard` (tens of
-// ms per container); callers should not wait for that. Recover() deletes what a crash left.
-// The embedded monitor does it ("rmtree" mode): spawning it shares our address space until its
-// exec, where fork()ing fjord itself twice would copy our page tables twice.
-void RemoveInBackground(const fs::path& dir) {
+// Starts deleting `dir` in a detached helper and returns at once. Freeing an ext4 directory's
+// blocks costs a synchronous discard each on hosts mounted with `discard` (tens of ms per
+// container); no caller should wait for that, nor for the helper to be scheduled: fork, unlike
+// posix_spawn (vfork), returns before the child runs, which on a busy host is milliseconds
+// sooner. The child only execs the embedded monitor ("rmtree" mode), so it is safe in a
+// threaded caller. Returns a pidfd to reap it with, or an invalid fd when `dir` was deleted here
+// instead. Recover() deletes what a crash left.
+UniqueFd RemoveInBackground(const fs::path& dir) {
   auto monitor = MonitorMemfd();
   if (monitor.ok()) {
-    const std::string exe = "/proc/self/fd/" + std::to_string(*monitor);
     std::string arg0 = "fjord-monitor", arg1 = "rmtree", arg2 = dir.string();
     char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
     char* envp[] = {nullptr};
-    pid_t child = 0;
-    if (::posix_spawn(&child, exe.c_str(), nullptr, nullptr, argv, envp) == 0) {
-      // It exits as soon as its grandchild is on its way.
-      while (::waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+    pid_t child = ::fork();
+    if (child == 0) {
+      ::fexecve(*monitor, argv, envp);
+      _exit(127);
+    }
+    if (child > 0) {
+      UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, child, 0)));
+      if (!pidfd) {  // cannot reap it later without risking a recycled pid: wait now
+        while (::waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+        }
       }
-      return;
+      return pidfd;
     }
   }
   std::error_code ec;
   fs::remove_all(dir, ec);
+  return UniqueFd();
+}
+
+// Reaps the background helpers that have finished; the others stay in `helpers`.
+void ReapFinished(std::vector<UniqueFd>& helpers) {
+  std::erase_if(helpers, [](const UniqueFd& pidfd) {
+    siginfo_t info = {};
+    const auto fd = static_cast<id_t>(pidfd.get());
+    int rc;
+    while ((rc = ::waitid(P_PIDFD, fd, &info, WEXITED | WNOHANG)) < 0 && errno == EINTR) {
+    }
+    // Done when reaped (si_pid set) or not ours to reap (ECHILD: SIGCHLD is ignored).
+    return rc < 0 || info.si_pid != 0;
+  });
 }
 
 class RuntimeImpl final : public Runtime {
@@ -296,9 +316,15 @@ class RuntimeImpl final : public Runtime {
                             const CgroupDirs& cgroups, int pid_pipe_write, int monitor_fd,
                             int out_read, int err_read, int attach_write, int go_write);
 
+  // Deletes `dir` in the background (RemoveInBackground), reaping earlier helpers that are done.
+  void RemoveLater(const fs::path& dir);
+
   RuntimeOptions options_;
   std::unique_ptr<CgroupBackend> cgroups_;
   std::optional<std::vector<sock_filter>> seccomp_;  // built once, on first use
+  // Pidfds of deletion helpers still running. Those left when we exit are reaped by init; a
+  // long-lived caller reaps them on its next removal.
+  std::vector<UniqueFd> helpers_;
 };
 
 Result<std::string> RuntimeImpl::ResolveId(std::string_view name_or_id) const {
@@ -382,6 +408,11 @@ Result<ContainerStats> RuntimeImpl::Stats(std::string_view name_or_id) {
   return cgroups_->Stats(st.cgroups);
 }
 
+void RuntimeImpl::RemoveLater(const fs::path& dir) {
+  ReapFinished(helpers_);
+  if (UniqueFd pidfd = RemoveInBackground(dir)) helpers_.push_back(std::move(pidfd));
+}
+
 void RuntimeImpl::Teardown(const ContainerState& st) {
   if (st.init_pid > 0 && ProcessAlive(st.init_pid, st.init_start)) ::kill(st.init_pid, SIGKILL);
   if (!st.cgroups.empty()) (void)cgroups_->Remove(st.cgroups);
@@ -443,7 +474,7 @@ Status RuntimeImpl::Recover() {
   for (const auto& e : fs::directory_iterator(paths::TrashDir(options_.root), ec)) {
     struct stat sb;
     if (::lstat(e.path().c_str(), &sb) == 0 && std::time(nullptr) - sb.st_ctime > 60) {
-      RemoveInBackground(e.path());
+      RemoveLater(e.path());
     }
   }
   // Names whose container is gone.
@@ -821,7 +852,7 @@ Status RuntimeImpl::Destroy(std::string_view name_or_id, bool force) {
   if (::rename(dir.c_str(), trash.c_str()) < 0) {
     return ErrnoStatus("move " + dir.string() + " to " + trash.string());
   }
-  RemoveInBackground(trash);
+  RemoveLater(trash);
   if (st.ok()) {
     fs::path link = paths::NameLink(options_.root, st->name);
     std::error_code lec;

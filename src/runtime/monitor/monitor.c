@@ -13,8 +13,8 @@
 //     the log (blocking writes, so an attached client sees all output) until the client goes.
 //
 //   fjord-monitor rmtree DIR
-//     Deletes DIR in a detached grandchild and exits at once: fjord spawns it (vfork-cheap)
-//     instead of forking its own, much larger, address space twice.
+//     Deletes DIR in its own session. fjord starts it (fork, then exec at once) and does not
+//     wait for it.
 //
 //   fjord-monitor init CHILD_PID
 //     PID 1 inside the container: forwards signals to CHILD_PID (the workload), reaps every
@@ -356,9 +356,7 @@ static int RemoveEntry(const char* path, const struct stat* sb, int flag, struct
 }
 
 static int RmtreeMain(const char* dir) {
-  pid_t p = fork();
-  if (p != 0) return p < 0 ? 1 : 0;
-  setsid();
+  setsid();  // outlives its caller: no signal from the caller's terminal
   int null_fd = open("/dev/null", O_RDWR);
   if (null_fd >= 0) {
     dup2(null_fd, 0);
