@@ -365,17 +365,10 @@ TEST_F(SchedulingTest, RecoveryDropsStaleScheduleKeys) {
   EXPECT_EQ(a.Units(), std::set<std::string>{"real.service"});
 }
 
-// Units with equal content share one /unitfiles/<hash> key. Files no unit names any more are
-// collected at start; a unit stored with inline options (an earlier version) gets its file.
+// A unit with content of its own keeps its options inline; units with equal content (a second
+// unit, a template's instances) share one /unitfiles/<hash> key. Files no unit names any more
+// are collected at start.
 TEST_F(SchedulingTest, UnitFilesAreSharedAndCollectedAtStart) {
-  Submit("s1.service");
-  Submit("s2.service");
-  Submit("gone.service", Opt("Service", "Nice", "3"));
-  ASSERT_EQ(Do("DELETE", "/fleet/v1/units/gone.service").status, 204);
-  const std::string shared_hash = GetView("s1.service").hash;
-  EXPECT_EQ(GetView("s2.service").hash, shared_hash);
-  client_.reset();
-  server_.reset();
   auto files = [&] {
     std::set<std::string> out;
     auto st = store::OpenSqliteStore(dir_ / "state.db");
@@ -387,24 +380,29 @@ TEST_F(SchedulingTest, UnitFilesAreSharedAndCollectedAtStart) {
     EXPECT_TRUE((*st)->Close().ok());
     return out;
   };
-  EXPECT_EQ(files().size(), 2u);  // s1 and s2 share one; gone's is still there
-  {
-    auto st = store::OpenSqliteStore(dir_ / "state.db");
-    ASSERT_TRUE(st.ok());
-    api::ScheduledUnit old{
-        "old.service", "", api::UnitStateName::kLoaded, {{"Service", "ExecStart", "/bin/true"}}};
-    ASSERT_TRUE((*st)->Put("/units/old.service", api::ToJson(old)).ok());
-    ASSERT_TRUE((*st)->Close().ok());
+  Submit("s1.service");
+  Submit("s2.service");
+  Submit("own.service", Opt("Service", "Nice", "3"));
+  Submit("gone@.service", Opt("Service", "Nice", "4"), "inactive");
+  ASSERT_EQ(Do("PUT", "/v1/units/gone@.service/scale", R"({"instances":2})").status, 200);
+  const std::string shared = GetView("s1.service").hash;
+  const std::string gone = GetView("gone@.service").hash;
+  EXPECT_EQ(GetView("s2.service").hash, shared);
+  EXPECT_EQ(GetView("gone@1.service").hash, gone);
+  for (const char* n : {"gone@1.service", "gone@2.service", "gone@.service"}) {
+    ASSERT_EQ(Do("DELETE", std::string("/fleet/v1/units/") + n).status, 204) << n;
   }
-  StartServer();
-  api::UnitView old = GetView("old.service");
-  EXPECT_EQ(old.options, (std::vector<api::UnitOption>{{"Service", "ExecStart", "/bin/true"}}));
-  EXPECT_FALSE(old.hash.empty());
-  EXPECT_EQ(GetView("s2.service").hash, shared_hash);
   client_.reset();
   server_.reset();
-  EXPECT_EQ(files(),
-            (std::set<std::string>{"/unitfiles/" + shared_hash, "/unitfiles/" + old.hash}));
+  EXPECT_EQ(files(), (std::set<std::string>{"/unitfiles/" + shared, "/unitfiles/" + gone}));
+  StartServer();
+  // Every unit reads back with its options; the file of the destroyed template is gone.
+  EXPECT_EQ(GetView("s2.service").options.size(), 1u);
+  EXPECT_EQ(GetView("own.service").options.size(), 2u);
+  EXPECT_EQ(GetView("s1.service").hash, shared);
+  client_.reset();
+  server_.reset();
+  EXPECT_EQ(files(), std::set<std::string>{"/unitfiles/" + shared});
   StartServer();
 }
 

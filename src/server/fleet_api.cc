@@ -75,9 +75,11 @@ void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
         ErrorResponse(503, "unit `" + call->name + "` is being changed concurrently; try again"));
     return;
   }
-  // The existing unit's content, desired state and revision.
+  // The existing unit's content, desired state and revision; or the content if another unit
+  // already has it.
   std::optional<UnitEntry> existing;
-  bool body_stored = false;  // another unit holds this content: /unitfiles/<hash> exists
+  BodyPtr shared;
+  bool file_stored = false;  // /unitfiles/<hash> is in the store
   {
     std::lock_guard<std::mutex> l(view.mu);
     auto it = view.units.find(call->name);
@@ -86,12 +88,17 @@ void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
       existing->desired_state = it->second.desired_state;
       existing->body = it->second.body;
       existing->mod_revision = it->second.mod_revision;
+      file_stored = it->second.body->file_stored;
+    } else if (!call->hash.empty()) {
+      shared = view.FindBodyLocked(call->hash);
+      file_stored = shared && shared->file_stored;
     }
-    body_stored = !call->hash.empty() && view.FindBodyLocked(call->hash) != nullptr;
   }
   const std::string key = UnitKey(call->name);
-  api::UnitStateName desired{};
   store::TxnRequest txn;
+  std::string value;  // of /units/<name>
+  bool writes_file = false;
+  api::UnitStateName desired{};
   int status = 0;
   if (!existing) {
     if (call->options.empty()) {
@@ -101,9 +108,15 @@ void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
     }
     desired = call->desired.value_or(api::UnitStateName::kInactive);
     txn.compare.push_back(store::Compare::Missing(key));
-    if (!body_stored) {
-      txn.success.push_back(store::Op::Put(UnitFileKey(call->hash),
-                                           api::ToJson(api::UnitFile{call->hash, call->options})));
+    if (!shared) {
+      value = UnitRecordJson(call->name, call->hash, desired, &call->options);
+    } else {
+      if (!file_stored) {  // the second unit with this content: store it once for both
+        txn.success.push_back(store::Op::Put(
+            UnitFileKey(call->hash), api::ToJson(api::UnitFile{call->hash, call->options})));
+        writes_file = true;
+      }
+      value = UnitRecordJson(call->name, call->hash, desired);
     }
     status = 201;
   } else {
@@ -133,12 +146,13 @@ void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
     }
     desired = *call->desired;
     txn.compare.push_back(store::Compare::ModRevisionIs(key, existing->mod_revision));
+    const UnitBody& b = *existing->body;
+    value = UnitRecordJson(call->name, b.hash, desired, file_stored ? nullptr : &b.options);
     status = call->native ? 200 : 204;
   }
-  BodyPtr body = existing ? existing->body : nullptr;
-  txn.success.push_back(
-      store::Op::Put(key, UnitRecordJson(call->name, existing ? body->hash : call->hash, desired)));
-  Write(std::move(txn), [this, call, desired, body = std::move(body),
+  BodyPtr body = existing ? existing->body : shared;
+  txn.success.push_back(store::Op::Put(key, std::move(value)));
+  Write(std::move(txn), [this, call, desired, body = std::move(body), writes_file,
                          status](base::Result<store::TxnResponse> r) mutable {
     if (!r.ok()) {
       call->responder.Respond(
@@ -156,6 +170,7 @@ void Server::Impl::PutUnit(std::shared_ptr<PutCall> call) {
       if (status == 201) slot = UnitEntry{};  // a new unit: no placement yet
       slot.desired_state = desired;
       slot.body = body ? std::move(body) : view.InternLocked(call->hash, call->options);
+      if (writes_file) slot.body->file_stored = true;
       slot.mod_revision = r->revision;
       if (call->native) {
         response =

@@ -53,6 +53,10 @@ struct UnitBody {
   std::string hash;
   std::vector<api::UnitOption> options;
   std::string options_json;  // `options` as a JSON array, spliced into schedule answers
+  // Whether /unitfiles/<hash> is in the store (guarded by View::mu). A unit whose content no
+  // other unit shares keeps its options inline in its /units record: one put, not two; the
+  // file is written when a second unit (or a template's instances) shares the content.
+  mutable bool file_stored = false;
 };
 using BodyPtr = std::shared_ptr<const UnitBody>;
 
@@ -122,10 +126,11 @@ UnitSchedulingInfo SchedulingInfoOf(std::string_view name,
 bool RequestDependsOnName(const std::vector<api::UnitOption>& options);
 
 // The /units/<name> and /schedule/<machine>/<unit> value: {"name","hash","desiredState"}.
-// The options are stored once under /unitfiles/<hash>, not with every unit and placement;
-// schedule answers splice them in from the unit's body.
-std::string UnitRecordJson(std::string_view name, std::string_view hash,
-                           api::UnitStateName desired);
+// Shared options are stored once under /unitfiles/<hash>, not with every unit and placement
+// (a unit with content of its own carries them inline: `inline_options`); schedule answers
+// splice them in from the unit's body.
+std::string UnitRecordJson(std::string_view name, std::string_view hash, api::UnitStateName desired,
+                           const std::vector<api::UnitOption>* inline_options = nullptr);
 
 // ---- The reconciler: one thread owns the scheduler and writes /schedule keys.
 //

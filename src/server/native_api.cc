@@ -272,6 +272,7 @@ void Server::Impl::Scale(const http::Request& req, http::Responder resp) {
     return;
   }
   UnitEntry tmpl;
+  bool file_stored = false;  // the template's content is in /unitfiles/<hash>
   std::vector<std::string> existing;
   {
     std::lock_guard<std::mutex> l(view.mu);
@@ -281,6 +282,7 @@ void Server::Impl::Scale(const http::Request& req, http::Responder resp) {
       return;
     }
     tmpl.body = it->second.body;
+    file_stored = tmpl.body->file_stored;
     size_t at = name.find("@.");
     if (at == std::string::npos) {
       resp.Respond(ErrorResponse(400, "`" + name + "` is not a template (name@.service)", "name"));
@@ -301,6 +303,13 @@ void Server::Impl::Scale(const http::Request& req, http::Responder resp) {
   }
   store::TxnRequest txn;
   tmpl.desired_state = sr->desired_state.value_or(api::UnitStateName::kLaunched);
+  // The instances share the template's content: stored once, they name it by hash.
+  bool writes_file = !plan->to_add.empty() && !file_stored;
+  if (writes_file) {
+    const UnitBody& b = *tmpl.body;
+    txn.success.push_back(
+        store::Op::Put(UnitFileKey(b.hash), api::ToJson(api::UnitFile{b.hash, b.options})));
+  }
   for (const auto& inst : plan->to_add) {
     txn.compare.push_back(store::Compare::Missing(UnitKey(inst)));
     txn.success.push_back(
@@ -314,8 +323,8 @@ void Server::Impl::Scale(const http::Request& req, http::Responder resp) {
     resp.Respond(http::Response::Json(200, api::ToJson(reply)));
     return;
   }
-  Write(std::move(txn), [this, resp, tmpl = std::move(tmpl), reply = std::move(reply),
-                         name](base::Result<store::TxnResponse> r) mutable {
+  Write(std::move(txn), [this, resp, tmpl = std::move(tmpl), reply = std::move(reply), name,
+                         writes_file](base::Result<store::TxnResponse> r) mutable {
     if (!r.ok() || !r->succeeded) {
       resp.Respond(ErrorResponse(r.ok() ? 409 : 503,
                                  "scale `" + name + "`: " +
@@ -325,6 +334,7 @@ void Server::Impl::Scale(const http::Request& req, http::Responder resp) {
     }
     {
       std::lock_guard<std::mutex> l(view.mu);
+      if (writes_file) tmpl.body->file_stored = true;
       for (const auto& n : reply.added) {
         UnitEntry& e = view.units[n];
         e = UnitEntry{};

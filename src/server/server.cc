@@ -67,7 +67,7 @@ base::Status Server::Impl::LoadView() {
   }
   auto units = store->Range({std::string(kUnitsPrefix), store::PrefixEnd(kUnitsPrefix)});
   if (!units.ok()) return units.status().Wrap("read units");
-  store::TxnRequest repair;  // unit files missing from the store, and ones no unit names
+  store::TxnRequest unused;  // deletes of unit files no unit names any more
   for (const auto& kv : units->kvs) {
     auto rec = api::ScheduledUnitFromJson(kv.value);
     if (!rec.ok()) {
@@ -80,11 +80,9 @@ base::Status Server::Impl::LoadView() {
       e.body = std::move(body);
     } else if (auto f = stored_files.find(rec->hash); f != stored_files.end()) {
       e.body = view.InternLocked(rec->hash, std::move(f->second.options));
-    } else if (!rec->options.empty()) {
-      // Written with its options inline (an earlier version): store them as a unit file.
+      e.body->file_stored = true;
+    } else if (!rec->options.empty()) {  // content of its own, inline
       e.body = view.InternLocked(rec->hash, std::move(rec->options));
-      repair.success.push_back(store::Op::Put(
-          UnitFileKey(e.body->hash), api::ToJson(api::UnitFile{e.body->hash, e.body->options})));
     } else {
       spdlog::error("skipping {}: its unit file {} is missing", kv.key, UnitFileKey(rec->hash));
       continue;
@@ -94,12 +92,12 @@ base::Status Server::Impl::LoadView() {
   }
   // Unit files of destroyed units are collected here, at start, where no write races them.
   for (const auto& [hash, file] : stored_files) {
-    if (!view.FindBodyLocked(hash)) repair.success.push_back(store::Op::Delete(UnitFileKey(hash)));
+    if (!view.FindBodyLocked(hash)) unused.success.push_back(store::Op::Delete(UnitFileKey(hash)));
   }
-  if (!repair.success.empty()) {
-    size_t n = repair.success.size();
-    auto r = store->Txn(std::move(repair));
-    if (!r.ok()) return r.status().Wrap("write " + std::to_string(n) + " unit file repairs");
+  if (!unused.success.empty()) {
+    size_t n = unused.success.size();
+    auto r = store->Txn(std::move(unused));
+    if (!r.ok()) return r.status().Wrap("delete " + std::to_string(n) + " unused unit files");
   }
   auto machines = store->Range({std::string(kMachinesPrefix), store::PrefixEnd(kMachinesPrefix)});
   if (!machines.ok()) return machines.status().Wrap("read machines");

@@ -197,12 +197,13 @@ bool RequestDependsOnName(const std::vector<api::UnitOption>& options) {
   return false;
 }
 
-std::string UnitRecordJson(std::string_view name, std::string_view hash,
-                           api::UnitStateName desired) {
+std::string UnitRecordJson(std::string_view name, std::string_view hash, api::UnitStateName desired,
+                           const std::vector<api::UnitOption>* inline_options) {
   api::ScheduledUnit u;
   u.name = std::string(name);
   u.hash = std::string(hash);
   u.desired_state = desired;
+  if (inline_options != nullptr) u.options = *inline_options;
   return api::ToJson(u);
 }
 
