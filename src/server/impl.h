@@ -156,6 +156,7 @@ class Reconciler {
 
   // Any thread.
   void UnitChanged(std::string name);
+  void UnitsChanged(const std::vector<std::string>& names);  // one wake-up for many
   // `done` runs once the machine's schedule is consistent in the store (stale keys deleted).
   void MachineChanged(std::string id, std::function<void()> done);
   void Post(std::function<void()> fn);

@@ -344,8 +344,8 @@ void Server::Impl::Scale(const http::Request& req, http::Responder resp) {
       }
       for (const auto& n : reply.removed) view.units.erase(n);
     }
-    for (const auto& n : reply.added) reconciler->UnitChanged(n);
-    for (const auto& n : reply.removed) reconciler->UnitChanged(n);
+    reconciler->UnitsChanged(reply.added);
+    reconciler->UnitsChanged(reply.removed);
     spdlog::info("scaled {}: +{} -{}", name, reply.added.size(), reply.removed.size());
     Reconciler* rec = reconciler.get();
     rec->Post([rec, resp, reply = std::move(reply)]() mutable {

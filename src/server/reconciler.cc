@@ -212,6 +212,14 @@ void Reconciler::UnitChanged(std::string name) {
   cv_.notify_one();
 }
 
+void Reconciler::UnitsChanged(const std::vector<std::string>& names) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    dirty_units_.insert(names.begin(), names.end());
+  }
+  cv_.notify_one();
+}
+
 void Reconciler::MachineChanged(std::string id, std::function<void()> done) {
   {
     std::lock_guard<std::mutex> l(mu_);
