@@ -7,6 +7,7 @@
 
 #include "server/server_test_util.h"
 #include "store/store.h"
+#include "unit/unit.h"
 
 namespace fjord::server::testing {
 namespace {
@@ -404,6 +405,74 @@ TEST_F(SchedulingTest, UnitFilesAreSharedAndCollectedAtStart) {
   server_.reset();
   EXPECT_EQ(files(), std::set<std::string>{"/unitfiles/" + shared});
   StartServer();
+}
+
+// A backlog larger than one reconciler pass (here: a restart with 45,000 instances stored but
+// not placed) is placed over several passes and transactions: every unit once, none twice, none
+// forgotten, and the machines' unit counts agree.
+TEST_F(SchedulingTest, ABacklogLargerThanOnePassIsPlacedCompletely) {
+  constexpr int kMachines = 20;
+  constexpr int kUnits = 45000;
+  client_.reset();
+  server_.reset();
+  {
+    auto st = store::OpenSqliteStore(dir_ / "state.db");
+    ASSERT_TRUE(st.ok());
+    store::TxnRequest machines;
+    for (int m = 0; m < kMachines; ++m) {
+      api::MachineRegistration r;
+      r.id = "m" + std::to_string(m);
+      r.primary_ip = "10.0.0.1";
+      r.capacity = {int64_t{1} << 30, int64_t{1} << 50, int64_t{1} << 50};
+      machines.success.push_back(store::Op::Put("/machines/" + r.id, api::ToJson(r)));
+    }
+    ASSERT_TRUE((*st)->Txn(std::move(machines)).ok());
+    std::vector<api::UnitOption> options = {{"Service", "ExecStart", "/bin/sleep 1000"},
+                                            {"Service", "CPUQuota", "10%"}};
+    std::string hash = unit::ContentHash({{"Service", "ExecStart", "/bin/sleep 1000"},
+                                          {"Service", "CPUQuota", "10%"}});
+    ASSERT_TRUE((*st)->Put("/unitfiles/" + hash, api::ToJson(api::UnitFile{hash, options})).ok());
+    for (int base = 0; base < kUnits; base += 5000) {
+      store::TxnRequest txn;
+      for (int i = base; i < base + 5000; ++i) {
+        api::ScheduledUnit u{"b@" + std::to_string(i) + ".service", hash,
+                             api::UnitStateName::kLaunched, {}};
+        txn.success.push_back(store::Op::Put("/units/" + u.name, api::ToJson(u)));
+      }
+      ASSERT_TRUE((*st)->Txn(std::move(txn)).ok());
+    }
+    ASSERT_TRUE((*st)->Close().ok());
+  }
+  StartServer();
+  auto placed = [&] {
+    auto r = Do("GET", "/v1/machines");
+    auto page = api::MachineViewPageFromJson(r.body);
+    int64_t n = 0;
+    if (page.ok()) {
+      for (const auto& m : page->machines) n += m.units;
+    }
+    return n;
+  };
+  ASSERT_TRUE(WaitFor([&] { return placed() == kUnits; }, std::chrono::seconds(60))) << placed();
+  // The view is published before a pass is durable: the schedules follow once it commits.
+  std::set<std::string> names;
+  size_t scheduled = 0;
+  auto read_schedules = [&] {
+    names.clear();
+    scheduled = 0;
+    for (int m = 0; m < kMachines; ++m) {
+      FakeAgent a(server_->url(), "m" + std::to_string(m));
+      for (const auto& u : a.Schedule().units) {
+        names.insert(u.name);
+        ++scheduled;
+        EXPECT_EQ(u.options.size(), 2u) << u.name;
+      }
+    }
+    return scheduled >= static_cast<size_t>(kUnits);
+  };
+  EXPECT_TRUE(WaitFor(read_schedules, std::chrono::seconds(30)));
+  EXPECT_EQ(scheduled, static_cast<size_t>(kUnits));
+  EXPECT_EQ(names.size(), static_cast<size_t>(kUnits));
 }
 
 TEST_F(SchedulingTest, ReschedulingIsRateLimited) {
