@@ -52,14 +52,29 @@ using namespace fjord;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-fs::path MakeDir(const std::string& parent) {
-  std::string tmpl = parent + "/fjord-bench-server-XXXXXX";
-  if (mkdtemp(tmpl.data()) == nullptr) {
-    std::perror("mkdtemp");
-    std::exit(1);
+// A fresh directory under `parent`, removed when the run ends, early error returns included
+// (declared before the store and server that use it, so it goes after them).
+class BenchDir {
+ public:
+  explicit BenchDir(const std::string& parent) {
+    std::string tmpl = parent + "/fjord-bench-server-XXXXXX";
+    if (mkdtemp(tmpl.data()) == nullptr) {
+      std::perror("mkdtemp");
+      std::exit(1);
+    }
+    path_ = tmpl;
   }
-  return tmpl;
-}
+  ~BenchDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  BenchDir(const BenchDir&) = delete;
+  BenchDir& operator=(const BenchDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
 
 std::string UnitBody(int i) {
   return R"({"desiredState":"launched","options":[{"section":"Unit","name":"Description","value":"bench )" +
@@ -69,7 +84,8 @@ std::string UnitBody(int i) {
 }
 
 int Submit(int clients, int units, int machines, const std::string& parent) {
-  fs::path dir = MakeDir(parent);
+  BenchDir bench_dir(parent);
+  const fs::path& dir = bench_dir.path();
   server::ServerOptions o;
   o.port = 0;
   o.data_dir = dir;
@@ -156,7 +172,8 @@ double TimeCommand(const std::string& command) {
 // `fjord_bin` non-empty: the units are launched (pending: there are no machines) and the real
 // `fjord list-units` is timed too, from its start to its last line.
 int List(int units, const std::string& parent, const std::string& fjord_bin) {
-  fs::path dir = MakeDir(parent);
+  BenchDir bench_dir(parent);
+  const fs::path& dir = bench_dir.path();
   {
     auto store = store::OpenSqliteStore(dir / "state.db");
     if (!store.ok()) return 1;
@@ -473,7 +490,8 @@ int64_t CountPlacements(store::Store& st) {
 // reconciler places them all. The figure is the time from Start until every placement is durable
 // under /schedule/.
 int PlacePreloaded(int units, int machines, const std::string& parent) {
-  fs::path dir = MakeDir(parent);
+  BenchDir bench_dir(parent);
+  const fs::path& dir = bench_dir.path();
   auto opened = store::OpenSqliteStore(dir / "state.db");
   if (!opened.ok()) {
     std::fprintf(stderr, "%s\n", opened.status().ToString().c_str());
@@ -614,7 +632,8 @@ int Parallel(const std::string& url, int clients, int n,
 // `fjord submit`) and scale it (PUT /v1/units/{t}/scale, as `fjord scale`). The figure is the time
 // from the first request until every placement is durable.
 int PlaceHttp(int units, int machines, const std::string& parent, int clients) {
-  fs::path dir = MakeDir(parent);
+  BenchDir bench_dir(parent);
+  const fs::path& dir = bench_dir.path();
   auto opened = store::OpenSqliteStore(dir / "state.db");  // what the server opens itself
   if (!opened.ok()) {
     std::fprintf(stderr, "%s\n", opened.status().ToString().c_str());
