@@ -30,34 +30,41 @@ http::Response ScheduleResponse(store::Store& store, const View& view, const std
     return ErrorResponse(503,
                          "read the schedule of `" + machine + "`: " + range.status().ToString());
   }
-  std::vector<std::pair<const std::string*, BodyPtr>> units;  // value, body (null: as stored)
+  // Decoded outside the view's lock; only the body lookups hold it.
+  struct Entry {
+    const std::string* value;
+    std::string hash;  // empty: serve the value as stored (its options are inline)
+    BodyPtr body;
+  };
+  std::vector<Entry> units;
   units.reserve(range->kvs.size());
-  {
-    std::lock_guard<std::mutex> l(view.mu);
-    for (const auto& kv : range->kvs) {
-      auto rec = api::ScheduledUnitFromJson(kv.value);
-      if (!rec.ok()) {
-        spdlog::error("skipping unreadable {}: {}", kv.key, rec.status().ToString());
-        continue;
-      }
-      if (!rec->options.empty()) {  // written with its options (by an earlier version)
-        units.emplace_back(&kv.value, nullptr);
-      } else if (BodyPtr body = view.FindBodyLocked(rec->hash)) {
-        units.emplace_back(&kv.value, std::move(body));
-      }
-    }
-  }
-  std::string body = "{\"revision\":" + std::to_string(range->revision) + ",\"units\":[";
-  for (size_t i = 0; i < units.size(); ++i) {
-    const auto& [value, unit_body] = units[i];
-    if (i > 0) body += ',';
-    if (!unit_body || value->empty() || value->back() != '}') {
-      body += *value;
+  for (const auto& kv : range->kvs) {
+    auto rec = api::ScheduledUnitFromJson(kv.value);
+    if (!rec.ok()) {
+      spdlog::error("skipping unreadable {}: {}", kv.key, rec.status().ToString());
       continue;
     }
-    body.append(*value, 0, value->size() - 1);
+    units.push_back({&kv.value, rec->options.empty() ? std::move(rec->hash) : std::string(), {}});
+  }
+  {
+    std::lock_guard<std::mutex> l(view.mu);
+    for (auto& e : units) {
+      if (!e.hash.empty()) e.body = view.FindBodyLocked(e.hash);
+    }
+  }
+  // A value naming content no unit holds any more is left out.
+  std::erase_if(units, [](const Entry& e) { return !e.hash.empty() && !e.body; });
+  std::string body = "{\"revision\":" + std::to_string(range->revision) + ",\"units\":[";
+  for (size_t i = 0; i < units.size(); ++i) {
+    const std::string& value = *units[i].value;
+    if (i > 0) body += ',';
+    if (!units[i].body || value.empty() || value.back() != '}') {
+      body += value;
+      continue;
+    }
+    body.append(value, 0, value.size() - 1);
     body += ",\"options\":";
-    body += unit_body->options_json;
+    body += units[i].body->options_json;
     body += '}';
   }
   body += "]}";
