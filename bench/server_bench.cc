@@ -39,6 +39,7 @@
 #include "api/native_client.h"
 #include "api/protocol.h"
 #include "api/types.h"
+#include "base/clock.h"
 #include "http/client.h"
 #include "server/server.h"
 #include "store/store.h"
@@ -256,9 +257,10 @@ int List(int units, const std::string& parent, const std::string& fjord_bin) {
     std::string count_cmd = "test $(wc -l <" + lines + ") -eq " + std::to_string(units);
     bool all = std::system(count_cmd.c_str()) == 0;
     fs::remove(lines);
-    std::printf("bench_list_units: `fjord list-units` (%d pending units, every one listed: %s) "
-                "%.3f s; --output json %.3f s\n",
-                units, all ? "yes" : "NO", cli, cli_json);
+    std::printf(
+        "bench_list_units: `fjord list-units` (%d pending units, every one listed: %s) "
+        "%.3f s; --output json %.3f s\n",
+        units, all ? "yes" : "NO", cli, cli_json);
     if (!all || cli < 0) f = -1;
   }
   (*srv)->Stop();
@@ -489,7 +491,19 @@ int64_t CountPlacements(store::Store& st) {
 // registrations are in the store when a real Server starts (SQLite, every write durable); its
 // reconciler places them all. The figure is the time from Start until every placement is durable
 // under /schedule/.
-int PlacePreloaded(int units, int machines, const std::string& parent) {
+// What to do after the preloaded placement: lose a share of the machines and time the
+// rate-limited rescheduling of their tasks (0: skip).
+struct LoseOptions {
+  int percent = 0;
+  double per_second = 0;  // the server's rescheduling rate (0: its default)
+  double burst = 0;
+  double per_machine = -1;  // per alive machine (< 0: the server's default)
+  int clients = 16;
+};
+int LoseMachines(server::Server& srv, store::Store& st, base::FakeClock& fake, int machines,
+                 const LoseOptions& lose);
+
+int PlacePreloaded(int units, int machines, const std::string& parent, const LoseOptions& lose) {
   BenchDir bench_dir(parent);
   const fs::path& dir = bench_dir.path();
   auto opened = store::OpenSqliteStore(dir / "state.db");
@@ -549,6 +563,31 @@ int PlacePreloaded(int units, int machines, const std::string& parent) {
   o.data_dir = dir;
   o.store = st;
   o.heartbeat_grace = std::chrono::hours(1);  // simulated machines send no heartbeats
+  // A fake clock that runs at real speed and can jump: losing machines (below) jumps past the
+  // heartbeat grace instead of waiting an hour.
+  base::FakeClock fake;
+  std::atomic<bool> clock_stop{false};
+  std::thread clock_driver([&] {
+    auto last = Clock::now();
+    while (!clock_stop) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      auto now = Clock::now();
+      fake.Advance(now - last);
+      last = now;
+    }
+  });
+  struct JoinClock {
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~JoinClock() {
+      stop = true;
+      t.join();
+    }
+  } join_clock{clock_stop, clock_driver};
+  o.clock = &fake;
+  if (lose.per_second > 0) o.reschedule_per_second = lose.per_second;
+  if (lose.burst > 0) o.reschedule_burst = lose.burst;
+  if (lose.per_machine >= 0) o.reschedule_per_machine = lose.per_machine;
   RevisionTimeline timeline(st.get());
   Mem before = ReadMem();
   spdlog::info("bench: server starting");
@@ -590,12 +629,17 @@ int PlacePreloaded(int units, int machines, const std::string& parent) {
       static_cast<double>(after.heap - before.heap) / units,
       static_cast<double>(after.rss - before.rss) / units,
       static_cast<double>(trimmed - before.rss) / units);
+  LoseOptions effective = lose;
+  effective.per_second = o.reschedule_per_second;
+  effective.burst = o.reschedule_burst;
+  effective.per_machine = o.reschedule_per_machine;
+  int lost_rc = lose.percent > 0 ? LoseMachines(**srv, *st, fake, machines, effective) : 0;
   (*srv)->Stop();
   srv->reset();
   (void)st->Close();
   std::error_code ec;
   fs::remove_all(dir, ec);
-  return placed == units && checked == units ? 0 : 1;
+  return placed == units && checked == units && lost_rc == 0 ? 0 : 1;
 }
 
 // Runs `fn(client, i)` for i in [0, n) on `clients` threads, each with its own connection;
@@ -625,6 +669,97 @@ int Parallel(const std::string& url, int clients, int n,
   }
   for (auto& t : threads) t.join();
   return failed.load();
+}
+
+// Loses `percent` of the machines (spread over zones and racks: every machine whose index mod
+// 100 is below it): the survivors heartbeat, the fake clock jumps past the grace, and the
+// reconciler reschedules the lost machines' tasks at the server's rate limit. Timed until the
+// last old placement is deleted, which the reconciler does in the transaction that writes the
+// new one. Then checks that no survivor is over capacity (the free resources it publishes).
+int LoseMachines(server::Server& srv, store::Store& st, base::FakeClock& fake, int machines,
+                 const LoseOptions& lose) {
+  const std::string url = srv.url();
+  std::set<std::string> victims;
+  std::vector<std::string> survivors;
+  for (int m = 0; m < machines; ++m) {
+    std::string id = MachineOf(m, machines).id;
+    if (m * lose.percent % 100 < lose.percent) {  // spread: every (100/percent)th machine
+      victims.insert(std::move(id));
+    } else {
+      survivors.push_back(std::move(id));
+    }
+  }
+  auto client = api::NativeClient::Create(url);
+  if (!client.ok()) return 1;
+  auto before = (*client)->ListMachines();
+  if (!before.ok()) {
+    std::fprintf(stderr, "list machines: %s\n", before.status().ToString().c_str());
+    return 1;
+  }
+  int64_t displaced = 0;
+  for (const auto& m : *before) {
+    if (victims.count(m.machine.id)) displaced += m.units;
+  }
+  // The grace is an hour: jump to just before it ends, let the survivors heartbeat, then jump
+  // past it for the victims only.
+  fake.Advance(std::chrono::minutes(59));
+  int failed = Parallel(url, lose.clients, static_cast<int>(survivors.size()),
+                        [&](api::NativeClient& c, int i) { return c.Heartbeat(survivors[i]); });
+  if (failed > 0) return 1;
+  auto watcher = st.Watch({"/schedule/", store::PrefixEnd("/schedule/"), st.CurrentRevision() + 1});
+  if (!watcher.ok()) return 1;
+  fake.Advance(std::chrono::minutes(2));
+  auto start = Clock::now();
+  auto last_change = start;
+  // A task's old key goes in the transaction that writes its new one; a task that fits nowhere
+  // any more loses its old key too and waits (pending).
+  std::set<std::string> gone, placed_again;  // unit names: old key deleted, new key written
+  auto moved = [&] {
+    int64_t n = 0;
+    for (const auto& u : gone) n += placed_again.count(u);
+    return n;
+  };
+  while (static_cast<int64_t>(gone.size()) < displaced &&
+         Clock::now() - last_change < std::chrono::seconds(60)) {
+    auto events = (*watcher)->Next(base::Clock::Real().Now() + std::chrono::seconds(1));
+    if (!events.ok()) {
+      std::fprintf(stderr, "watch placements: %s\n", events.status().ToString().c_str());
+      return 1;
+    }
+    for (const store::Event& e : *events) {
+      std::string_view key = std::string_view(e.kv.key).substr(std::strlen("/schedule/"));
+      size_t slash = key.find('/');
+      bool on_victim = victims.count(std::string(key.substr(0, slash))) > 0;
+      std::string unit(key.substr(slash + 1));
+      if (e.type == store::Event::Type::kDelete && on_victim) {
+        gone.insert(std::move(unit));
+        last_change = Clock::now();
+      } else if (e.type == store::Event::Type::kPut && !on_victim) {
+        placed_again.insert(std::move(unit));
+      }
+    }
+  }
+  int64_t moved_n = moved();
+  double secs = Seconds(last_change - start);
+  auto after = (*client)->ListMachines();
+  if (!after.ok()) return 1;
+  int over = 0, victims_alive = 0;
+  for (const auto& m : *after) {
+    if (victims.count(m.machine.id)) {
+      victims_alive += m.alive ? 1 : 0;
+    } else if (m.free.cpu_millis < 0 || m.free.memory_bytes < 0 || m.free.disk_bytes < 0) {
+      ++over;
+    }
+  }
+  std::printf(
+      "bench_server_place: lost %zu of %d machines (%d%%): %lld displaced tasks handled in %.2f "
+      "s (rate limit: %.0f/s and burst %.0f at least, %.0f/s per alive machine): %lld placed "
+      "again, %lld pending (fit nowhere now); survivors over capacity: %d; lost machines still "
+      "alive: %d\n",
+      victims.size(), machines, lose.percent, static_cast<long long>(displaced), secs,
+      lose.per_second, lose.burst, lose.per_machine, static_cast<long long>(moved_n),
+      static_cast<long long>(static_cast<int64_t>(gone.size()) - moved_n), over, victims_alive);
+  return static_cast<int64_t>(gone.size()) == displaced && over == 0 && victims_alive == 0 ? 0 : 1;
 }
 
 // End to end through HTTP: a real Server on an empty SQLite store; `clients` connections
@@ -749,15 +884,26 @@ int main(int argc, char** argv) {
   };
   if (self == "bench_server_place") {
     // bench_server_place [UNITS=20000] [MACHINES=200] [DIR=/var/tmp] [--http] [--clients=N]
+    //                    [--lose-percent=P [--reschedule-rate=R] [--reschedule-burst=B]
+    //                                      [--reschedule-per-machine=M]]
     std::vector<std::string> pos;
     bool http_mode = false;
     int clients = 16;
+    LoseOptions lose;
     for (int i = 1; i < argc; ++i) {
       std::string a = argv[i];
       if (a == "--http") {
         http_mode = true;
       } else if (a.rfind("--clients=", 0) == 0) {
         clients = std::atoi(a.c_str() + 10);
+      } else if (a.rfind("--lose-percent=", 0) == 0) {
+        lose.percent = std::atoi(a.c_str() + 15);
+      } else if (a.rfind("--reschedule-rate=", 0) == 0) {
+        lose.per_second = std::atof(a.c_str() + 18);
+      } else if (a.rfind("--reschedule-burst=", 0) == 0) {
+        lose.burst = std::atof(a.c_str() + 19);
+      } else if (a.rfind("--reschedule-per-machine=", 0) == 0) {
+        lose.per_machine = std::atof(a.c_str() + 25);
       } else if (a.rfind("--", 0) == 0) {
         std::fprintf(stderr, "bench_server_place: unknown flag %s\n", a.c_str());
         return 2;
@@ -778,8 +924,16 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "bench_server_place: UNITS, MACHINES and --clients must be > 0\n");
       return 2;
     }
+    if (lose.percent < 0 || lose.percent > 99 || lose.per_second < 0 || lose.burst < 0 ||
+        (http_mode && lose.percent > 0)) {
+      std::fprintf(stderr,
+                   "bench_server_place: --lose-percent takes 1-99 (preloaded mode only); rates "
+                   "must be >= 0\n");
+      return 2;
+    }
+    lose.clients = clients;
     return http_mode ? PlaceHttp(units, machines, parent, clients)
-                     : PlacePreloaded(units, machines, parent);
+                     : PlacePreloaded(units, machines, parent, lose);
   }
   if (self == "bench_list_units") {
     // The fjord binary beside the bench directory (build/fjord), if built.

@@ -26,6 +26,10 @@ struct ServerFlags {
   std::string data_dir;
   std::string grace = "10s";
   std::string log_level = "info";
+  // Rescheduling after a machine is lost (server::ServerOptions).
+  double reschedule_rate = 1000;
+  double reschedule_burst = 100;
+  double reschedule_per_machine = 2;
 };
 
 // "10s", "300ms", "2m", or a bare number of seconds.
@@ -87,6 +91,16 @@ int PrepareServer(const char* verb, const ServerFlags& flags, const std::filesys
               << ": expected a duration such as 10s or 500ms\n";
     return 2;
   }
+  if (!(flags.reschedule_rate > 0) || !(flags.reschedule_burst >= 1) ||
+      !(flags.reschedule_per_machine >= 0)) {
+    std::cerr << "fjord " << verb
+              << ": --reschedule-rate must be > 0, --reschedule-burst >= 1 and "
+                 "--reschedule-per-machine >= 0\n";
+    return 2;
+  }
+  options->reschedule_per_second = flags.reschedule_rate;
+  options->reschedule_burst = flags.reschedule_burst;
+  options->reschedule_per_machine = flags.reschedule_per_machine;
   options->data_dir = data_dir;
   return 0;
 }
@@ -197,6 +211,15 @@ void RegisterServerCommands(CLI::App& app, int& exit_code) {
                   "A machine silent this long is lost and its units move (e.g. 10s, 500ms)")
       ->capture_default_str();
   cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+  cmd->add_option("--reschedule-rate", flags->reschedule_rate,
+                  "Units of lost machines placed again per second, at least")
+      ->capture_default_str();
+  cmd->add_option("--reschedule-burst", flags->reschedule_burst,
+                  "How many of them may be placed at once, at least")
+      ->capture_default_str();
+  cmd->add_option("--reschedule-per-machine", flags->reschedule_per_machine,
+                  "Per alive machine: the rate grows with the cluster (0: the fixed rate only)")
       ->capture_default_str();
   cmd->callback([flags, &exit_code] { exit_code = RunServer(*flags); });
 

@@ -325,6 +325,14 @@ ReschedulePlanner::ReschedulePlanner(RateLimit limit, int64_t now_ms)
   tokens_ = limit_.burst;
 }
 
+void ReschedulePlanner::SetLimit(RateLimit limit, int64_t now_ms) {
+  Refill(now_ms);
+  limit_ = limit;
+  if (!(limit_.per_second > 0)) limit_.per_second = 1;
+  if (!(limit_.burst >= 1)) limit_.burst = 1;
+  tokens_ = std::min(tokens_, limit_.burst);
+}
+
 void ReschedulePlanner::Refill(int64_t now_ms) {
   if (now_ms <= last_ms_) return;
   tokens_ = std::min(limit_.burst,

@@ -21,6 +21,21 @@ TEST(ReschedulePlannerTest, TokenBucketLimitsEachBatch) {
   EXPECT_EQ(p.NextBatch(5000).size(), 0u);
 }
 
+TEST(ReschedulePlannerTest, SetLimitChangesTheRateFromNowOn) {
+  ReschedulePlanner p({/*per_second=*/10, /*burst=*/5}, /*now_ms=*/0);
+  std::vector<DisplacedTask> tasks;
+  for (int i = 0; i < 100; ++i) tasks.push_back({"t" + std::to_string(100 + i), 0, false, ""});
+  p.Add(tasks);
+  EXPECT_EQ(p.NextBatch(0).size(), 5u);
+  p.SetLimit({/*per_second=*/1000, /*burst=*/50}, /*now_ms=*/100);  // one token earned at 10/s
+  EXPECT_EQ(p.NextBatch(100).size(), 1u);
+  EXPECT_EQ(p.NextBatch(110).size(), 10u);   // 1000/s from 100 ms on
+  EXPECT_EQ(p.NextBatch(1110).size(), 50u);  // the new burst caps it
+  p.SetLimit({/*per_second=*/10, /*burst=*/2}, /*now_ms=*/2000);  // tokens clamp to the burst
+  EXPECT_EQ(p.NextBatch(2000).size(), 2u);
+  EXPECT_EQ(p.limit().per_second, 10);
+}
+
 TEST(ReschedulePlannerTest, PriorityThenNameAndGlobalsSkipped) {
   ReschedulePlanner p({1000, 100}, 0);
   p.Add({{"b.service", 0, false, ""},

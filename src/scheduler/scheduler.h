@@ -270,6 +270,10 @@ class ReschedulePlanner {
  public:
   ReschedulePlanner(RateLimit limit, int64_t now_ms);
 
+  // Changes the rate from `now_ms` on (tokens earned so far are kept, up to the new burst).
+  void SetLimit(RateLimit limit, int64_t now_ms);
+  const RateLimit& limit() const { return limit_; }
+
   void Add(const std::vector<DisplacedTask>& tasks);
   // The next tasks to place now: as many as there are whole tokens, in order.
   std::vector<std::string> NextBatch(int64_t now_ms);

@@ -429,14 +429,14 @@ TEST_F(SchedulingTest, ABacklogLargerThanOnePassIsPlacedCompletely) {
     ASSERT_TRUE((*st)->Txn(std::move(machines)).ok());
     std::vector<api::UnitOption> options = {{"Service", "ExecStart", "/bin/sleep 1000"},
                                             {"Service", "CPUQuota", "10%"}};
-    std::string hash = unit::ContentHash({{"Service", "ExecStart", "/bin/sleep 1000"},
-                                          {"Service", "CPUQuota", "10%"}});
+    std::string hash = unit::ContentHash(
+        {{"Service", "ExecStart", "/bin/sleep 1000"}, {"Service", "CPUQuota", "10%"}});
     ASSERT_TRUE((*st)->Put("/unitfiles/" + hash, api::ToJson(api::UnitFile{hash, options})).ok());
     for (int base = 0; base < kUnits; base += 5000) {
       store::TxnRequest txn;
       for (int i = base; i < base + 5000; ++i) {
-        api::ScheduledUnit u{"b@" + std::to_string(i) + ".service", hash,
-                             api::UnitStateName::kLaunched, {}};
+        api::ScheduledUnit u{
+            "b@" + std::to_string(i) + ".service", hash, api::UnitStateName::kLaunched, {}};
         txn.success.push_back(store::Op::Put("/units/" + u.name, api::ToJson(u)));
       }
       ASSERT_TRUE((*st)->Txn(std::move(txn)).ok());
@@ -497,6 +497,33 @@ TEST_F(SchedulingTest, ReschedulingIsRateLimited) {
   ASSERT_TRUE(WaitFor([&] { return b.Units().size() == 6; }));
   auto spread = std::chrono::steady_clock::now() - first;
   EXPECT_GE(spread, std::chrono::milliseconds(800));
+  stop = true;
+  beat.join();
+}
+
+// The rate scales with the alive machines: 1/s fixed, but 1,000/s for the one survivor here.
+TEST_F(SchedulingTest, ReschedulingRateScalesWithTheAliveMachines) {
+  RestartServer(std::chrono::milliseconds(300), /*per_second=*/1, /*burst=*/1,
+                /*per_machine=*/1000);
+  FakeAgent a(server_->url(), "a");
+  ASSERT_EQ(a.Register(), 200);
+  for (int i = 0; i < 6; ++i) Submit("r" + std::to_string(i) + ".service");
+  ASSERT_TRUE(WaitFor([&] { return a.Units().size() == 6; }));
+  FakeAgent b(server_->url(), "b");
+  ASSERT_EQ(b.Register(), 200);
+  std::atomic<bool> stop{false};
+  std::thread beat([&] {
+    FakeAgent hb(server_->url(), "b");
+    while (!stop) {
+      hb.Heartbeat();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  // At the fixed 1/s the six would take five seconds after the first.
+  ASSERT_TRUE(WaitFor([&] { return !b.Units().empty(); }));
+  auto first = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitFor([&] { return b.Units().size() == 6; }));
+  EXPECT_LT(std::chrono::steady_clock::now() - first, std::chrono::seconds(3));
   stop = true;
   beat.join();
 }

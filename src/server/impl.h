@@ -142,7 +142,8 @@ class Reconciler {
  public:
   struct Options {
     std::chrono::milliseconds grace{10000};
-    scheduler::RateLimit rate;
+    scheduler::RateLimit rate;    // at least this
+    double rate_per_machine = 0;  // per alive machine; the burst is a tenth of a second's worth
     uint64_t seed = 1;
   };
   Reconciler(Options options, store::Store* store, View* view, base::Clock* clock);
@@ -212,6 +213,7 @@ class Reconciler {
   // The request to give the scheduler for unit `name` (a shared request, named).
   const scheduler::TaskRequest& RequestFor(const std::string& name, const RUnit& u);
   void DropWritten(const std::string& name, RUnit& u, uint32_t machine);
+  void UpdateRescheduleRate();  // after the number of alive machines changed
   void SetPlaced(RUnit& u, const std::vector<uint32_t>& machines);  // sorted
   std::vector<std::string> PlacedOn(const RUnit& u) const;
   uint32_t MachineIndex(const std::string& id);
@@ -249,7 +251,8 @@ class Reconciler {
   // there are kMaxFlushesInFlight, so a burst cannot queue a million writes in memory.
   static constexpr int kMaxFlushesInFlight = 2;
   int flushes_in_flight_ = 0;
-  std::set<std::string> pending_;                            // active, schedulable, not placed
+  std::set<std::string> pending_;  // active, schedulable, not placed
+  std::set<std::string> globals_;  // units with [X-Fleet] Global=true: visited on machine changes
   std::map<std::string, std::set<std::string>> waiting_on_;  // MachineOf target -> waiters
   bool retry_pending_ = false;
   bool placed_since_retry_ = false;

@@ -142,7 +142,10 @@ base::Status Reconciler::Recover() {
   auto sched = scheduler::Scheduler::Create(std::move(specs), so);
   if (!sched.ok()) return sched.status().Wrap("rebuild the scheduler from the store");
   sched_ = std::move(*sched);
-  for (auto& [name, u] : units_) u.info = InfoFor(name, *u.body);
+  for (auto& [name, u] : units_) {
+    u.info = InfoFor(name, *u.body);
+    if (u.info->request.global) globals_.insert(name);
+  }
 
   // Existing placements: Assign what is still valid, delete the rest.
   auto range = store_->Range({std::string(kSchedulePrefix), store::PrefixEnd(kSchedulePrefix)});
@@ -181,6 +184,7 @@ base::Status Reconciler::Recover() {
   }
   retry_pending_ = true;
   replace_globals_ = true;
+  UpdateRescheduleRate();
   spdlog::info("recovered {} units, {} placements, {} machines from the store", units_.size(),
                restored, sched_->machine_count());
   return base::Status::Ok();
@@ -314,6 +318,7 @@ void Reconciler::HandleUnit(const std::string& name) {
   if (it == units_.end()) {
     RUnit u;
     u.info = InfoFor(name, *body);
+    if (u.info->request.global) globals_.insert(name);
     it = units_.emplace(name, std::move(u)).first;
   }
   RUnit& u = it->second;
@@ -355,6 +360,7 @@ void Reconciler::RemoveUnit(const std::string& name) {
     --machine_units_[slot.machine];
   }
   units_.erase(it);
+  globals_.erase(name);
   touched_units_.erase(name);
 }
 
@@ -486,14 +492,27 @@ void Reconciler::HandleMachine(const std::string& id) {
     spdlog::info("machine {} is back", id);
     // It gets only what is scheduled to it now: drop keys of units that moved or wait.
     uint32_t m = MachineIndex(id);
-    for (auto& [name, u] : units_) {
-      Slot* slot = u.Find(m);
-      if (slot != nullptr && !slot->placed) DropWritten(name, u, m);
+    for (auto it = units_.begin(); machine_units_[m] > 0 && it != units_.end(); ++it) {
+      Slot* slot = it->second.Find(m);
+      if (slot != nullptr && !slot->placed) DropWritten(it->first, it->second, m);
     }
   }
   retry_pending_ = true;
   replace_globals_ = true;
   machines_stale_ = true;
+  UpdateRescheduleRate();
+}
+
+void Reconciler::UpdateRescheduleRate() {
+  scheduler::RateLimit rate = options_.rate;
+  double scaled = options_.rate_per_machine * static_cast<double>(sched_->alive_machine_count());
+  if (scaled > rate.per_second) {
+    rate.per_second = scaled;
+    rate.burst = std::max(rate.burst, scaled / 10);
+  }
+  const scheduler::RateLimit& now = planner_.limit();
+  if (rate.per_second == now.per_second && rate.burst == now.burst) return;
+  planner_.SetLimit(rate, SteadyMs(clock_->Now()));
 }
 
 void Reconciler::CheckLiveness() {
@@ -529,10 +548,12 @@ void Reconciler::LoseMachine(const std::string& id) {
     t.follows = it->second.info->request.machine_of;
     tasks.push_back(std::move(t));
   }
+  UpdateRescheduleRate();
   planner_.Add(tasks);
   // Global units lose their instance there.
-  for (auto& [name, u] : units_) {
-    Slot* slot = u.info->request.global ? u.Find(m) : nullptr;
+  for (const auto& name : globals_) {
+    RUnit& u = units_.at(name);
+    Slot* slot = u.Find(m);
     if (slot != nullptr && slot->placed) {
       slot->placed = false;
       Sync(name, u);
@@ -568,8 +589,9 @@ void Reconciler::Reschedule() {
 void Reconciler::RetryPending() {
   if (replace_globals_) {
     replace_globals_ = false;
-    for (auto& [name, u] : units_) {
-      if (u.info->schedulable && u.info->request.global && u.active()) {
+    for (const auto& name : globals_) {
+      RUnit& u = units_.at(name);
+      if (u.info->schedulable && u.active()) {
         ReplaceGlobal(name, u);
         Sync(name, u);
       }

@@ -162,6 +162,7 @@ base::Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   Reconciler::Options ro;
   ro.grace = options.heartbeat_grace;
   ro.rate = {options.reschedule_per_second, options.reschedule_burst};
+  ro.rate_per_machine = options.reschedule_per_machine;
   ro.seed = options.scheduler_seed;
   s.reconciler = std::make_unique<Reconciler>(ro, s.store.get(), &s.view, s.clock);
   FJORD_RETURN_IF_ERROR(s.reconciler->Recover());

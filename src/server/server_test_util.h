@@ -50,10 +50,12 @@ class ServerFixture : public ::testing::Test {
   }
 
   void StartServer(std::chrono::milliseconds grace = std::chrono::seconds(10),
-                   double reschedule_per_second = 1000, double reschedule_burst = 100) {
+                   double reschedule_per_second = 1000, double reschedule_burst = 100,
+                   double reschedule_per_machine = 0) {
     ServerOptions o;
     o.reschedule_per_second = reschedule_per_second;
     o.reschedule_burst = reschedule_burst;
+    o.reschedule_per_machine = reschedule_per_machine;
     o.port = 0;
     o.data_dir = dir_;
     o.heartbeat_grace = grace;
@@ -66,11 +68,11 @@ class ServerFixture : public ::testing::Test {
     ASSERT_TRUE(c.ok());
     client_ = std::move(*c);
   }
-  void RestartServer(std::chrono::milliseconds grace, double per_second = 1000,
-                     double burst = 100) {
+  void RestartServer(std::chrono::milliseconds grace, double per_second = 1000, double burst = 100,
+                     double per_machine = 0) {
     client_.reset();
     server_.reset();
-    StartServer(grace, per_second, burst);
+    StartServer(grace, per_second, burst, per_machine);
   }
 
   http::ClientResponse Do(std::string_view method, std::string_view target,
