@@ -341,17 +341,23 @@ void ReschedulePlanner::Refill(int64_t now_ms) {
 }
 
 void ReschedulePlanner::Add(const std::vector<DisplacedTask>& tasks) {
-  std::set<std::string> names;
-  for (const DisplacedTask& t : tasks) names.insert(t.name);
-  for (const auto& [k, name] : queue_) names.insert(name);
+  // A follower waits for its target when the target is queued too: in this batch, or already
+  // (looked up by its priority, not by scanning the queue: a thousand lost machines add a
+  // thousand batches to a queue of a hundred thousand).
+  std::set<std::string> batch;
+  for (const DisplacedTask& t : tasks) batch.insert(t.name);
+  auto queued = [this, &batch](const std::string& name) {
+    return batch.count(name) > 0 || queued_names_.count(name) > 0;
+  };
   for (const DisplacedTask& t : tasks) {
     if (t.global) continue;  // global units run wherever they are eligible; never moved
     pending_.erase(t.name);
     pending_priority_[t.name] = t.priority;
-    if (!t.follows.empty() && t.follows != t.name && names.count(t.follows)) {
+    if (!t.follows.empty() && t.follows != t.name && queued(t.follows)) {
       followers_.emplace(t.follows, t.name);
     } else {
       queue_.emplace(-t.priority, t.name);
+      queued_names_.insert(t.name);
     }
   }
 }
@@ -362,9 +368,13 @@ std::vector<std::string> ReschedulePlanner::NextBatch(int64_t now_ms) {
   while (!queue_.empty() && tokens_ >= 1) {
     std::string name = queue_.begin()->second;
     queue_.erase(queue_.begin());
+    queued_names_.erase(name);
     tokens_ -= 1;
     auto [first, last] = followers_.equal_range(name);
-    for (auto it = first; it != last; ++it) queue_.emplace(INT_MIN, it->second);
+    for (auto it = first; it != last; ++it) {
+      queue_.emplace(INT_MIN, it->second);
+      queued_names_.insert(it->second);
+    }
     followers_.erase(first, last);
     batch.push_back(std::move(name));
   }
@@ -379,7 +389,10 @@ void ReschedulePlanner::MarkPending(std::string name, int priority, std::string 
 
 size_t ReschedulePlanner::RetryPending() {
   size_t n = pending_.size();
-  for (const auto& [name, p] : pending_) queue_.emplace(-pending_priority_[name], name);
+  for (const auto& [name, p] : pending_) {
+    queue_.emplace(-pending_priority_[name], name);
+    queued_names_.insert(name);
+  }
   pending_.clear();
   pending_priority_.clear();
   return n;

@@ -26,6 +26,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <unordered_set>
 #include <vector>
 
 #include "base/status.h"
@@ -294,6 +295,7 @@ class ReschedulePlanner {
   double tokens_;
   int64_t last_ms_;
   std::set<std::pair<int, std::string>> queue_;        // (-priority, name); INT_MIN: next follower
+  std::unordered_set<std::string> queued_names_;       // the names in queue_
   std::multimap<std::string, std::string> followers_;  // target -> tasks waiting for it
   std::map<std::string, PendingTask> pending_;
   std::map<std::string, int> pending_priority_;

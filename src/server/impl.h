@@ -245,6 +245,7 @@ class Reconciler {
   static constexpr size_t kPlacementsPerPass = 20000;
   size_t placed_this_pass_ = 0;
   bool more_work_ = false;  // a pass stopped at kPlacementsPerPass: run the next without waiting
+  static constexpr int64_t kRescheduleBatchMs = 10;
   bool retry_in_progress_ = false;  // a sweep over pending_ continues at retry_cursor_
   std::string retry_cursor_;
   // Flushed transactions the store has not acknowledged (guarded by mu_): a pass waits while

@@ -260,8 +260,10 @@ void Reconciler::Run() {
       } else {
         int64_t wait_ms = tick.count();
         if (planner_.queued() > 0) {
-          wait_ms =
-              std::min<int64_t>(wait_ms, planner_.MillisUntilNextToken(SteadyMs(clock_->Now())));
+          // Displaced units leave in batches at least 10 ms apart: a pass per token would spend
+          // the time on the pass (liveness, publishing, a transaction), not on placing.
+          int64_t token_ms = planner_.MillisUntilNextToken(SteadyMs(clock_->Now()));
+          wait_ms = std::min<int64_t>(wait_ms, std::max<int64_t>(token_ms, kRescheduleBatchMs));
         }
         cv_.wait_for(l, std::chrono::milliseconds(std::max<int64_t>(wait_ms, 1)), [this] {
           return stop_ || !dirty_units_.empty() || !dirty_machines_.empty() || !tasks_.empty();
