@@ -25,8 +25,8 @@
 #include <set>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
