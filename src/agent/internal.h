@@ -85,6 +85,9 @@ struct Proc {
 base::Result<base::UniqueFd> ShimMemfd();
 base::Result<std::unique_ptr<Proc>> SpawnShim(int shim_fd, const SpawnRequest& req);
 uint64_t ProcessStartTime(pid_t pid);  // 0 when gone
+// A /proc file's text, or what could be read of it: a process that exits meanwhile makes
+// read(2) fail (ESRCH), which must not throw as an istreambuf_iterator would.
+std::string ReadProcFile(const std::string& path);
 // Re-adopts a shim from a record; nullptr when it is gone (its status file tells the rest).
 std::unique_ptr<Proc> AdoptShim(pid_t pid, uint64_t start, const fs::path& status_file);
 // Drains the notify pipe, reaps the shim when it exited and rereads the status file.

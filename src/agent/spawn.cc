@@ -56,9 +56,18 @@ ShimStatus ReadShimStatus(const fs::path& file) {
   return s;
 }
 
+std::string ReadProcFile(const std::string& path) {
+  std::string out;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return out;
+}
+
 pid_t ParentOf(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string all = ReadProcFile("/proc/" + std::to_string(pid) + "/stat");
   auto rp = all.rfind(')');
   int ppid = 0;
   if (rp != std::string::npos) std::sscanf(all.c_str() + rp + 2, "%*c %d", &ppid);
@@ -66,8 +75,7 @@ pid_t ParentOf(pid_t pid) {
 }
 
 uint64_t ProcessStartTime(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string all = ReadProcFile("/proc/" + std::to_string(pid) + "/stat");
   auto rp = all.rfind(')');
   if (rp == std::string::npos) return 0;
   std::istringstream rest(all.substr(rp + 2));

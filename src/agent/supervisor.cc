@@ -38,8 +38,7 @@ std::string FormatTime(int64_t ms) {
 }
 
 std::string Comm(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
-  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string all = ReadProcFile("/proc/" + std::to_string(pid) + "/cmdline");
   std::replace(all.begin(), all.end(), '\0', ' ');
   while (!all.empty() && all.back() == ' ') all.pop_back();
   return all;
