@@ -491,6 +491,18 @@ int64_t CountPlacements(store::Store& st) {
 // registrations are in the store when a real Server starts (SQLite, every write durable); its
 // reconciler places them all. The figure is the time from Start until every placement is durable
 // under /schedule/.
+// A server on the bench's store (so that the bench can watch it), on a free port; the
+// simulated machines send no heartbeats, so the grace is long.
+server::ServerOptions PlacementServerOptions(const fs::path& dir,
+                                             std::shared_ptr<store::Store> st) {
+  server::ServerOptions o;
+  o.port = 0;
+  o.data_dir = dir;
+  o.store = std::move(st);
+  o.heartbeat_grace = std::chrono::hours(1);
+  return o;
+}
+
 // What to do after the preloaded placement: lose a share of the machines and time the
 // rate-limited rescheduling of their tasks (0: skip).
 struct LoseOptions {
@@ -558,11 +570,7 @@ int PlacePreloaded(int units, int machines, const std::string& parent, const Los
     std::fprintf(stderr, "count placements: %s\n", s.ToString().c_str());
     return 1;
   }
-  server::ServerOptions o;
-  o.port = 0;
-  o.data_dir = dir;
-  o.store = st;
-  o.heartbeat_grace = std::chrono::hours(1);  // simulated machines send no heartbeats
+  server::ServerOptions o = PlacementServerOptions(dir, st);
   // A fake clock that runs at real speed and can jump: losing machines (below) jumps past the
   // heartbeat grace instead of waiting an hour.
   base::FakeClock fake;
@@ -780,11 +788,7 @@ int PlaceHttp(int units, int machines, const std::string& parent, int clients) {
     std::fprintf(stderr, "count placements: %s\n", s.ToString().c_str());
     return 1;
   }
-  server::ServerOptions o;
-  o.port = 0;
-  o.data_dir = dir;
-  o.store = st;
-  o.heartbeat_grace = std::chrono::hours(1);  // simulated machines send no heartbeats
+  server::ServerOptions o = PlacementServerOptions(dir, st);
   RevisionTimeline timeline(st.get());
   Mem before = ReadMem();
   auto srv = server::Server::Start(o);

@@ -2,7 +2,6 @@
 // dir and cgroup parent (with the pid) and stops and removes everything in TearDown.
 #include "agent/supervisor.h"
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include <mutex>
 #include <thread>
 
+#include "agent/internal.h"
 #include "image/image_store.h"
 #include "unit/unit.h"
 
@@ -34,17 +34,7 @@ UnitAssignment Assign(std::string name, Opts options,
   return {std::move(name), unit::ContentHash(views), desired, std::move(options)};
 }
 
-// The file's text; what could be read when reading fails (a /proc file of a process that
-// exits meanwhile fails with ESRCH, which an istreambuf_iterator turns into an exception).
-std::string ReadFile(const fs::path& p) {
-  std::string out;
-  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  return out;
-}
+std::string ReadFile(const fs::path& p) { return ReadProcFile(p); }
 
 // Running and not a zombie (an orphan's zombie may wait a while for init to reap it).
 bool Alive(pid_t pid) {

@@ -475,57 +475,48 @@ TEST_F(SchedulingTest, ABacklogLargerThanOnePassIsPlacedCompletely) {
   EXPECT_EQ(names.size(), static_cast<size_t>(kUnits));
 }
 
-TEST_F(SchedulingTest, ReschedulingIsRateLimited) {
+class ReschedulingTest : public ServerFixture {
+ protected:
+  // Six units on machine a; b registers and heartbeats, a falls silent and is lost. Returns how
+  // long the six took to arrive on b, from the first to the last.
+  std::chrono::steady_clock::duration MoveSixUnitsOffALostMachine() {
+    const std::string url = server_->url();
+    FakeAgent a(url, "a");
+    EXPECT_EQ(a.Register(), 200);
+    for (int i = 0; i < 6; ++i) Submit("r" + std::to_string(i) + ".service");
+    EXPECT_TRUE(WaitFor([&] { return a.Units().size() == 6; }));
+    FakeAgent b(url, "b");
+    EXPECT_EQ(b.Register(), 200);
+    std::atomic<bool> stop{false};
+    std::thread beat([&] {
+      FakeAgent hb(url, "b");
+      while (!stop) {
+        hb.Heartbeat();
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    });
+    EXPECT_TRUE(WaitFor([&] { return !b.Units().empty(); }));
+    auto first = std::chrono::steady_clock::now();
+    EXPECT_TRUE(WaitFor([&] { return b.Units().size() == 6; }));
+    auto spread = std::chrono::steady_clock::now() - first;
+    stop = true;
+    beat.join();
+    return spread;
+  }
+};
+
+TEST_F(ReschedulingTest, IsRateLimited) {
   RestartServer(std::chrono::milliseconds(300), /*per_second=*/5, /*burst=*/1);
-  FakeAgent a(server_->url(), "a");
-  ASSERT_EQ(a.Register(), 200);
-  for (int i = 0; i < 6; ++i) Submit("r" + std::to_string(i) + ".service");
-  ASSERT_TRUE(WaitFor([&] { return a.Units().size() == 6; }));
-  FakeAgent b(server_->url(), "b");
-  ASSERT_EQ(b.Register(), 200);
-  std::atomic<bool> stop{false};
-  std::thread beat([&] {
-    FakeAgent hb(server_->url(), "b");
-    while (!stop) {
-      hb.Heartbeat();
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  });
-  // a is silent: once it is declared lost, 6 units move at 5/s after a burst of 1.
-  ASSERT_TRUE(WaitFor([&] { return !b.Units().empty(); }));
-  auto first = std::chrono::steady_clock::now();
-  ASSERT_TRUE(WaitFor([&] { return b.Units().size() == 6; }));
-  auto spread = std::chrono::steady_clock::now() - first;
-  EXPECT_GE(spread, std::chrono::milliseconds(800));
-  stop = true;
-  beat.join();
+  // Once a is declared lost, its 6 units move at 5/s after a burst of 1.
+  EXPECT_GE(MoveSixUnitsOffALostMachine(), std::chrono::milliseconds(800));
 }
 
 // The rate scales with the alive machines: 1/s fixed, but 1,000/s for the one survivor here.
-TEST_F(SchedulingTest, ReschedulingRateScalesWithTheAliveMachines) {
+TEST_F(ReschedulingTest, RateScalesWithTheAliveMachines) {
   RestartServer(std::chrono::milliseconds(300), /*per_second=*/1, /*burst=*/1,
                 /*per_machine=*/1000);
-  FakeAgent a(server_->url(), "a");
-  ASSERT_EQ(a.Register(), 200);
-  for (int i = 0; i < 6; ++i) Submit("r" + std::to_string(i) + ".service");
-  ASSERT_TRUE(WaitFor([&] { return a.Units().size() == 6; }));
-  FakeAgent b(server_->url(), "b");
-  ASSERT_EQ(b.Register(), 200);
-  std::atomic<bool> stop{false};
-  std::thread beat([&] {
-    FakeAgent hb(server_->url(), "b");
-    while (!stop) {
-      hb.Heartbeat();
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  });
   // At the fixed 1/s the six would take five seconds after the first.
-  ASSERT_TRUE(WaitFor([&] { return !b.Units().empty(); }));
-  auto first = std::chrono::steady_clock::now();
-  ASSERT_TRUE(WaitFor([&] { return b.Units().size() == 6; }));
-  EXPECT_LT(std::chrono::steady_clock::now() - first, std::chrono::seconds(3));
-  stop = true;
-  beat.join();
+  EXPECT_LT(MoveSixUnitsOffALostMachine(), std::chrono::seconds(3));
 }
 
 TEST_F(SchedulingTest, FjordConstraintsPortsAndResources) {
