@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake ninja-build ccache g++ clang libclang-rt-14-dev pkg-config
+  # musl, for the tiny static container monitor (src/runtime/CMakeLists.txt)
+  musl-tools
   # libraries
   libcli11-dev nlohmann-json3-dev libboost-dev libsqlite3-dev libspdlog-dev libfmt-dev
   libarchive-dev libseccomp-dev libssl-dev
