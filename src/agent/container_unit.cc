@@ -116,13 +116,13 @@ void Service::StartContainer() {
     EnterDead();
     return;
   }
-  auto id = (*rt)->Start(*spec);
-  if (!id.ok()) {
-    Fail("resources", "start container: " + std::string(id.status().message()));
+  auto started = (*rt)->Start(*spec);
+  if (!started.ok()) {
+    Fail("resources", "start container: " + std::string(started.status().message()));
     EnterDead();
     return;
   }
-  container_id_ = *id;
+  container_id_ = started->id;
   AdoptContainer();
 }
 

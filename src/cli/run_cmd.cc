@@ -101,6 +101,7 @@ Result<rt::ContainerSpec> BuildSpec(const RunFlags& f, std::vector<std::string> 
   spec.cwd = f.workdir;
   spec.hostname = f.hostname;
   spec.read_only = f.read_only;
+  spec.auto_remove = f.remove;
   spec.privileged = f.privileged;
   spec.user_namespace = f.userns;
   spec.user = f.user;
@@ -202,33 +203,50 @@ int RunMain(const RunFlags& flags, const std::vector<std::string>& argv) {
   if (!runtime.ok()) return Fail("run", runtime.status());
   rt::Runtime& r = **runtime;
   base::UniqueFd attach;
-  auto id = r.Start(*spec, flags.detach ? nullptr : &attach);
-  if (!id.ok()) return Fail("run", id.status());
+  auto started = r.Start(*spec, flags.detach ? nullptr : &attach);
+  if (!started.ok()) return Fail("run", started.status());
+  const std::string& id = started->id;
+  if (!started->exec_error.empty()) std::cerr << "fjord run: " << started->exec_error << "\n";
   if (flags.detach) {
     // A command that could not be exec'd fails the run even detached (the container exited).
-    if (auto info = r.Inspect(*id); info.ok() && !info->error.empty()) {
-      std::cerr << "fjord run: " << info->error << "\n";
-      auto exited = r.Wait(*id);
+    if (!started->exec_error.empty()) {
+      auto exited = r.Wait(id);
       return exited.ok() && exited->exit_code != 0 ? exited->exit_code : kFjordFailed;
     }
-    std::cout << *id << "\n";
+    std::cout << id << "\n";
     return 0;
   }
-  if (auto info = r.Inspect(*id); info.ok()) g_forward_pid = info->init_pid;
+  if (auto info = r.Inspect(id); info.ok()) g_forward_pid = info->init_pid;
   struct sigaction sa = {};
   sa.sa_handler = ForwardSignal;
   for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaction(s, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
-  Status logs = rt::ReadLogStream(attach.get(), PrintRecord);
-  if (!logs.ok()) std::cerr << "fjord run: reading output: " << logs.message() << "\n";
-  auto info = r.Wait(*id);
-  if (!info.ok()) return Fail("run", info.status());
-  if (!info->error.empty()) std::cerr << "fjord run: " << info->error << "\n";
-  if (info->oom_killed) std::cerr << "fjord run: container " << info->name << " was OOM-killed\n";
-  if (flags.remove) {
-    if (Status st = r.Destroy(*id, true); !st.ok()) Fail("run --rm", st);
+  auto reported = rt::ReadLogStream(attach.get(), PrintRecord);
+  if (!reported.ok()) std::cerr << "fjord run: reading output: " << reported.status().message() << "\n";
+  const bool told = reported.ok() && reported->has_value();
+  rt::AttachedExit exit = told ? **reported : rt::AttachedExit{};
+  const std::string name = spec->name.empty() ? id.substr(0, 12) : spec->name;
+  // The monitor said how it ended, and has removed it if asked to: done, unless the container's
+  // network is ours to release (bridge), or the monitor died before it could say.
+  if (!told || spec->net == rt::NetMode::kBridge) {
+    auto info = r.Wait(id);
+    if (info.ok()) {
+      if (!info->error.empty() && started->exec_error.empty()) {
+        std::cerr << "fjord run: " << info->error << "\n";
+      }
+      if (!told) exit = {info->exit_code, 0, info->oom_killed};
+    } else if (!told) {
+      return Fail("run", info.status());
+    }
+    if (flags.remove) {
+      // Recover in another fjord command may have removed the exited container already.
+      if (Status st = r.Destroy(id, true); !st.ok() && st.code() != base::Code::kNotFound) {
+        Fail("run --rm", st);
+      }
+    }
   }
-  return info->exit_code;
+  if (exit.oom_killed) std::cerr << "fjord run: container " << name << " was OOM-killed\n";
+  return exit.exit_code;
 }
 
 std::string Shorten(const std::vector<std::string>& argv, size_t max) {
@@ -336,7 +354,7 @@ void RegisterRunCommands(CLI::App& app, int& exit_code) {
   run->add_flag("--privileged", flags->privileged, "All capabilities, no seccomp filter");
   run->add_flag("--userns", flags->userns,
                 "User namespace: container root is host uid 100000 (rootfs files read-only)");
-  run->add_flag("--rm", flags->remove, "Remove the container when it exits (foreground only)");
+  run->add_flag("--rm", flags->remove, "Remove the container when it exits");
   auto argv = std::make_shared<std::vector<std::string>>();
   run->add_option("command", *argv, "The command and its arguments, after `--`");
   run->callback([flags, argv, &exit_code] { exit_code = RunMain(*flags, *argv); });

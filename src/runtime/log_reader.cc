@@ -8,13 +8,16 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <string>
 
 #include "base/fd.h"
+#include "base/strings.h"
 
 namespace fjord::runtime {
 
 namespace fs = std::filesystem;
+using base::Result;
 using base::Status;
 using base::UniqueFd;
 
@@ -37,8 +40,11 @@ std::optional<LogRecord> ParseLogRecord(std::string_view line) {
 
 namespace {
 
-// Reads from `fd` to EOF, passing complete lines to the sink; keeps a partial tail in `pending`.
-void Drain(int fd, std::string& pending, const std::function<void(const LogRecord&)>& sink) {
+using LineSink = std::function<void(std::string_view line)>;
+
+// Reads from `fd` to EOF, passing complete lines (without the newline) to `on_line`; keeps a
+// partial tail in `pending`.
+void DrainLines(int fd, std::string& pending, const LineSink& on_line) {
   char buf[65536];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof(buf));
@@ -47,10 +53,41 @@ void Drain(int fd, std::string& pending, const std::function<void(const LogRecor
     pending.append(buf, static_cast<size_t>(n));
     size_t start = 0;
     for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
-      if (auto r = ParseLogRecord(std::string_view(pending).substr(start, nl - start))) sink(*r);
+      on_line(std::string_view(pending).substr(start, nl - start));
     }
     pending.erase(0, start);
   }
+}
+
+void Drain(int fd, std::string& pending, const std::function<void(const LogRecord&)>& sink) {
+  DrainLines(fd, pending, [&](std::string_view line) {
+    if (auto r = ParseLogRecord(line)) sink(*r);
+  });
+}
+
+// The monitor's last record on an attach stream (monitor.c, SendExit):
+//   "<stamp> exit F exit_code=N signal=N oom_killed=0|1"
+std::optional<AttachedExit> ParseExitRecord(std::string_view line) {
+  size_t s1 = line.find(' ');
+  if (s1 == std::string_view::npos || line.substr(s1 + 1, 7) != "exit F ") return std::nullopt;
+  AttachedExit e;
+  int fields = 0;
+  for (std::string_view field : base::SplitWhitespace(line.substr(s1 + 8))) {
+    size_t eq = field.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view key = field.substr(0, eq);
+    int value = std::atoi(std::string(field.substr(eq + 1)).c_str());
+    if (key == "exit_code") {
+      e.exit_code = value;
+      fields++;
+    } else if (key == "signal") {
+      e.signal = value;
+    } else if (key == "oom_killed") {
+      e.oom_killed = value != 0;
+    }
+  }
+  if (fields == 0) return std::nullopt;
+  return e;
 }
 
 ino_t InodeOf(const fs::path& p) {
@@ -60,13 +97,20 @@ ino_t InodeOf(const fs::path& p) {
 
 }  // namespace
 
-Status ReadLogStream(int fd, const std::function<void(const LogRecord&)>& sink) {
+Result<std::optional<AttachedExit>> ReadLogStream(
+    int fd, const std::function<void(const LogRecord&)>& sink) {
+  std::optional<AttachedExit> exit;
+  auto on_line = [&](std::string_view line) {
+    if (auto r = ParseLogRecord(line)) {
+      sink(*r);
+    } else if (auto e = ParseExitRecord(line)) {
+      exit = e;
+    }
+  };
   std::string pending;
-  Drain(fd, pending, sink);
-  if (!pending.empty()) {
-    if (auto r = ParseLogRecord(pending)) sink(*r);
-  }
-  return Status::Ok();
+  DrainLines(fd, pending, on_line);
+  if (!pending.empty()) on_line(pending);
+  return exit;
 }
 
 Status ReadContainerLog(const fs::path& path, const std::function<bool()>* running,

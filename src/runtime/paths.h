@@ -4,13 +4,15 @@
 //
 //   ROOT/                              --root, default $FJORD_ROOT or /var/lib/fjord
 //     trash/<id>.<rand>/               removed containers, deleted in the background (Recover()
-//                                      deletes what a crash left)
+//                                      deletes what a crash left); an auto-remove (--rm)
+//                                      container's monitor moves its own dir here when it exits
 //     names/<name> -> <id>             symlink; symlink(2) is atomic, so it reserves the name
 //     containers/<id>/                 one directory per container, id = 32 lowercase hex
 //       config.json                    the ContainerSpec as given (written once, by the creator)
 //       state.json                     written once by the creator, before the container
 //                                      process exists: id, name, creator pid + start time (to
-//                                      tell a live process from a reused pid), cgroup dirs
+//                                      tell a live process from a reused pid), cgroup dirs,
+//                                      auto_remove
 //       running.json                   written once when the container runs: monitor and init
 //                                      pids with their start times; its presence means "running"
 //       start_error                    why the workload could not be exec'd (126/127 only)

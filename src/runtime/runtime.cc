@@ -290,7 +290,7 @@ class RuntimeImpl final : public Runtime {
       : options_(std::move(options)), cgroups_(std::move(cgroups)) {}
 
   Status Recover() override;
-  Result<std::string> Start(const ContainerSpec& spec, UniqueFd* attach) override;
+  Result<Started> Start(const ContainerSpec& spec, UniqueFd* attach) override;
   Result<ContainerInfo> Wait(std::string_view name_or_id) override;
   Status Kill(std::string_view name_or_id, int sig) override;
   Status Stop(std::string_view name_or_id, std::chrono::milliseconds timeout) override;
@@ -314,8 +314,12 @@ class RuntimeImpl final : public Runtime {
   // Starts the monitor process; returns its pid, the container's init pid comes on `pid_pipe`.
   Result<pid_t> ForkMonitor(const ChildConfig& cfg, const fs::path& dir, const ContainerSpec& spec,
                             const CgroupDirs& cgroups, int pid_pipe_write, int monitor_fd,
-                            int out_read, int err_read, int attach_write, int go_write);
+                            int out_read, int err_read, int attach_write, int hold_read,
+                            int go_write);
 
+  // Removes an exited (or never started) container: stops what `st` names, when given, moves
+  // the directory to the trash and releases the name.
+  Status Remove(const std::string& id, const ContainerState* st);
   // Deletes `dir` in the background (RemoveInBackground), reaping earlier helpers that are done.
   void RemoveLater(const fs::path& dir);
 
@@ -458,22 +462,28 @@ Status RuntimeImpl::Recover() {
       rec.monitor_lost = true;
       rec.finished_unix_ns = NowUnix() * 1000000000LL;
       (void)WriteExit(dir, rec);
+      if (st->auto_remove) (void)Remove(id, &*st);
       continue;
     }
     // Exited: the monitor removes the cgroups; finish the job if it died half-way.
+    const bool monitor_alive = ProcessAlive(st->monitor_pid, st->monitor_start);
     bool leftover = false;
     for (const auto& [_, d] : st->cgroups) leftover |= fs::exists(d, ec);
-    if (leftover && !ProcessAlive(st->monitor_pid, st->monitor_start)) {
+    if (leftover && !monitor_alive) {
       Teardown(*st);
     } else {
       ReleaseNetwork(*st);  // exited on its own since the last fjord command
     }
+    // --rm that its monitor could not finish (a bridge container, or a monitor that died).
+    if (st->auto_remove && !monitor_alive) (void)Remove(id, &*st);
   }
   // Removals a crashed fjord left half-done; younger entries are still being deleted by the
   // background process of a recent rm (deleting them here too would only wait on its discards).
   for (const auto& e : fs::directory_iterator(paths::TrashDir(options_.root), ec)) {
     struct stat sb;
     if (::lstat(e.path().c_str(), &sb) == 0 && std::time(nullptr) - sb.st_ctime > 60) {
+      // A monitor that died while removing its --rm container may have left the cgroups.
+      if (auto st = ReadState(e.path()); st.ok()) Teardown(*st);
       RemoveLater(e.path());
     }
   }
@@ -544,7 +554,8 @@ Result<ChildConfig> RuntimeImpl::MakeChildConfig(const ContainerSpec& spec, cons
 Result<pid_t> RuntimeImpl::ForkMonitor(const ChildConfig& cfg, const fs::path& dir,
                                        const ContainerSpec& spec, const CgroupDirs& cgroups,
                                        int pid_pipe_write, int monitor_fd, int out_read,
-                                       int err_read, int attach_write, int go_write) {
+                                       int err_read, int attach_write, int hold_read,
+                                       int go_write) {
   // Everything the monitor's argv needs, built before fork.
   std::vector<std::string> args = {"fjord-monitor",
                                    "monitor",
@@ -557,9 +568,15 @@ Result<pid_t> RuntimeImpl::ForkMonitor(const ChildConfig& cfg, const fs::path& d
   fs::path oom = cgroups_->OomFile(cgroups);
   args.push_back(oom.empty() ? "-" : oom.string());
   args.push_back(attach_write >= 0 ? std::to_string(attach_write) : "-");
+  // The monitor removes an auto-remove container, except one on the bridge: the network is
+  // released by fjord (the attached client, or the next command's Recover), which then removes it.
+  const bool monitor_removes = spec.auto_remove && spec.net != NetMode::kBridge;
+  args.push_back(monitor_removes ? spec.name : "-");
+  args.push_back(monitor_removes ? std::to_string(hold_read) : "-");
+  const size_t first_cgroup = args.size();
   for (const auto& [_, d] : cgroups) {
     bool dup = false;
-    for (size_t i = 10; i < args.size(); i++) dup |= args[i] == d.string();
+    for (size_t i = first_cgroup; i < args.size(); i++) dup |= args[i] == d.string();
     if (!dup) args.push_back(d.string());
   }
   int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
@@ -635,6 +652,7 @@ Result<pid_t> RuntimeImpl::ForkMonitor(const ChildConfig& cfg, const fs::path& d
   ::fcntl(out_read, F_SETFD, 0);
   ::fcntl(err_read, F_SETFD, 0);
   if (attach_write >= 0) ::fcntl(attach_write, F_SETFD, 0);
+  if (monitor_removes) ::fcntl(hold_read, F_SETFD, 0);
   ::fexecve(monitor_fd, argv.data(), envp);
   // No monitor: nothing would own the container. Kill it and report.
   ::kill(c, SIGKILL);
@@ -644,11 +662,12 @@ Result<pid_t> RuntimeImpl::ForkMonitor(const ChildConfig& cfg, const fs::path& d
   _exit(125);
 }
 
-Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* attach) {
+Result<Started> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* attach) {
   ContainerSpec spec = spec_in;
   FJORD_RETURN_IF_ERROR(Validate(spec, static_cast<bool>(options_.network.attach)));
   const std::string id = RandomId();
-  const std::string name = spec.name.empty() ? id.substr(0, 12) : spec.name;
+  if (spec.name.empty()) spec.name = id.substr(0, 12);
+  const std::string name = spec.name;
   const fs::path dir = paths::ContainerDir(options_.root, id);
   const fs::path link = paths::NameLink(options_.root, name);
 
@@ -668,6 +687,7 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* a
   st.creator_start = ProcessStartTime(st.creator_pid).value_or(0);
   st.stop_signal = spec.stop_signal;
   st.bridge = spec.net == NetMode::kBridge;
+  st.auto_remove = spec.auto_remove;
   st.created_unix = NowUnix();
   StartGuard guard([&] {
     // The monitor writes the exit record once the init dies: let it finish before the directory
@@ -707,6 +727,9 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* a
   FJORD_ASSIGN_OR_RETURN(Pipe pid_pipe, MakePipe());
   FJORD_ASSIGN_OR_RETURN(Pipe out_pipe, MakePipe());
   FJORD_ASSIGN_OR_RETURN(Pipe errout_pipe, MakePipe());
+  // An auto-remove container's monitor waits for EOF on this pipe before it removes the state
+  // directory: ours closes when Start returns, before the guard (declared earlier) runs.
+  FJORD_ASSIGN_OR_RETURN(Pipe hold_pipe, MakePipe());
   Pipe attach_pipe;
   if (attach != nullptr) {
     FJORD_ASSIGN_OR_RETURN(attach_pipe, MakePipe());
@@ -723,7 +746,7 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* a
   FJORD_ASSIGN_OR_RETURN(
       pid_t monitor, ForkMonitor(cfg, dir, spec, st.cgroups, pid_pipe.write.get(), monitor_fd,
                                  out_pipe.read.get(), errout_pipe.read.get(), attach_write,
-                                 st.bridge ? -1 : go_pipe.write.get()));
+                                 hold_pipe.read.get(), st.bridge ? -1 : go_pipe.write.get()));
   st.monitor_pid = monitor;
   st.monitor_start = ProcessStartTime(monitor).value_or(0);
   // Only the child's ends stay open in the children; ours close so EOF means "they are gone".
@@ -733,10 +756,12 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* a
   out_pipe = {};
   errout_pipe = {};
   attach_pipe.write.reset();
+  hold_pipe.read.reset();
 
   pid_t init = 0;
   if (::read(pid_pipe.read.get(), &init, sizeof(init)) != sizeof(init)) {
     std::string msg = ReadAll(err_pipe.read.get());
+    hold_pipe.write.reset();
     WaitProcessExit(monitor, st.monitor_start, std::chrono::seconds(5));
     return base::Internal(msg.size() > 4 ? msg.substr(4) : "the container monitor failed to start");
   }
@@ -770,15 +795,16 @@ Result<std::string> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* a
       FJORD_RETURN_IF_ERROR(WriteStartError(dir, text));
       guard.Dismiss();
       if (attach != nullptr) *attach = std::move(attach_pipe.read);
-      return id;
+      return Started{id, text};
     }
     ::kill(init, SIGKILL);
+    hold_pipe.write.reset();
     WaitProcessExit(monitor, st.monitor_start, std::chrono::seconds(10));
     return base::Internal("start container " + name + ": " + text);
   }
   guard.Dismiss();
   if (attach != nullptr) *attach = std::move(attach_pipe.read);
-  return id;
+  return Started{id, ""};
 }
 
 Result<ContainerInfo> RuntimeImpl::Wait(std::string_view name_or_id) {
@@ -790,6 +816,10 @@ Result<ContainerInfo> RuntimeImpl::Wait(std::string_view name_or_id) {
     if (!ReadExit(dir).ok()) FJORD_RETURN_IF_ERROR(Recover());  // the monitor died
   }
   ReleaseNetwork(st);
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) {
+    return base::NotFound("container " + st.name + " exited and was removed (--rm)");
+  }
   return InfoOf(id, st);
 }
 
@@ -821,7 +851,9 @@ Status RuntimeImpl::Stop(std::string_view name_or_id, std::chrono::milliseconds 
   }
   if (timeout.count() > 0) {
     (void)Kill(id, st.stop_signal);
-    if (WaitProcessExit(st.monitor_pid, st.monitor_start, timeout) && ReadExit(dir).ok()) {
+    std::error_code ec;
+    if (WaitProcessExit(st.monitor_pid, st.monitor_start, timeout) &&
+        (ReadExit(dir).ok() || !fs::exists(dir, ec))) {  // exited, or exited and auto-removed
       ReleaseNetwork(st);
       return Status::Ok();
     }
@@ -846,14 +878,21 @@ Status RuntimeImpl::Destroy(std::string_view name_or_id, bool force) {
     }
     FJORD_RETURN_IF_ERROR(Stop(id, std::chrono::milliseconds(0)));
   }
-  if (st.ok()) Teardown(*st);
+  return Remove(id, st.ok() ? &*st : nullptr);
+}
+
+Status RuntimeImpl::Remove(const std::string& id, const ContainerState* st) {
+  if (st != nullptr) Teardown(*st);
   // Gone from every view at once; the files themselves are deleted in the background.
+  const fs::path dir = paths::ContainerDir(options_.root, id);
   const fs::path trash = paths::TrashDir(options_.root) / (id + "." + RandomId().substr(0, 8));
   if (::rename(dir.c_str(), trash.c_str()) < 0) {
-    return ErrnoStatus("move " + dir.string() + " to " + trash.string());
+    // ENOENT: an auto-remove container's monitor was quicker.
+    if (errno != ENOENT) return ErrnoStatus("move " + dir.string() + " to " + trash.string());
+  } else {
+    RemoveLater(trash);
   }
-  RemoveLater(trash);
-  if (st.ok()) {
+  if (st != nullptr) {
     fs::path link = paths::NameLink(options_.root, st->name);
     std::error_code lec;
     if (fs::read_symlink(link, lec).string() == id) ::unlink(link.c_str());

@@ -75,6 +75,9 @@ struct ContainerSpec {
   bool user_namespace = false;
   int stop_signal = 15;  // SIGTERM
   LogOptions log;
+  // Removed as soon as it exits (docker's --rm), by its monitor, attached or not. A bridge
+  // container is removed by the next fjord command instead (its network is released there).
+  bool auto_remove = false;
 };
 
 enum class State { kCreating, kRunning, kExited };
@@ -102,6 +105,21 @@ struct ContainerStats {
   uint64_t cpu_usage_ns = 0;
   uint64_t memory_bytes = 0;
   uint64_t pids = 0;
+};
+
+// What Start reports.
+struct Started {
+  std::string id;
+  // Set when the workload could not be exec'd: the container exited with 126/127, and this is
+  // why (Inspect().error says the same, while the container exists).
+  std::string exec_error;
+};
+
+// How a container ended, as the last record of an attach stream reports it.
+struct AttachedExit {
+  int exit_code = 0;  // 128+N when killed by signal N
+  int signal = 0;
+  bool oom_killed = false;
 };
 
 // Optional bridge networking, wired by the caller (src/net). Attach runs after the container's
@@ -138,14 +156,13 @@ class Runtime {
   // containers, cgroups and processes of containers whose monitor died). Call before other work.
   virtual base::Status Recover() = 0;
 
-  // Creates and starts a container; returns its id once the workload was exec'd (or failed to:
-  // then the container is already exited with 126/127 and Inspect().error says why). A setup
-  // failure returns an error and leaves nothing behind.
+  // Creates and starts a container; returns once the workload was exec'd (or failed to: then
+  // the container has already exited with 126/127, and exec_error says why). A setup failure
+  // returns an error and leaves nothing behind.
   // With `attach`, it receives a pipe that carries the container's output as log records
-  // (ReadLogStream) until the container has exited: a foreground run reads it instead of the
-  // log file.
-  virtual base::Result<std::string> Start(const ContainerSpec& spec,
-                                          base::UniqueFd* attach = nullptr) = 0;
+  // (ReadLogStream), then how it exited: a foreground run reads it instead of the log file.
+  virtual base::Result<Started> Start(const ContainerSpec& spec,
+                                      base::UniqueFd* attach = nullptr) = 0;
 
   // Blocks until the container has exited; returns its final info.
   virtual base::Result<ContainerInfo> Wait(std::string_view name_or_id) = 0;
@@ -171,8 +188,10 @@ class Runtime {
                             const std::function<bool()>& keep_following = {}) = 0;
 };
 
-// Reads log records from `fd` (an attach pipe from Start) until EOF.
-base::Status ReadLogStream(int fd, const std::function<void(const LogRecord&)>& sink);
+// Reads log records from `fd` (an attach pipe from Start) until EOF. Returns how the container
+// exited, or nullopt when the stream ended without saying (its monitor died, or is older).
+base::Result<std::optional<AttachedExit>> ReadLogStream(
+    int fd, const std::function<void(const LogRecord&)>& sink);
 
 // Parses "256M", "1G", "512k", "1024" (bytes; binary units) into bytes.
 base::Result<uint64_t> ParseByteSize(std::string_view text);

@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "runtime/cgroups.h"
 #include "runtime/hardening.h"
 #include "runtime/log_reader.h"
@@ -54,6 +58,50 @@ TEST(ParseLogRecord, FullPartialAndGarbage) {
   EXPECT_EQ(r->text, "");
   for (const char* bad : {"", "garbage", "t stdin F x", "t stdout X x", "t stdout Fx"}) {
     EXPECT_FALSE(ParseLogRecord(bad).has_value()) << bad;
+  }
+}
+
+// Writes `text` into a pipe and reads it back as an attach stream.
+struct AttachRead {
+  std::vector<std::string> lines;
+  std::optional<AttachedExit> exit;
+};
+AttachRead ReadAttach(const std::string& text) {
+  int fds[2];
+  EXPECT_EQ(::pipe(fds), 0);
+  EXPECT_EQ(::write(fds[1], text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  ::close(fds[1]);
+  AttachRead out;
+  auto exit = ReadLogStream(fds[0], [&](const LogRecord& r) { out.lines.emplace_back(r.text); });
+  ::close(fds[0]);
+  EXPECT_TRUE(exit.ok());
+  if (exit.ok()) out.exit = *exit;
+  return out;
+}
+
+TEST(ReadLogStream, TheLastRecordSaysHowTheContainerExited) {
+  AttachRead r = ReadAttach(
+      "t stdout F one\nt stderr F two\nt exit F exit_code=137 signal=9 oom_killed=1\n");
+  EXPECT_EQ(r.lines, (std::vector<std::string>{"one", "two"}));
+  ASSERT_TRUE(r.exit.has_value());
+  EXPECT_EQ(r.exit->exit_code, 137);
+  EXPECT_EQ(r.exit->signal, 9);
+  EXPECT_TRUE(r.exit->oom_killed);
+  // Without a trailing newline too (the monitor always sends one).
+  r = ReadAttach("t exit F exit_code=3 signal=0 oom_killed=0");
+  ASSERT_TRUE(r.exit.has_value());
+  EXPECT_EQ(r.exit->exit_code, 3);
+  EXPECT_FALSE(r.exit->oom_killed);
+}
+
+TEST(ReadLogStream, AStreamThatEndsWithoutAnExitRecordSaysNothing) {
+  EXPECT_FALSE(ReadAttach("t stdout F one\n").exit.has_value());
+  EXPECT_FALSE(ReadAttach("").exit.has_value());
+  for (const char* bad : {"t exit F\n", "t exit F nonsense\n", "t exit P exit_code=1\n",
+                          "exit F exit_code=1\n", "t exited F exit_code=1\n"}) {
+    AttachRead r = ReadAttach(bad);
+    EXPECT_FALSE(r.exit.has_value()) << bad;
+    EXPECT_TRUE(r.lines.empty()) << bad;
   }
 }
 

@@ -113,6 +113,7 @@ Status WriteState(const fs::path& dir, const ContainerState& s) {
             {"cgroups", cg},
             {"stop_signal", s.stop_signal},
             {"bridge", s.bridge},
+            {"auto_remove", s.auto_remove},
             {"created_unix", s.created_unix}};
   return WriteFileAtomic(paths::StateFile(dir), j.dump(2) + "\n");
 }
@@ -145,6 +146,7 @@ Result<ContainerState> ReadState(const fs::path& dir) {
     }
     s.stop_signal = j.value("stop_signal", 15);
     s.bridge = j.value("bridge", false);
+    s.auto_remove = j.value("auto_remove", false);
     s.created_unix = j.value("created_unix", int64_t{0});
   } catch (const json::exception& e) {
     return base::Internal(paths::StateFile(dir).string() + ": " + e.what());

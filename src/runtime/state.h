@@ -29,6 +29,7 @@ struct ContainerState {
   std::string error;
   int stop_signal = 15;
   bool bridge = false;
+  bool auto_remove = false;  // removed once exited (by its monitor, or by Recover)
   int64_t created_unix = 0;
 };
 

@@ -238,6 +238,20 @@ bridge_recover)
   wait_for 5 sh -c "! kill -0 $monitor 2>/dev/null" || fail "monitor did not die"
   "$F" ps --root "$R" --all >/dev/null
   no_network_leftovers "after Recover"
+  # --rm on the bridge: the foreground run releases the network and removes the container.
+  run --rm --name fg --image "$IMG" --net bridge --publish "$P:80" -- sh -c 'exit 4'
+  expect_eq 4 $? "exit code of a bridge --rm run"
+  expect_eq 0 "$(leases)" "lease after a bridge --rm run"
+  expect_eq 0 "$(container_rules)" "DNAT rule after a bridge --rm run"
+  [[ -e $R/names/fg ]] && fail "bridge --rm run left its name"
+  # Detached, it exits on its own: the next fjord command releases the network and removes it.
+  run -d --rm --name bg --image "$IMG" --net bridge --publish "$P:80" -- sleep 0.3 >/dev/null ||
+    fail "start detached bridge --rm"
+  expect_eq 1 "$(leases)" "lease while the detached --rm container runs"
+  sleep 1
+  "$F" ps --root "$R" --all | grep -q ' bg ' && fail "detached bridge --rm container not removed"
+  expect_eq 0 "$(leases)" "lease after a detached bridge --rm container exited"
+  expect_eq 0 "$(container_rules)" "DNAT rule after a detached bridge --rm container exited"
   ;;
 
 *) fail "unknown case" ;;

@@ -209,6 +209,53 @@ kill_run)
   "$F" run --root "$R" --rootfs "$RFS" -d --name bg -- sleep 100 >/dev/null
   "$F" ps --root "$R" | grep -q 'bg .*running' || fail "detached container not running"
   ;;
+auto_remove)
+  gone() { [[ -z $(ls "$R/containers") && ! -e $R/names/$1 ]]; }
+  # Foreground --rm: the output and exit code, then nothing is left and the name is free at once.
+  run --rm --name once -- /bin/sh -c 'echo out; exit 5' >"$T/out"
+  expect_eq 5 $? "exit code with --rm"
+  expect_eq out "$(cat "$T/out")" "output with --rm"
+  gone once || fail "foreground --rm left $(ls "$R/containers") $(ls "$R/names")"
+  run --rm --name once -- /bin/true || fail "the name of a removed container is not free at once"
+  run --rm -- /no/such/binary 2>"$T/err"
+  expect_eq 127 $? "missing command with --rm"
+  grep -q '/no/such/binary' "$T/err" || fail "127 message with --rm: $(cat "$T/err")"
+  run --rm --memory 16M -- /bin/sh -c 'x=a; while :; do x="$x$x"; done' 2>"$T/err"
+  expect_eq 137 $? "OOM kill with --rm"
+  grep -q 'OOM-killed' "$T/err" || fail "OOM kill not reported with --rm: $(cat "$T/err")"
+  # Detached --rm: its monitor removes it when it exits, files, cgroups and name.
+  id=$(run -d --rm --name bg -- sleep 0.5) || fail "run -d --rm"
+  "$F" ps --root "$R" | grep -q 'bg .*running' || fail "detached --rm container not running"
+  wait_for 10 gone bg || fail "detached --rm container not removed: $(ls "$R/containers")"
+  no_leftovers "$id"
+  # kill -9 of the foreground runner: the monitor still removes the container.
+  "$F" run --root "$R" --rootfs "$RFS" --rm --name fg -- sleep 0.5 >/dev/null 2>&1 &
+  runner=$!
+  BG_PIDS+=("$runner")
+  wait_for 10 sh -c "ls $R/containers/*/running.json" >/dev/null 2>&1 || fail "fg never running"
+  id=$(ls "$R/containers")
+  kill -9 "$runner"
+  wait_for 10 gone fg || fail "--rm container of a killed runner not removed"
+  no_leftovers "$id"
+  # The monitor dies: the next fjord command stops and removes the container.
+  id=$(run -d --rm --name lost -- sleep 100)
+  mon=$(state_field "$id" monitor_pid)
+  init=$(state_field "$id" init_pid)
+  kill -9 "$mon"
+  wait_for 5 sh -c "! kill -0 $mon 2>/dev/null" || fail "monitor survived"
+  expect_eq "" "$("$F" ps --all --root "$R" | tail -n +2)" "ps after the monitor of a --rm container died"
+  gone lost || fail "--rm container of a dead monitor not removed"
+  no_leftovers "$id" "$init"
+  # stop and rm --force of a running --rm container.
+  run -d --rm --name st -- sleep 100 >/dev/null
+  "$F" stop --root "$R" --time 1 st || fail "stop of a --rm container"
+  wait_for 5 gone st || fail "stopped --rm container not removed"
+  id=$(run -d --rm --name f -- sleep 100)
+  "$F" rm --root "$R" --force f || fail "rm --force of a --rm container"
+  gone f || fail "rm --force left the --rm container"
+  no_leftovers "$id"
+  wait_for 10 sh -c "[ -z \"\$(ls $R/trash)\" ]" || fail "trash not emptied: $(ls "$R/trash")"
+  ;;
 hardening)
   run -- /bin/sh -c 'mount -t tmpfs none /tmp' 2>/dev/null && fail "mount allowed"
   run -- /bin/sh -c 'reboot -f' 2>/dev/null && fail "reboot allowed"

@@ -4,13 +4,19 @@
 // fexecve, so fjord stays one file and the monitor costs well under 1 MiB of RSS.
 //
 //   fjord-monitor monitor STATE_DIR CHILD_PID OUT_FD ERR_FD LOG_MAX_BYTES LOG_MAX_FILES
-//                 OOM_FILE|- ATTACH_FD|- CGROUP_DIR...
+//                 OOM_FILE|- ATTACH_FD|- REMOVE_NAME|- HOLD_FD|- CGROUP_DIR...
 //     Owns CHILD_PID (the container's init, already its child), copies the container's stdout
 //     and stderr into STATE_DIR/log/container.log (CRI format, rotated), and when the child
-//     exits: reads the OOM counter, kills leftovers, removes the cgroups and writes
-//     STATE_DIR/exit atomically. Exits 0 after that; fjord watches its pidfd.
+//     exits: reads the OOM counter, writes STATE_DIR/exit atomically, tells the attached
+//     client, kills leftovers and removes the cgroups. Exits 0 after that; fjord watches its
+//     pidfd.
 //     ATTACH_FD, when given, is a pipe to a foreground `fjord run`: it gets the same records as
-//     the log (blocking writes, so an attached client sees all output) until the client goes.
+//     the log (blocking writes, so an attached client sees all output) until the client goes,
+//     and last an exit record (SendExit), so the client need not wait for the cleanup.
+//     REMOVE_NAME, when given, removes the container once it exited (`fjord run --rm`): after
+//     the creator closed HOLD_FD (it is done writing STATE_DIR), the name link ROOT/names/NAME
+//     is released and STATE_DIR moves to ROOT/trash before the client hears of the exit, and is
+//     deleted after the cgroups (ROOT is STATE_DIR/../..; layout in runtime/paths.h).
 //
 //   fjord-monitor rmtree DIR
 //     Deletes DIR in its own session. fjord starts it (fork, then exec at once) and does not
@@ -242,17 +248,21 @@ static void RemoveCgroup(const char* dir) {
   }
 }
 
+static int ExitCode(int status) {
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+static int ExitSignal(int status) { return WIFSIGNALED(status) ? WTERMSIG(status) : 0; }
+
 static void WriteExit(const char* state_dir, int status, long long oom_kills) {
   char tmp[4200], final_path[4200], body[512];
   snprintf(tmp, sizeof(tmp), "%s/exit.tmp", state_dir);
   snprintf(final_path, sizeof(final_path), "%s/exit", state_dir);
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   int len = snprintf(body, sizeof(body),
-                     "exit_code=%d\nsignal=%d\noom_killed=%d\nfinished_unix_ns=%lld\n", code, sig,
-                     oom_kills > 0 ? 1 : 0, (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+                     "exit_code=%d\nsignal=%d\noom_killed=%d\nfinished_unix_ns=%lld\n",
+                     ExitCode(status), ExitSignal(status), oom_kills > 0 ? 1 : 0,
+                     (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return;
   WriteAll(fd, body, (size_t)len);
@@ -260,9 +270,60 @@ static void WriteExit(const char* state_dir, int status, long long oom_kills) {
   rename(tmp, final_path);
 }
 
+// The attach stream's last record (runtime/log_reader.cc parses it), then EOF.
+static void SendExit(struct Log* log, int status, long long oom_kills) {
+  if (log->attach_fd < 0) return;
+  char stamp[64], line[256];
+  FormatStamp(stamp, sizeof(stamp));
+  int len = snprintf(line, sizeof(line), "%s exit F exit_code=%d signal=%d oom_killed=%d\n", stamp,
+                     ExitCode(status), ExitSignal(status), oom_kills > 0 ? 1 : 0);
+  WriteAll(log->attach_fd, line, (size_t)len);
+  close(log->attach_fd);
+  log->attach_fd = -1;
+}
+
+static void WaitForEof(int fd) {
+  char buf[64];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n == 0 || (n < 0 && errno != EINTR)) break;
+  }
+  close(fd);
+}
+
+static int RemoveEntry(const char* path, const struct stat* sb, int flag, struct FTW* ftw) {
+  (void)sb;
+  (void)ftw;
+  if (flag == FTW_DP) rmdir(path); else unlink(path);
+  return 0;
+}
+
+// `--rm`: releases the name (if it still names this container) and moves STATE_DIR to the
+// trash, so no fjord command sees the container any more. Returns 0 when moved, with the new
+// path in `trash`.
+static int Unpublish(const char* state_dir, const char* name, char* trash, size_t cap) {
+  const char* slash = strrchr(state_dir, '/');
+  if (slash == NULL || slash == state_dir) return -1;
+  const char* id = slash + 1;
+  const char* parent = slash - 1;  // ROOT/containers: ROOT ends before its last slash
+  while (parent > state_dir && *parent != '/') parent--;
+  if (*parent != '/') return -1;
+  int root_len = (int)(parent - state_dir);
+  char link[4200], target[256];
+  snprintf(link, sizeof(link), "%.*s/names/%s", root_len, state_dir, name);
+  ssize_t n = readlink(link, target, sizeof(target) - 1);
+  if (n > 0) {
+    target[n] = '\0';
+    if (strcmp(target, id) == 0) unlink(link);
+  }
+  snprintf(trash, cap, "%.*s/trash/%s.%d", root_len, state_dir, id, (int)getpid());
+  return rename(state_dir, trash);
+}
+
 static int MonitorMain(int argc, char** argv) {
-  if (argc < 10) {
-    fprintf(stderr, "fjord-monitor: usage: monitor DIR PID OUT ERR MAXB MAXF OOM ATTACH CG...\n");
+  if (argc < 12) {
+    fprintf(stderr,
+            "fjord-monitor: usage: monitor DIR PID OUT ERR MAXB MAXF OOM ATTACH RM HOLD CG...\n");
     return 2;
   }
   const char* state_dir = argv[2];
@@ -281,6 +342,9 @@ static int MonitorMain(int argc, char** argv) {
   if (log.max_files <= 0) log.max_files = 1;
   const char* oom_file = argv[8];
   log.attach_fd = strcmp(argv[9], "-") == 0 ? -1 : atoi(argv[9]);
+  const char* remove_name = strcmp(argv[10], "-") == 0 ? NULL : argv[10];
+  int hold_fd = strcmp(argv[11], "-") == 0 ? -1 : atoi(argv[11]);
+  const int first_cgroup = 12;
   LogOpen(&log);
 
   sigset_t mask;
@@ -343,15 +407,17 @@ static int MonitorMain(int argc, char** argv) {
   }
   if (log.fd >= 0) close(log.fd);
   long long oom = ReadOomKills(oom_file);
-  for (int i = 10; i < argc; i++) RemoveCgroup(argv[i]);
-  WriteExit(state_dir, status, oom);
-  return 0;
-}
-
-static int RemoveEntry(const char* path, const struct stat* sb, int flag, struct FTW* ftw) {
-  (void)sb;
-  (void)ftw;
-  if (flag == FTW_DP) rmdir(path); else unlink(path);
+  char trash[4200];
+  int moved = -1;
+  if (remove_name != NULL) {
+    if (hold_fd >= 0) WaitForEof(hold_fd);
+    moved = Unpublish(state_dir, remove_name, trash, sizeof(trash));
+  }
+  // Not moved (or not to be removed): an ordinary exited container, for `fjord ps` and Recover.
+  if (moved != 0) WriteExit(state_dir, status, oom);
+  SendExit(&log, status, oom);
+  for (int i = first_cgroup; i < argc; i++) RemoveCgroup(argv[i]);
+  if (moved == 0) nftw(trash, RemoveEntry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
   return 0;
 }
 
