@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <span>
 #include <thread>
 
 #include "base/fd.h"
@@ -325,7 +326,6 @@ class RuntimeImpl final : public Runtime {
 
   RuntimeOptions options_;
   std::unique_ptr<CgroupBackend> cgroups_;
-  std::optional<std::vector<sock_filter>> seccomp_;  // built once, on first use
   // Pidfds of deletion helpers still running. Those left when we exit are reaped by init; a
   // long-lived caller reaps them on its next removal.
   std::vector<UniqueFd> helpers_;
@@ -542,11 +542,8 @@ Result<ChildConfig> RuntimeImpl::MakeChildConfig(const ContainerSpec& spec, cons
   c.user_namespace = spec.user_namespace;
   c.capabilities = DefaultCapabilities();
   if (!spec.privileged) {
-    if (!seccomp_) {
-      FJORD_ASSIGN_OR_RETURN(auto prog, BuildDefaultSeccompFilter());
-      seccomp_ = std::move(prog);
-    }
-    c.seccomp = *seccomp_;
+    const std::span<const sock_filter> filter = DefaultSeccompFilter();
+    c.seccomp.assign(filter.begin(), filter.end());
   }
   return c;
 }

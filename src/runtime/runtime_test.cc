@@ -122,6 +122,19 @@ TEST(Hardening, SeccompFilterCompilesAndCapsAreDockersDefault) {
   EXPECT_EQ(__builtin_popcountll(DefaultCapabilities()), 14);
 }
 
+TEST(Hardening, TheBakedInSeccompFilterIsTheCompiledOne) {
+  auto prog = BuildDefaultSeccompFilter();
+  ASSERT_TRUE(prog.ok()) << prog.status().ToString();
+  std::span<const sock_filter> baked = DefaultSeccompFilter();
+  ASSERT_EQ(baked.size(), prog->size());
+  for (size_t i = 0; i < baked.size(); i++) {
+    EXPECT_EQ(baked[i].code, (*prog)[i].code) << i;
+    EXPECT_EQ(baked[i].jt, (*prog)[i].jt) << i;
+    EXPECT_EQ(baked[i].jf, (*prog)[i].jf) << i;
+    EXPECT_EQ(baked[i].k, (*prog)[i].k) << i;
+  }
+}
+
 TEST(Cgroups, DetectFindsAUsableLayout) {
   auto backend = CgroupBackend::Detect();
   ASSERT_TRUE(backend.ok()) << backend.status().ToString();
