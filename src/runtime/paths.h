@@ -7,23 +7,28 @@
 //                                      deletes what a crash left); an auto-remove (--rm)
 //                                      container's monitor moves its own dir here when it exits
 //     names/<name> -> <id>             symlink; symlink(2) is atomic, so it reserves the name
+//     mnt/                             every container's overlay root is mounted here, each in
+//                                      its own mount namespace only, so it dies with it
 //     containers/<id>/                 one directory per container, id = 32 lowercase hex
-//       config.json                    the ContainerSpec as given (written once, by the creator)
 //       state.json                     written once by the creator, before the container
 //                                      process exists: id, name, creator pid + start time (to
 //                                      tell a live process from a reused pid), cgroup dirs,
-//                                      auto_remove
+//                                      auto_remove, and the ContainerSpec as given ("spec";
+//                                      containers of older fjord versions have config.json)
 //       running.json                   written once when the container runs: monitor and init
 //                                      pids with their start times; its presence means "running"
 //       start_error                    why the workload could not be exec'd (126/127 only)
 //       exit                           written by the monitor (tmp + rename) when the container
 //                                      ended: exit_code=, signal=, oom_killed=, finished_unix_ns=
 //                                      key=value lines; its presence means "exited"
-//       rootfs/                        mount point of the overlay; mounted only inside the
-//                                      container's mount namespace, so it dies with it
 //       upper/ work/                   the overlay's per-container writable layer
-//       log/container.log[.1 .2 ...]   stdout/stderr records, rotated by the monitor; format in
-//                                      monitor/monitor.c ("<RFC3339Nano> <stream> <F|P> <text>")
+//       container.log[.1 .2 ...]       stdout/stderr records, rotated by the monitor; format in
+//                                      monitor/monitor.c ("<RFC3339Nano> <stream> <F|P> <text>");
+//                                      created at the first output (older versions: log/)
+//
+// A container costs few inodes on purpose: on ext4 each one allocated and freed again is real
+// work (without a journal, the allocator even skips recently freed inodes), and `fjord run --rm`
+// creates and deletes all of them.
 //
 // Cgroups live outside ROOT: <hierarchy>/<cgroup_parent>/<id> for every v1 hierarchy fjord uses
 // (cpu, cpuacct, memory, pids, freezer, devices) or once in the v2 tree; state.json lists them.
@@ -52,7 +57,8 @@ inline std::filesystem::path ContainerDir(const std::filesystem::path& root,
                                           const std::string& id) {
   return ContainersDir(root) / id;
 }
-inline std::filesystem::path ConfigFile(const std::filesystem::path& dir) {
+inline std::filesystem::path MountPoint(const std::filesystem::path& root) { return root / "mnt"; }
+inline std::filesystem::path LegacyConfigFile(const std::filesystem::path& dir) {
   return dir / "config.json";
 }
 inline std::filesystem::path StateFile(const std::filesystem::path& dir) {
@@ -65,12 +71,13 @@ inline std::filesystem::path StartErrorFile(const std::filesystem::path& dir) {
   return dir / "start_error";
 }
 inline std::filesystem::path ExitFile(const std::filesystem::path& dir) { return dir / "exit"; }
-inline std::filesystem::path RootfsDir(const std::filesystem::path& dir) { return dir / "rootfs"; }
 inline std::filesystem::path UpperDir(const std::filesystem::path& dir) { return dir / "upper"; }
 inline std::filesystem::path WorkDir(const std::filesystem::path& dir) { return dir / "work"; }
-inline std::filesystem::path LogDir(const std::filesystem::path& dir) { return dir / "log"; }
 inline std::filesystem::path LogFile(const std::filesystem::path& dir) {
-  return LogDir(dir) / "container.log";
+  return dir / "container.log";
+}
+inline std::filesystem::path LegacyLogFile(const std::filesystem::path& dir) {
+  return dir / "log" / "container.log";
 }
 
 }  // namespace fjord::runtime::paths

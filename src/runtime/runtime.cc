@@ -516,7 +516,7 @@ Result<ChildConfig> RuntimeImpl::MakeChildConfig(const ContainerSpec& spec, cons
     return base::InvalidArgument("too many image layers for one overlay mount");
   }
   c.overlay_options_volatile = c.overlay_options + ",volatile";
-  c.rootfs = paths::RootfsDir(dir).string();
+  c.rootfs = paths::MountPoint(options_.root).string();
   for (const Mount& m : spec.mounts) {
     c.mounts.push_back({m.source.string(), m.destination.substr(1), m.read_only});
   }
@@ -699,8 +699,7 @@ Result<Started> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* attac
     ::unlink(link.c_str());
   });
   FJORD_RETURN_IF_ERROR(MakeDir(dir));
-  for (const fs::path& d :
-       {paths::UpperDir(dir), paths::WorkDir(dir), paths::RootfsDir(dir), paths::LogDir(dir)}) {
+  for (const fs::path& d : {paths::UpperDir(dir), paths::WorkDir(dir)}) {
     FJORD_RETURN_IF_ERROR(MakeDir(d));
   }
   if (spec.user_namespace) {
@@ -711,11 +710,10 @@ Result<Started> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* attac
       }
     }
   }
-  FJORD_RETURN_IF_ERROR(WriteSpec(dir, spec));
   // state.json names the cgroups, so a crash from here on leaves nothing Recover() cannot find.
   FJORD_ASSIGN_OR_RETURN(
       st.cgroups, cgroups_->Create(options_.cgroup_parent, id, spec.limits, spec.privileged));
-  FJORD_RETURN_IF_ERROR(WriteState(dir, st));
+  FJORD_RETURN_IF_ERROR(WriteState(dir, st, spec));
 
   FJORD_ASSIGN_OR_RETURN(ChildConfig cfg, MakeChildConfig(spec, id));
   FJORD_ASSIGN_OR_RETURN(const int monitor_fd, MonitorMemfd());
@@ -740,10 +738,10 @@ Result<Started> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* attac
   cfg.init_fd = monitor_fd;
 
   const int attach_write = attach_pipe.write.valid() ? attach_pipe.write.get() : -1;
-  FJORD_ASSIGN_OR_RETURN(
-      pid_t monitor, ForkMonitor(cfg, dir, spec, st.cgroups, pid_pipe.write.get(), monitor_fd,
-                                 out_pipe.read.get(), errout_pipe.read.get(), attach_write,
-                                 hold_pipe.read.get(), st.bridge ? -1 : go_pipe.write.get()));
+  FJORD_ASSIGN_OR_RETURN(pid_t monitor,
+                         ForkMonitor(cfg, dir, spec, st.cgroups, pid_pipe.write.get(), monitor_fd,
+                                     out_pipe.read.get(), errout_pipe.read.get(), attach_write,
+                                     hold_pipe.read.get(), st.bridge ? -1 : go_pipe.write.get()));
   st.monitor_pid = monitor;
   st.monitor_start = ProcessStartTime(monitor).value_or(0);
   // Only the child's ends stay open in the children; ours close so EOF means "they are gone".
@@ -907,8 +905,10 @@ Status RuntimeImpl::Logs(std::string_view name_or_id, bool follow,
     if (keep_following && !keep_following()) return false;
     return !ReadExit(dir).ok() && ProcessAlive(st.monitor_pid, st.monitor_start);
   };
-  return ReadContainerLog(paths::LogFile(dir), follow ? &running : nullptr,
-                          follow ? st.monitor_pid : 0, sink);
+  std::error_code ec;
+  const fs::path log =
+      fs::exists(paths::LegacyLogFile(dir), ec) ? paths::LegacyLogFile(dir) : paths::LogFile(dir);
+  return ReadContainerLog(log, follow ? &running : nullptr, follow ? st.monitor_pid : 0, sink);
 }
 
 }  // namespace
@@ -929,8 +929,9 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(RuntimeOptions options) {
   if (options.root.empty()) options.root = paths::DefaultRoot();
   std::error_code ec;
   options.root = fs::absolute(options.root, ec);
-  for (const fs::path& d : {options.root, paths::ContainersDir(options.root),
-                            paths::NamesDir(options.root), paths::TrashDir(options.root)}) {
+  for (const fs::path& d :
+       {options.root, paths::ContainersDir(options.root), paths::NamesDir(options.root),
+        paths::TrashDir(options.root), paths::MountPoint(options.root)}) {
     fs::create_directories(d, ec);
     if (ec) return base::Internal("create state directory " + d.string() + ": " + ec.message());
   }

@@ -14,7 +14,9 @@ using base::Result;
 using base::Status;
 using nlohmann::json;
 
-Status WriteSpec(const fs::path& dir, const ContainerSpec& s) {
+namespace {
+
+json SpecToJson(const ContainerSpec& s) {
   json mounts = json::array();
   for (const Mount& m : s.mounts) {
     mounts.push_back({{"source", m.source.string()},
@@ -53,57 +55,68 @@ Status WriteSpec(const fs::path& dir, const ContainerSpec& s) {
             {"user", s.user},
             {"stop_signal", s.stop_signal},
             {"log_max_bytes", s.log.max_bytes},
-            {"log_max_files", s.log.max_files}};
-  return WriteFileAtomic(paths::ConfigFile(dir), j.dump(2) + "\n");
+            {"log_max_files", s.log.max_files},
+            {"auto_remove", s.auto_remove}};
+  return j;
 }
 
+ContainerSpec SpecFromJson(const json& j) {
+  ContainerSpec s;
+  s.name = j.value("name", "");
+  s.rootfs = j.value("rootfs", "");
+  const json empty_array = json::array();
+  const json& layers = j.contains("layers") ? j["layers"] : empty_array;
+  for (const auto& l : layers) s.layers.emplace_back(l.get<std::string>());
+  s.argv = j.value("argv", std::vector<std::string>{});
+  s.env = j.value("env", std::vector<std::string>{});
+  s.cwd = j.value("cwd", "/");
+  s.hostname = j.value("hostname", "");
+  json limits = j.contains("limits") ? j["limits"] : json::object();
+  if (limits.contains("cpus")) s.limits.cpus = limits["cpus"].get<double>();
+  if (limits.contains("cpu_weight")) s.limits.cpu_weight = limits["cpu_weight"].get<uint64_t>();
+  if (limits.contains("memory_bytes")) {
+    s.limits.memory_bytes = limits["memory_bytes"].get<uint64_t>();
+  }
+  if (limits.contains("pids_max")) s.limits.pids_max = limits["pids_max"].get<int64_t>();
+  const json& mounts = j.contains("mounts") ? j["mounts"] : empty_array;
+  for (const auto& m : mounts) {
+    s.mounts.push_back(
+        {m.value("source", ""), m.value("destination", ""), m.value("read_only", false)});
+  }
+  std::string net = j.value("net", "none");
+  s.net = net == "host" ? NetMode::kHost : net == "bridge" ? NetMode::kBridge : NetMode::kNone;
+  const json& ports = j.contains("ports") ? j["ports"] : empty_array;
+  for (const auto& p : ports) {
+    s.ports.push_back({p.value("host_port", uint16_t{0}), p.value("container_port", uint16_t{0}),
+                       p.value("protocol", "tcp")});
+  }
+  s.read_only = j.value("read_only", false);
+  s.privileged = j.value("privileged", false);
+  s.user_namespace = j.value("user_namespace", false);
+  s.user = j.value("user", "");
+  s.stop_signal = j.value("stop_signal", 15);
+  s.log.max_bytes = j.value("log_max_bytes", uint64_t{10} << 20);
+  s.log.max_files = j.value("log_max_files", 3);
+  s.auto_remove = j.value("auto_remove", false);
+  return s;
+}
+
+}  // namespace
+
 Result<ContainerSpec> ReadSpec(const fs::path& dir) {
-  FJORD_ASSIGN_OR_RETURN(std::string text, ReadFile(paths::ConfigFile(dir)));
+  // state.json carries the spec; containers created before it did have a config.json.
+  FJORD_ASSIGN_OR_RETURN(std::string text, ReadFile(paths::StateFile(dir)));
   try {
     json j = json::parse(text);
-    ContainerSpec s;
-    s.name = j.value("name", "");
-    s.rootfs = j.value("rootfs", "");
-    const json empty_array = json::array();
-    const json& layers = j.contains("layers") ? j["layers"] : empty_array;
-    for (const auto& l : layers) s.layers.emplace_back(l.get<std::string>());
-    s.argv = j.value("argv", std::vector<std::string>{});
-    s.env = j.value("env", std::vector<std::string>{});
-    s.cwd = j.value("cwd", "/");
-    s.hostname = j.value("hostname", "");
-    json limits = j.contains("limits") ? j["limits"] : json::object();
-    if (limits.contains("cpus")) s.limits.cpus = limits["cpus"].get<double>();
-    if (limits.contains("cpu_weight")) s.limits.cpu_weight = limits["cpu_weight"].get<uint64_t>();
-    if (limits.contains("memory_bytes")) {
-      s.limits.memory_bytes = limits["memory_bytes"].get<uint64_t>();
-    }
-    if (limits.contains("pids_max")) s.limits.pids_max = limits["pids_max"].get<int64_t>();
-    const json& mounts = j.contains("mounts") ? j["mounts"] : empty_array;
-    for (const auto& m : mounts) {
-      s.mounts.push_back(
-          {m.value("source", ""), m.value("destination", ""), m.value("read_only", false)});
-    }
-    std::string net = j.value("net", "none");
-    s.net = net == "host" ? NetMode::kHost : net == "bridge" ? NetMode::kBridge : NetMode::kNone;
-    const json& ports = j.contains("ports") ? j["ports"] : empty_array;
-    for (const auto& p : ports) {
-      s.ports.push_back({p.value("host_port", uint16_t{0}), p.value("container_port", uint16_t{0}),
-                         p.value("protocol", "tcp")});
-    }
-    s.read_only = j.value("read_only", false);
-    s.privileged = j.value("privileged", false);
-    s.user_namespace = j.value("user_namespace", false);
-    s.user = j.value("user", "");
-    s.stop_signal = j.value("stop_signal", 15);
-    s.log.max_bytes = j.value("log_max_bytes", uint64_t{10} << 20);
-    s.log.max_files = j.value("log_max_files", 3);
-    return s;
+    if (j.contains("spec")) return SpecFromJson(j["spec"]);
+    FJORD_ASSIGN_OR_RETURN(std::string legacy, ReadFile(paths::LegacyConfigFile(dir)));
+    return SpecFromJson(json::parse(legacy));
   } catch (const json::exception& e) {
-    return base::Internal(paths::ConfigFile(dir).string() + ": " + e.what());
+    return base::Internal(paths::StateFile(dir).string() + ": " + e.what());
   }
 }
 
-Status WriteState(const fs::path& dir, const ContainerState& s) {
+Status WriteState(const fs::path& dir, const ContainerState& s, const ContainerSpec& spec) {
   json cg = json::object();
   for (const auto& [k, v] : s.cgroups) cg[k] = v.string();
   json j = {{"id", s.id},
@@ -114,7 +127,8 @@ Status WriteState(const fs::path& dir, const ContainerState& s) {
             {"stop_signal", s.stop_signal},
             {"bridge", s.bridge},
             {"auto_remove", s.auto_remove},
-            {"created_unix", s.created_unix}};
+            {"created_unix", s.created_unix},
+            {"spec", SpecToJson(spec)}};
   return WriteFileAtomic(paths::StateFile(dir), j.dump(2) + "\n");
 }
 

@@ -41,15 +41,16 @@ struct ExitRecord {
   bool monitor_lost = false;
 };
 
-base::Status WriteSpec(const std::filesystem::path& dir, const ContainerSpec& spec);
+// The spec as given to Start (from state.json, or an older container's config.json).
 base::Result<ContainerSpec> ReadSpec(const std::filesystem::path& dir);
 // Each state file is written once and never replaced: renaming over an existing file makes ext4
 // allocate blocks at once (auto_da_alloc), and freeing them later costs a synchronous discard on
 // hosts mounted with `discard`; short-lived containers then never touch the disk at all.
-//   state.json    identity, creator, cgroups (before the container process exists)
+//   state.json    identity, creator, cgroups and the spec (before the container process exists)
 //   running.json  monitor and init pids with start times (once they exist)
 //   start_error   why the workload could not be exec'd (126/127 only)
-base::Status WriteState(const std::filesystem::path& dir, const ContainerState& state);
+base::Status WriteState(const std::filesystem::path& dir, const ContainerState& state,
+                        const ContainerSpec& spec);
 base::Status WriteRunning(const std::filesystem::path& dir, const ContainerState& state);
 base::Status WriteStartError(const std::filesystem::path& dir, const std::string& error);
 // Merges the three files; status is "running" once running.json exists.

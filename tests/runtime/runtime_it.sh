@@ -108,7 +108,7 @@ pids)
   id=$(run -d --pids-max 20 -- /bin/sh -c \
     'sleep 30 & (while :; do sleep 30 & done) 2>/dev/null; echo bomb-stopped; wait')
   cg=$(cgroup_dirs "$id" | grep /pids/ || cgroup_dirs "$id" | head -1)
-  wait_for 10 grep -q bomb-stopped "$R/containers/$id/log/container.log" || fail "bomb never stopped"
+  wait_for 10 grep -q bomb-stopped "$R/containers/$id/container.log" || fail "bomb never stopped"
   n=$(wc -l <"$cg/cgroup.procs")
   ((n <= 20 && n >= 10)) || fail "processes in the container: $n, want 10..20 (pids-max 20)"
   [[ -f $cg/pids.events ]] && { grep -q 'max [1-9]' "$cg/pids.events" || fail "pids.events: no max hit"; }
@@ -289,14 +289,23 @@ logs)
   "$F" rm --root "$R" big
   run --name l --log-max-size 4k --log-max-files 3 -- /bin/sh -c 'seq 1 3000' >/dev/null
   id=$(ls "$R/containers")
-  n=$(ls "$R/containers/$id/log" | wc -l)
+  n=$(ls "$R/containers/$id" | grep -c '^container\.log')
   expect_eq 3 "$n" "rotated files kept"
-  for f in "$R/containers/$id/log"/*; do
+  for f in "$R/containers/$id"/container.log*; do
     (($(stat -c %s "$f") < 4096 + 200)) || fail "$f too big"
   done
-  head -1 "$R/containers/$id/log/container.log" |
+  head -1 "$R/containers/$id/container.log" |
     grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{9}Z stdout F [0-9]+$' || fail "format"
   expect_eq 3000 "$("$F" logs --root "$R" l | tail -1)" "logs shows the newest line"
+  # A container of an older fjord: its spec in config.json, its log under log/.
+  run --name old -- /bin/sh -c 'echo from-the-old-layout' >/dev/null
+  d=$R/containers/$(readlink "$R/names/old")
+  jq .spec "$d/state.json" >"$d/config.json" && jq 'del(.spec)' "$d/state.json" >"$T/state" &&
+    mv "$T/state" "$d/state.json" && mkdir "$d/log" && mv "$d/container.log" "$d/log/" ||
+    fail "make an old layout"
+  expect_eq from-the-old-layout "$("$F" logs --root "$R" old)" "logs of an old-layout container"
+  "$F" ps --all --root "$R" | grep -q 'old .*exited (0) .*/bin/sh -c' ||
+    fail "ps of an old-layout container: $("$F" ps --all --root "$R")"
   # -f across rotation: every line from the first retained one to the end, in order.
   id2=$(run -d --name f --log-max-size 2k --log-max-files 2 -- /bin/sh -c \
     'i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo $i; [ $((i % 50)) = 0 ] && sleep 0.1; done')

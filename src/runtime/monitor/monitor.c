@@ -6,7 +6,8 @@
 //   fjord-monitor monitor STATE_DIR CHILD_PID OUT_FD ERR_FD LOG_MAX_BYTES LOG_MAX_FILES
 //                 OOM_FILE|- ATTACH_FD|- REMOVE_NAME|- HOLD_FD|- CGROUP_DIR...
 //     Owns CHILD_PID (the container's init, already its child), copies the container's stdout
-//     and stderr into STATE_DIR/log/container.log (CRI format, rotated), and when the child
+//     and stderr into STATE_DIR/container.log (CRI format, rotated; created at the first
+//     output, so a silent container costs no log inode), and when the child
 //     exits: reads the OOM counter, writes STATE_DIR/exit atomically, tells the attached
 //     client, kills leftovers and removes the cgroups. Exits 0 after that; fjord watches its
 //     pidfd.
@@ -31,9 +32,9 @@
 // the line buffer, or the stream ended without a newline).
 #define _GNU_SOURCE
 #include <dirent.h>
-#include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -160,6 +161,7 @@ static void LogWrite(struct Log* log, const char* p, size_t n) {
     close(log->attach_fd);  // the client went away (EPIPE): keep logging to the file only
     log->attach_fd = -1;
   }
+  if (log->fd < 0) LogOpen(log);
   if (log->size > 0 && log->size + (long long)n > log->max_bytes) LogRotate(log);
   if (log->fd >= 0) WriteAll(log->fd, p, n);
   log->size += (long long)n;
@@ -294,7 +296,10 @@ static void WaitForEof(int fd) {
 static int RemoveEntry(const char* path, const struct stat* sb, int flag, struct FTW* ftw) {
   (void)sb;
   (void)ftw;
-  if (flag == FTW_DP) rmdir(path); else unlink(path);
+  if (flag == FTW_DP)
+    rmdir(path);
+  else
+    unlink(path);
   return 0;
 }
 
@@ -335,7 +340,9 @@ static int MonitorMain(int argc, char** argv) {
   streams[1].fd = atoi(argv[5]);
   streams[1].name = "stderr";
   struct Log log;
-  snprintf(log.path, sizeof(log.path), "%s/log/container.log", state_dir);
+  snprintf(log.path, sizeof(log.path), "%s/container.log", state_dir);
+  log.fd = -1;
+  log.size = 0;
   log.max_bytes = atoll(argv[6]);
   log.max_files = atoi(argv[7]);
   if (log.max_bytes <= 0) log.max_bytes = 10LL << 20;
@@ -345,7 +352,6 @@ static int MonitorMain(int argc, char** argv) {
   const char* remove_name = strcmp(argv[10], "-") == 0 ? NULL : argv[10];
   int hold_fd = strcmp(argv[11], "-") == 0 ? -1 : atoi(argv[11]);
   const int first_cgroup = 12;
-  LogOpen(&log);
 
   sigset_t mask;
   sigemptyset(&mask);
