@@ -209,10 +209,7 @@ int RunMain(const RunFlags& flags, const std::vector<std::string>& argv) {
   if (!started->exec_error.empty()) std::cerr << "fjord run: " << started->exec_error << "\n";
   if (flags.detach) {
     // A command that could not be exec'd fails the run even detached (the container exited).
-    if (!started->exec_error.empty()) {
-      auto exited = r.Wait(id);
-      return exited.ok() && exited->exit_code != 0 ? exited->exit_code : kFjordFailed;
-    }
+    if (!started->exec_error.empty()) return started->exec_exit_code;
     std::cout << id << "\n";
     return 0;
   }

@@ -790,7 +790,7 @@ Result<Started> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* attac
       FJORD_RETURN_IF_ERROR(WriteStartError(dir, text));
       guard.Dismiss();
       if (attach != nullptr) *attach = std::move(attach_pipe.read);
-      return Started{id, text};
+      return Started{id, text, code};
     }
     ::kill(init, SIGKILL);
     hold_pipe.write.reset();
@@ -799,7 +799,7 @@ Result<Started> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* attac
   }
   guard.Dismiss();
   if (attach != nullptr) *attach = std::move(attach_pipe.read);
-  return Started{id, ""};
+  return Started{id, "", 0};
 }
 
 Result<ContainerInfo> RuntimeImpl::Wait(std::string_view name_or_id) {

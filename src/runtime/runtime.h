@@ -110,9 +110,10 @@ struct ContainerStats {
 // What Start reports.
 struct Started {
   std::string id;
-  // Set when the workload could not be exec'd: the container exited with 126/127, and this is
-  // why (Inspect().error says the same, while the container exists).
+  // Set when the workload could not be exec'd: the container exited with exec_exit_code (126
+  // or 127), and this is why (Inspect().error says the same, while the container exists).
   std::string exec_error;
+  int exec_exit_code = 0;
 };
 
 // How a container ended, as the last record of an attach stream reports it.

@@ -220,6 +220,10 @@ auto_remove)
   run --rm -- /no/such/binary 2>"$T/err"
   expect_eq 127 $? "missing command with --rm"
   grep -q '/no/such/binary' "$T/err" || fail "127 message with --rm: $(cat "$T/err")"
+  run -d --rm -- /no/such/binary 2>/dev/null
+  expect_eq 127 $? "missing command with --rm, detached"
+  run -d --rm -- /etc/passwd 2>/dev/null
+  expect_eq 126 $? "not executable with --rm, detached"
   run --rm --memory 16M -- /bin/sh -c 'x=a; while :; do x="$x$x"; done' 2>"$T/err"
   expect_eq 137 $? "OOM kill with --rm"
   grep -q 'OOM-killed' "$T/err" || fail "OOM kill not reported with --rm: $(cat "$T/err")"
