@@ -72,7 +72,8 @@ inner() {
     "$fjord" run --rm --root "$work/root" --rootfs "$work/rootfs" -- /bin/true
   done
   while [[ -n $(ls "$work/root/trash") ]] ||
-    [[ -n $(find /sys/fs/cgroup/*/"$FJORD_CGROUP_PARENT" -mindepth 1 -type d 2>/dev/null) ]]; do
+    [[ -n $(find /sys/fs/cgroup/*/"$FJORD_CGROUP_PARENT" /sys/fs/cgroup/"$FJORD_CGROUP_PARENT" \
+      -mindepth 1 -type d 2>/dev/null) ]]; do
     sleep 0.001
   done
   t1=$(date +%s%N)

@@ -213,13 +213,14 @@ int RunMain(const RunFlags& flags, const std::vector<std::string>& argv) {
     std::cout << id << "\n";
     return 0;
   }
-  if (auto info = r.Inspect(id); info.ok()) g_forward_pid = info->init_pid;
+  g_forward_pid = started->init_pid;
   struct sigaction sa = {};
   sa.sa_handler = ForwardSignal;
   for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaction(s, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
   auto reported = rt::ReadLogStream(attach.get(), PrintRecord);
-  if (!reported.ok()) std::cerr << "fjord run: reading output: " << reported.status().message() << "\n";
+  if (!reported.ok())
+    std::cerr << "fjord run: reading output: " << reported.status().message() << "\n";
   const bool told = reported.ok() && reported->has_value();
   rt::AttachedExit exit = told ? **reported : rt::AttachedExit{};
   const std::string name = spec->name.empty() ? id.substr(0, 12) : spec->name;

@@ -5,7 +5,8 @@
 //   ROOT/                              --root, default $FJORD_ROOT or /var/lib/fjord
 //     trash/<id>.<rand>/               removed containers, deleted in the background (Recover()
 //                                      deletes what a crash left); an auto-remove (--rm)
-//                                      container's monitor moves its own dir here when it exits
+//                                      container's monitor moves its own dir here when it exits,
+//                                      as <id>.<monitor pid>
 //     names/<name> -> <id>             symlink; symlink(2) is atomic, so it reserves the name
 //     mnt/                             every container's overlay root is mounted here, each in
 //                                      its own mount namespace only, so it dies with it

@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -66,6 +67,32 @@ int64_t NowUnix() { return static_cast<int64_t>(std::time(nullptr)); }
 Status MakeDir(const fs::path& p) {
   if (::mkdir(p.c_str(), 0755) < 0 && errno != EEXIST) return ErrnoStatus("mkdir " + p.string());
   return Status::Ok();
+}
+
+// Every change to ROOT/names (reserving a name, releasing it, dropping stale links) is made
+// under an exclusive flock on that directory, by fjord processes and monitors alike
+// (monitor.c, Unpublish): looking where a link points and unlinking it are then one step, so a
+// name released by one container is never unlinked from under the next one to take it.
+class NamesLock {
+ public:
+  explicit NamesLock(const fs::path& root)
+      : fd_(::open(paths::NamesDir(root).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
+    if (fd_) {
+      while (::flock(fd_.get(), LOCK_EX) < 0 && errno == EINTR) {
+      }
+    }
+  }
+
+ private:
+  UniqueFd fd_;
+};
+
+// Unlinks ROOT/names/<name> if it still names container `id`. The caller holds a NamesLock.
+void ReleaseNameLocked(const fs::path& root, const std::string& name, const std::string& id) {
+  char target[256];
+  const fs::path link = paths::NameLink(root, name);
+  ssize_t n = ::readlink(link.c_str(), target, sizeof(target) - 1);
+  if (n > 0 && std::string_view(target, static_cast<size_t>(n)) == id) ::unlink(link.c_str());
 }
 
 bool ValidName(std::string_view n) {
@@ -318,6 +345,9 @@ class RuntimeImpl final : public Runtime {
                             int out_read, int err_read, int attach_write, int hold_read,
                             int go_write);
 
+  // The monitor died (killed, OOM, host trouble) before it recorded the exit: nobody owns the
+  // container any more. Kills what is left and records it as killed.
+  void MarkMonitorLost(const ContainerState& st);
   // Removes an exited (or never started) container: stops what `st` names, when given, moves
   // the directory to the trash and releases the name.
   Status Remove(const std::string& id, const ContainerState* st);
@@ -423,6 +453,16 @@ void RuntimeImpl::Teardown(const ContainerState& st) {
   ReleaseNetwork(st);
 }
 
+void RuntimeImpl::MarkMonitorLost(const ContainerState& st) {
+  Teardown(st);
+  ExitRecord rec;
+  rec.exit_code = 128 + SIGKILL;
+  rec.signal = SIGKILL;
+  rec.monitor_lost = true;
+  rec.finished_unix_ns = NowUnix() * 1000000000LL;
+  (void)WriteExit(paths::ContainerDir(options_.root, st.id), rec);
+}
+
 void RuntimeImpl::ReleaseNetwork(const ContainerState& st) {
   if (st.bridge && options_.network.detach) (void)options_.network.detach(st.id);
 }
@@ -446,22 +486,13 @@ Status RuntimeImpl::Recover() {
       if (ProcessAlive(st->creator_pid, st->creator_start)) continue;
       Teardown(*st);
       fs::remove_all(dir, ec);
-      char target[256];
-      fs::path link = paths::NameLink(options_.root, st->name);
-      ssize_t n = ::readlink(link.c_str(), target, sizeof(target) - 1);
-      if (n > 0 && std::string(target, static_cast<size_t>(n)) == id) ::unlink(link.c_str());
+      NamesLock lock(options_.root);
+      ReleaseNameLocked(options_.root, st->name, id);
       continue;
     }
     if (!exited) {
       if (ProcessAlive(st->monitor_pid, st->monitor_start)) continue;
-      // The monitor died (killed, OOM, host trouble): nobody owns the container any more.
-      Teardown(*st);
-      ExitRecord rec;
-      rec.exit_code = 128 + SIGKILL;
-      rec.signal = SIGKILL;
-      rec.monitor_lost = true;
-      rec.finished_unix_ns = NowUnix() * 1000000000LL;
-      (void)WriteExit(dir, rec);
+      MarkMonitorLost(*st);
       if (st->auto_remove) (void)Remove(id, &*st);
       continue;
     }
@@ -487,7 +518,8 @@ Status RuntimeImpl::Recover() {
       RemoveLater(e.path());
     }
   }
-  // Names whose container is gone.
+  // Names whose container is gone (Start makes the directory under the same lock as the link).
+  NamesLock lock(options_.root);
   for (const auto& e : fs::directory_iterator(paths::NamesDir(options_.root), ec)) {
     std::error_code lec;
     fs::path target = fs::read_symlink(e.path(), lec);
@@ -668,14 +700,21 @@ Result<Started> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* attac
   const fs::path dir = paths::ContainerDir(options_.root, id);
   const fs::path link = paths::NameLink(options_.root, name);
 
-  if (::symlink(id.c_str(), link.c_str()) < 0) {
-    if (errno == EEXIST) {
-      return base::AlreadyExists("the name `" + name +
-                                 "` is already in use; remove it with "
-                                 "`fjord rm " +
-                                 name + "` or choose another --name");
+  {
+    NamesLock lock(options_.root);
+    if (::symlink(id.c_str(), link.c_str()) < 0) {
+      if (errno == EEXIST) {
+        return base::AlreadyExists("the name `" + name +
+                                   "` is already in use; remove it with "
+                                   "`fjord rm " +
+                                   name + "` or choose another --name");
+      }
+      return ErrnoStatus("reserve the name " + link.string());
     }
-    return ErrnoStatus("reserve the name " + link.string());
+    if (Status made = MakeDir(dir); !made.ok()) {
+      ::unlink(link.c_str());
+      return made;
+    }
   }
   ContainerState st;
   st.id = id;
@@ -696,9 +735,9 @@ Result<Started> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* attac
     Teardown(st);
     std::error_code ec;
     fs::remove_all(dir, ec);
-    ::unlink(link.c_str());
+    NamesLock lock(options_.root);
+    ReleaseNameLocked(options_.root, name, id);
   });
-  FJORD_RETURN_IF_ERROR(MakeDir(dir));
   for (const fs::path& d : {paths::UpperDir(dir), paths::WorkDir(dir)}) {
     FJORD_RETURN_IF_ERROR(MakeDir(d));
   }
@@ -790,7 +829,7 @@ Result<Started> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* attac
       FJORD_RETURN_IF_ERROR(WriteStartError(dir, text));
       guard.Dismiss();
       if (attach != nullptr) *attach = std::move(attach_pipe.read);
-      return Started{id, text, code};
+      return Started{id, text, code, init};
     }
     ::kill(init, SIGKILL);
     hold_pipe.write.reset();
@@ -799,23 +838,25 @@ Result<Started> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* attac
   }
   guard.Dismiss();
   if (attach != nullptr) *attach = std::move(attach_pipe.read);
-  return Started{id, "", 0};
+  return Started{id, "", 0, init};
 }
 
 Result<ContainerInfo> RuntimeImpl::Wait(std::string_view name_or_id) {
   FJORD_ASSIGN_OR_RETURN(std::string id, ResolveId(name_or_id));
   const fs::path dir = paths::ContainerDir(options_.root, id);
   FJORD_ASSIGN_OR_RETURN(ContainerState st, ReadState(dir));
+  std::error_code ec;
   if (!ReadExit(dir).ok()) {
     WaitProcessExit(st.monitor_pid, st.monitor_start, std::chrono::milliseconds(-1));
-    if (!ReadExit(dir).ok()) FJORD_RETURN_IF_ERROR(Recover());  // the monitor died
+    if (!ReadExit(dir).ok() && fs::exists(dir, ec)) MarkMonitorLost(st);  // the monitor died
   }
   ReleaseNetwork(st);
-  std::error_code ec;
   if (!fs::exists(dir, ec)) {
     return base::NotFound("container " + st.name + " exited and was removed (--rm)");
   }
-  return InfoOf(id, st);
+  ContainerInfo info = InfoOf(id, st);
+  if (st.auto_remove) (void)Remove(id, &st);  // what its monitor left to fjord (bridge, or died)
+  return info;
 }
 
 Status RuntimeImpl::Kill(std::string_view name_or_id, int sig) {
@@ -839,16 +880,20 @@ Status RuntimeImpl::Kill(std::string_view name_or_id, int sig) {
 Status RuntimeImpl::Stop(std::string_view name_or_id, std::chrono::milliseconds timeout) {
   FJORD_ASSIGN_OR_RETURN(std::string id, ResolveId(name_or_id));
   const fs::path dir = paths::ContainerDir(options_.root, id);
-  FJORD_ASSIGN_OR_RETURN(ContainerState st, ReadState(dir));
-  if (ReadExit(dir).ok()) {
+  std::error_code ec;
+  auto state = ReadState(dir);
+  if (!state.ok() && !fs::exists(dir, ec)) return Status::Ok();  // exited, auto-removed
+  FJORD_RETURN_IF_ERROR(state.status());
+  const ContainerState& st = *state;
+  // Exited; or exited and auto-removed by its monitor.
+  auto ended = [&] { return ReadExit(dir).ok() || !fs::exists(dir, ec); };
+  if (ended()) {
     ReleaseNetwork(st);
     return Status::Ok();
   }
   if (timeout.count() > 0) {
     (void)Kill(id, st.stop_signal);
-    std::error_code ec;
-    if (WaitProcessExit(st.monitor_pid, st.monitor_start, timeout) &&
-        (ReadExit(dir).ok() || !fs::exists(dir, ec))) {  // exited, or exited and auto-removed
+    if (WaitProcessExit(st.monitor_pid, st.monitor_start, timeout) && ended()) {
       ReleaseNetwork(st);
       return Status::Ok();
     }
@@ -857,7 +902,7 @@ Status RuntimeImpl::Stop(std::string_view name_or_id, std::chrono::milliseconds 
   if (!st.cgroups.empty()) (void)cgroups_->KillAll(st.cgroups);
   if (ProcessAlive(st.init_pid, st.init_start)) ::kill(st.init_pid, SIGKILL);
   WaitProcessExit(st.monitor_pid, st.monitor_start, std::chrono::seconds(10));
-  if (!ReadExit(dir).ok()) FJORD_RETURN_IF_ERROR(Recover());
+  if (!ended()) FJORD_RETURN_IF_ERROR(Recover());
   ReleaseNetwork(st);
   return Status::Ok();
 }
@@ -871,7 +916,11 @@ Status RuntimeImpl::Destroy(std::string_view name_or_id, bool force) {
       return base::FailedPrecondition("container " + st->name +
                                       " is running; stop it first or use `fjord rm --force`");
     }
-    FJORD_RETURN_IF_ERROR(Stop(id, std::chrono::milliseconds(0)));
+    // NotFound: it exited meanwhile and its monitor removed it (--rm).
+    if (Status stopped = Stop(id, std::chrono::milliseconds(0));
+        !stopped.ok() && stopped.code() != base::Code::kNotFound) {
+      return stopped;
+    }
   }
   return Remove(id, st.ok() ? &*st : nullptr);
 }
@@ -888,9 +937,8 @@ Status RuntimeImpl::Remove(const std::string& id, const ContainerState* st) {
     RemoveLater(trash);
   }
   if (st != nullptr) {
-    fs::path link = paths::NameLink(options_.root, st->name);
-    std::error_code lec;
-    if (fs::read_symlink(link, lec).string() == id) ::unlink(link.c_str());
+    NamesLock lock(options_.root);
+    ReleaseNameLocked(options_.root, st->name, id);
   }
   return Status::Ok();
 }

@@ -114,6 +114,7 @@ struct Started {
   // or 127), and this is why (Inspect().error says the same, while the container exists).
   std::string exec_error;
   int exec_exit_code = 0;
+  pid_t init_pid = 0;  // host pid of the container's PID 1 (signals for it go there)
 };
 
 // How a container ended, as the last record of an attach stream reports it.

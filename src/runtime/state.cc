@@ -110,7 +110,11 @@ Result<ContainerSpec> ReadSpec(const fs::path& dir) {
     json j = json::parse(text);
     if (j.contains("spec")) return SpecFromJson(j["spec"]);
     FJORD_ASSIGN_OR_RETURN(std::string legacy, ReadFile(paths::LegacyConfigFile(dir)));
-    return SpecFromJson(json::parse(legacy));
+    try {
+      return SpecFromJson(json::parse(legacy));
+    } catch (const json::exception& e) {
+      return base::Internal(paths::LegacyConfigFile(dir).string() + ": " + e.what());
+    }
   } catch (const json::exception& e) {
     return base::Internal(paths::StateFile(dir).string() + ": " + e.what());
   }

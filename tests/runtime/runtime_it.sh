@@ -31,8 +31,9 @@ cgroup_dirs() { grep -o '"/sys/fs/cgroup[^"]*"' "$R/containers/$1/state.json" | 
 state_field() { grep -o "\"$2\": [0-9]*" "$R/containers/$1/running.json" | grep -o '[0-9]*$'; }
 alive() { [[ -r /proc/$1/stat ]] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; }
 no_leftovers() {  # no container cgroup and no process of container $1 (init pid $2)
+  # The monitor removes the cgroups just after it reported the exit: give it a moment.
   for d in /sys/fs/cgroup/*/"$FJORD_CGROUP_PARENT"/"$1" /sys/fs/cgroup/"$FJORD_CGROUP_PARENT"/"$1"; do
-    [[ -e $d ]] && fail "cgroup $d left behind"
+    wait_for 5 sh -c "[ ! -e '$d' ]" || fail "cgroup $d left behind"
   done
   if [[ -n ${2:-} ]]; then
     wait_for 5 sh -c "! { [ -r /proc/$2/stat ] && ! grep -q ') Z' /proc/$2/stat; }" ||
@@ -220,6 +221,10 @@ auto_remove)
   run --rm -- /no/such/binary 2>"$T/err"
   expect_eq 127 $? "missing command with --rm"
   grep -q '/no/such/binary' "$T/err" || fail "127 message with --rm: $(cat "$T/err")"
+  run --rm --name bad --workdir /etc/passwd -- /bin/true 2>/dev/null
+  expect_eq 125 $? "a setup failure inside the container with --rm"
+  gone bad || fail "a failed --rm start left $(ls "$R/containers") $(ls "$R/names")"
+  run --rm --name bad -- /bin/true || fail "the name of a failed --rm start is not free"
   run -d --rm -- /no/such/binary 2>/dev/null
   expect_eq 127 $? "missing command with --rm, detached"
   run -d --rm -- /etc/passwd 2>/dev/null
@@ -249,6 +254,19 @@ auto_remove)
   wait_for 5 sh -c "! kill -0 $mon 2>/dev/null" || fail "monitor survived"
   expect_eq "" "$("$F" ps --all --root "$R" | tail -n +2)" "ps after the monitor of a --rm container died"
   gone lost || fail "--rm container of a dead monitor not removed"
+  no_leftovers "$id" "$init"
+  # The same while a foreground run is attached: it reports the loss (137), nothing is left.
+  "$F" run --root "$R" --rootfs "$RFS" --rm --name att -- sleep 100 >/dev/null 2>"$T/att" &
+  runner=$!
+  BG_PIDS+=("$runner")
+  wait_for 10 sh -c "ls $R/containers/*/running.json" >/dev/null 2>&1 || fail "att never running"
+  id=$(ls "$R/containers")
+  init=$(state_field "$id" init_pid)
+  kill -9 "$(state_field "$id" monitor_pid)"
+  wait "$runner"
+  expect_eq 137 $? "exit code of a --rm run whose monitor died"
+  grep -q 'monitor died' "$T/att" || fail "monitor loss not reported: $(cat "$T/att")"
+  gone att || fail "--rm container of a dead monitor left behind by its runner"
   no_leftovers "$id" "$init"
   # stop and rm --force of a running --rm container.
   run -d --rm --name st -- sleep 100 >/dev/null

@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -305,7 +306,8 @@ static int RemoveEntry(const char* path, const struct stat* sb, int flag, struct
 
 // `--rm`: releases the name (if it still names this container) and moves STATE_DIR to the
 // trash, so no fjord command sees the container any more. Returns 0 when moved, with the new
-// path in `trash`.
+// path in `trash`. The name is released under the flock on ROOT/names that fjord takes for
+// every change there (runtime.cc, NamesLock).
 static int Unpublish(const char* state_dir, const char* name, char* trash, size_t cap) {
   const char* slash = strrchr(state_dir, '/');
   if (slash == NULL || slash == state_dir) return -1;
@@ -314,15 +316,37 @@ static int Unpublish(const char* state_dir, const char* name, char* trash, size_
   while (parent > state_dir && *parent != '/') parent--;
   if (*parent != '/') return -1;
   int root_len = (int)(parent - state_dir);
-  char link[4200], target[256];
-  snprintf(link, sizeof(link), "%.*s/names/%s", root_len, state_dir, name);
+  char names[4200], link[4300], target[256];
+  int n1 = snprintf(names, sizeof(names), "%.*s/names", root_len, state_dir);
+  int n2 = snprintf(link, sizeof(link), "%s/%s", names, name);
+  int n3 = snprintf(trash, cap, "%.*s/trash/%s.%d", root_len, state_dir, id, (int)getpid());
+  if (n1 < 0 || n2 < 0 || n3 < 0 || (size_t)n1 >= sizeof(names) || (size_t)n2 >= sizeof(link) ||
+      (size_t)n3 >= cap) {
+    return -1;  // a path this long is not ours: leave the container to fjord
+  }
+  int lock = open(names, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (lock >= 0) {
+    while (flock(lock, LOCK_EX) < 0 && errno == EINTR) {
+    }
+  }
   ssize_t n = readlink(link, target, sizeof(target) - 1);
   if (n > 0) {
     target[n] = '\0';
     if (strcmp(target, id) == 0) unlink(link);
   }
-  snprintf(trash, cap, "%.*s/trash/%s.%d", root_len, state_dir, id, (int)getpid());
+  if (lock >= 0) close(lock);
   return rename(state_dir, trash);
+}
+
+// Deletes a removed container's files in a child of its own, so the monitor (which fjord's
+// stop and rm wait for) exits now, however large the container's writable layer is.
+static void RemoveTreeDetached(const char* dir) {
+  pid_t p = fork();
+  if (p == 0) {
+    nftw(dir, RemoveEntry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    _exit(0);
+  }
+  if (p < 0) nftw(dir, RemoveEntry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
 static int MonitorMain(int argc, char** argv) {
@@ -423,7 +447,7 @@ static int MonitorMain(int argc, char** argv) {
   if (moved != 0) WriteExit(state_dir, status, oom);
   SendExit(&log, status, oom);
   for (int i = first_cgroup; i < argc; i++) RemoveCgroup(argv[i]);
-  if (moved == 0) nftw(trash, RemoveEntry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+  if (moved == 0) RemoveTreeDetached(trash);
   return 0;
 }
 
