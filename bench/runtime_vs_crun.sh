@@ -109,3 +109,45 @@ mon=$(grep -o '"monitor_pid": [0-9]*' "$work/root/containers/$id/running.json" |
 echo "fjord monitor RSS: $(grep VmRSS /proc/"$mon"/status | awk '{print $2, $3}')" \
   "(anon $(grep RssAnon /proc/"$mon"/status | awk '{print $2, $3}'))"
 "$fjord" rm --root "$work/root" -f "$id" >/dev/null
+
+# podman's conmon next to it: conmon runs `crun create` for a sleeping container of the same
+# rootfs, the container is started, and conmon's RSS is read from its pid file.
+conmon_rss() {
+  set -uo pipefail
+  if grep -q ' /sys/fs/cgroup/unified cgroup2' /proc/mounts && ! grep -q hugetlb /proc/mounts; then
+    mkdir -p /sys/fs/cgroup/hugetlb
+    mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
+  fi
+  # Globals, not locals: the EXIT trap runs after the function returned.
+  c=$work/conmon id=fjord-bench-$$-conmon pid=
+  stop_conmon() {
+    local i
+    crun --root="$c/crun" kill "$id" KILL 2>/dev/null
+    for ((i = 0; i < 100; i++)); do [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    crun --root="$c/crun" delete -f "$id" 2>/dev/null
+    [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null
+    return 0
+  }
+  trap stop_conmon EXIT
+  mkdir -p "$c/exit" "$c/sock"
+  cp -a "$work/bundle" "$c/bundle"
+  sed -i 's|"/bin/true"|"sleep", "60"|' "$c/bundle/config.json"
+  conmon --api-version 1 -c "$id" -u "$id" -r "$(command -v crun)" -b "$c/bundle" -p "$c/pid" \
+    -n "$id" --exit-dir "$c/exit" -l "k8s-file:$c/ctr.log" --socket-dir-path "$c/sock" \
+    --conmon-pidfile "$c/conmon.pid" --runtime-arg "--root=$c/crun" >/dev/null
+  # conmon returns before its `crun create` is done; the container's pid file says it is.
+  for ((i = 0; i < 200; i++)); do [[ -s $c/pid && -s $c/conmon.pid ]] && break; sleep 0.05; done
+  pid=$(cat "$c/conmon.pid" 2>/dev/null)
+  if [[ -z $pid ]] || ! crun --root="$c/crun" start "$id"; then
+    echo "conmon: the container did not start; not measured"
+    return 0
+  fi
+  echo "conmon $(conmon --version | head -1 | awk '{print $3}') RSS: $(grep VmRSS /proc/"$pid"/status | awk '{print $2, $3}')" \
+    "(anon $(grep RssAnon /proc/"$pid"/status | awk '{print $2, $3}'))"
+}
+if command -v conmon >/dev/null; then
+  export -f conmon_rss
+  unshare -m bash -c conmon_rss
+else
+  echo "conmon: not installed (Debian package conmon); not measured"
+fi

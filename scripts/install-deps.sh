@@ -17,8 +17,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # runtime helpers used by tests and the README tour
   busybox-static iproute2 iptables curl jq util-linux procps
-  # runtime benchmark: crun as the baseline for `fjord run` latency
-  crun
+  # runtime benchmark: crun as the baseline for `fjord run` latency, conmon for monitor memory
+  crun conmon
 )
 
 missing=()
