@@ -225,7 +225,8 @@ int RunMain(const RunFlags& flags, const std::vector<std::string>& argv) {
   rt::AttachedExit exit = told ? **reported : rt::AttachedExit{};
   const std::string name = spec->name.empty() ? id.substr(0, 12) : spec->name;
   // The monitor said how it ended, and has removed it if asked to: done, unless the container's
-  // network is ours to release (bridge), or the monitor died before it could say.
+  // network is ours to release (bridge), or the monitor died before it could say. Wait does
+  // both, and removes an auto-remove container that its monitor left.
   if (!told || spec->net == rt::NetMode::kBridge) {
     auto info = r.Wait(id);
     if (info.ok()) {
@@ -235,12 +236,6 @@ int RunMain(const RunFlags& flags, const std::vector<std::string>& argv) {
       if (!told) exit = {info->exit_code, 0, info->oom_killed};
     } else if (!told) {
       return Fail("run", info.status());
-    }
-    if (flags.remove) {
-      // Recover in another fjord command may have removed the exited container already.
-      if (Status st = r.Destroy(id, true); !st.ok() && st.code() != base::Code::kNotFound) {
-        Fail("run --rm", st);
-      }
     }
   }
   if (exit.oom_killed) std::cerr << "fjord run: container " << name << " was OOM-killed\n";
