@@ -305,6 +305,7 @@ void Service::HandleNotify(const NotifyMessage& m) {
       if (pid > 0 && std::find(pids.begin(), pids.end(), pid) != pids.end()) {
         main_pid_override_ = pid;
         changed = true;
+        SaveRecord();  // signals must reach it even after a kill -9 of the agent
       }
     } else if (k == "WATCHDOG") {
       watchdog = watchdog || v == "1";

@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -307,6 +309,49 @@ TEST_F(NotifyTest, ReadySentWhileTheAgentIsDownIsNotLost) {
   WaitStatusText("adopt.service", "after");
 }
 
+// The agent process is SIGKILLed while the unit waits for READY=1; READY=1 is sent while no
+// agent runs; the next agent (another process) takes the socket from the shim and reads it.
+TEST_F(NotifyTest, ReadySurvivesAKilledAgent) {
+  sup_.reset();
+  std::string gate = Gate("ready");
+  UnitAssignment unit = Notify(
+      "k.service", "send=STATUS=waiting wait=" + gate + " send=READY=1\\nSTATUS=ready forever");
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t agent = ::fork();
+  ASSERT_GE(agent, 0);
+  if (agent == 0) {
+    Supervisor::Options o;
+    o.state_dir = dir_ / "state";
+    o.cgroup_parent = parent_;
+    o.on_change = [&](const UnitStatus& s) {
+      if (s.status_text == "waiting") (void)!::write(ready[1], "r", 1);
+    };
+    auto s = Supervisor::Open(o);
+    if (!s.ok()) _exit(1);
+    (*s)->Apply({unit});
+    for (;;) ::pause();
+  }
+  ::close(ready[1]);
+  char c;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ::close(ready[0]);
+  ::kill(agent, SIGKILL);
+  ::waitpid(agent, nullptr, 0);
+  Release(gate);
+  fs::path journal = dir_ / "state/units/k.service/journal.log";
+  for (int i = 0; i < 1000 && ReadProcFile(journal).find("done send=READY") == std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_NE(ReadProcFile(journal).find("done send=READY"), std::string::npos);
+  Open();
+  UnitStatus st = WaitState("k.service", "active", "running");
+  EXPECT_EQ(st.status_text, "ready");
+  EXPECT_EQ(st.restarts, 0u);
+  EXPECT_EQ(JournalText("k.service").find("lost"), std::string::npos);
+}
+
 TEST_F(NotifyTest, StartTimeoutSurvivesAnAgentRestart) {
   sup_->Apply({Notify("late.service", "send=STATUS=waiting forever",
                       {{"Service", "TimeoutStartSec", "600ms"}})});
@@ -318,6 +363,30 @@ TEST_F(NotifyTest, StartTimeoutSurvivesAnAgentRestart) {
   UnitStatus st = WaitState("late.service", "failed", "failed", 3s);
   EXPECT_EQ(st.result, "timeout");
   EXPECT_FALSE(Alive(pid));
+}
+
+TEST_F(NotifyTest, MainPidMovesTheMainProcess) {
+  sup_->Apply({Notify("mp.service", "mainchild send=READY=1\\nSTATUS=moved forever")});
+  UnitStatus st = WaitStatusText("mp.service", "moved");
+  EXPECT_EQ(st.active_state, "active");
+  // The main PID is now the helper's child, a process of the unit.
+  std::string procs =
+      ReadProcFile(fs::path("/sys/fs/cgroup/pids") / parent_ / "mp.service" / "cgroup.procs");
+  EXPECT_NE(procs.find(std::to_string(st.main_pid)), std::string::npos) << procs;
+  std::string stat = ReadProcFile("/proc/" + std::to_string(st.main_pid) + "/stat");
+  pid_t parent = 0;
+  std::sscanf(stat.c_str() + stat.rfind(')') + 2, "%*c %d", &parent);
+  EXPECT_NE(parent, 0);
+  // Its parent is the helper that sent MAINPID= (not the shim, the parent of the first one).
+  EXPECT_EQ(ReadProcFile("/proc/" + std::to_string(parent) + "/cmdline")
+                .rfind(std::string(FJORD_NOTIFY_HELPER) + '\0', 0),
+            0u);
+  // MAINPID= naming a process outside the unit is ignored.
+  sup_->Apply({Notify("mp.service", "mainchild send=READY=1\\nSTATUS=moved forever"),
+               Notify("bad.service", "send=MAINPID=1\\nREADY=1\\nSTATUS=tried forever")});
+  st = WaitStatusText("bad.service", "tried");
+  EXPECT_NE(st.main_pid, 1);
+  EXPECT_GT(st.main_pid, 0);
 }
 
 TEST_F(NotifyTest, IdleAndDbusRunAsSimple) {

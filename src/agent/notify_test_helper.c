@@ -3,6 +3,7 @@
 //   send=TEXT      one datagram to $NOTIFY_SOCKET ("\n" in TEXT becomes a newline)
 //   child=TEXT     a forked child sends TEXT (so the sender is not the main pid) and stays
 //                  300 ms (so the agent still finds it in the unit's cgroup); waits for it
+//   mainchild      forks a child that sleeps until killed and sends MAINPID=<its pid>
 //   sleep=MS       sleeps
 //   wait=PATH      waits until PATH exists
 //   exit=N         exits with N
@@ -75,6 +76,14 @@ int main(int argc, char** argv) {
       }
       int st;
       waitpid(c, &st, 0);
+    } else if (strcmp(a, "mainchild") == 0) {
+      pid_t c = fork();
+      if (c == 0) {
+        for (;;) pause();
+      }
+      char msg[64];
+      snprintf(msg, sizeof msg, "MAINPID=%d", (int)c);
+      if (Send(msg) < 0) return 3;
     } else if (strncmp(a, "sleep=", 6) == 0) {
       SleepMs(atol(a + 6));
     } else if (strncmp(a, "wait=", 5) == 0) {
