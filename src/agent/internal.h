@@ -226,6 +226,7 @@ class Service {
   runtime::CgroupDirs StartCgroup(bool reuse);  // empty (and failed) on error
   void EnterStop();
   void EnterSignal(Phase p, bool final_kill);
+  void SignalPhase(Phase p);  // sends p's signal as KillMode= says
   void EnterStopPost();
   void EnterDead();
   void OnMainExit();

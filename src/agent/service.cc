@@ -567,6 +567,13 @@ void Service::OnProc(Proc* p, bool pidfd_ready) {
   }
   bool was_running = p->st.running;
   PollProc(*p, pidfd_ready);
+  bool killing = phase_ == Phase::kStopSigterm || phase_ == Phase::kStopSigkill ||
+                 phase_ == Phase::kFinalSigterm || phase_ == Phase::kFinalSigkill;
+  if (!was_running && p->st.running && killing && !stop_by_notify_) {
+    // The stop began before the shim reported its child (it writes the pid after the exec,
+    // and the child joins the cgroup just before): that process missed the signal.
+    SignalPhase(phase_);
+  }
   if (p == main_.get()) {
     if (!was_running && p->st.running) changed = true;
     if (p->done) {
@@ -746,6 +753,13 @@ void Service::EnterSignal(Phase p, bool final_kill) {
   (void)final_kill;
   SetPhase(p);
   stop_by_notify_ = false;
+  SignalPhase(p);
+  deadline_ = After(unit_->TimeoutStopSec());
+  poll_at_ = Clock::now() + std::chrono::milliseconds(10);
+  OnTime(Clock::now());
+}
+
+void Service::SignalPhase(Phase p) {
   bool term = p == Phase::kStopSigterm || p == Phase::kFinalSigterm;
   int sig = term ? unit_->KillSignal() : SIGKILL;
   // After a watchdog timeout the main process gets WatchdogSignal= first (systemd.service(5)).
@@ -763,9 +777,6 @@ void Service::EnterSignal(Phase p, bool final_kill) {
     case unit::KillMode::kNone:
       break;
   }
-  deadline_ = After(unit_->TimeoutStopSec());
-  poll_at_ = Clock::now() + std::chrono::milliseconds(10);
-  OnTime(Clock::now());
 }
 
 void Service::EnterStopPost() { RunPhase(Phase::kStopPost); }
