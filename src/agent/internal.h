@@ -4,6 +4,7 @@
 //   units/<unit name>/record.json     what the unit is and what runs (rewritten atomically)
 //   units/<unit name>/journal.log     "<RFC3339 UTC> <text>" lines of all its processes (+ .1)
 //   units/<unit name>/<Key>.<n>.status  the shim's status file of one process (shim/shim.c)
+//   units/<unit name>/notify          the unit's sd_notify(3) socket (notify.cc), while it runs
 //   runtime/                          fjord::runtime root for [Container] units
 //
 // Everything here runs on the supervisor thread (or under its mutex); nothing is thread-safe
@@ -65,7 +66,11 @@ struct SpawnRequest {
   std::string path;
   std::vector<std::string> argv;
   std::vector<std::string> env;  // "K=V"
+  int notify_fd = -1;            // the unit's notify socket, held by the main shim as kShimNotifyFd
 };
+
+// The fd number under which a main shim holds its unit's notify socket (notify.cc).
+inline constexpr int kShimNotifyFd = 5;
 
 // A shim, running or re-adopted.
 struct Proc {
@@ -85,6 +90,7 @@ struct Proc {
 base::Result<base::UniqueFd> ShimMemfd();
 base::Result<std::unique_ptr<Proc>> SpawnShim(int shim_fd, const SpawnRequest& req);
 uint64_t ProcessStartTime(pid_t pid);  // 0 when gone
+pid_t ParentOf(pid_t pid);             // 0 when gone
 // A /proc file's text, or what could be read of it: a process that exits meanwhile makes
 // read(2) fail (ESRCH), which must not throw as an istreambuf_iterator would.
 std::string ReadProcFile(const std::string& path);
@@ -96,6 +102,32 @@ void PollProc(Proc& p, bool pidfd_ready);
 // ---- journal.cc ----
 
 std::vector<std::string> TailLines(const fs::path& log, size_t lines);
+
+// ---- notify.cc ----
+
+// One unit's sd_notify(3) socket: AF_UNIX, SOCK_DGRAM, SO_PASSCRED (the kernel stamps every
+// datagram with the sender's pid, which NotifyAccess= checks). The agent reads it; the main
+// shim holds a copy at kShimNotifyFd, so the socket (bound name and queued datagrams) lives on
+// while no agent runs, and the next agent takes it back with pidfd_getfd(2).
+struct NotifySocket {
+  base::UniqueFd fd;
+  std::string address;  // NOTIFY_SOCKET: a path, or "@name" (abstract) when the path is too long
+};
+struct NotifyMessage {
+  pid_t pid = 0;
+  std::vector<std::pair<std::string, std::string>> fields;  // "KEY=VALUE" lines, in order
+};
+// Binds a fresh socket for the unit whose directory is `dir` (replacing a stale one).
+base::Result<NotifySocket> CreateNotifySocket(const fs::path& dir);
+// Takes the socket back from a re-adopted main shim; checks it is bound to `address`.
+base::Result<NotifySocket> AdoptNotifySocket(int shim_pidfd, const std::string& address);
+// Reads every queued datagram (closing any fds passed with them); never blocks.
+std::vector<NotifyMessage> DrainNotify(int fd);
+// Parses one datagram (exposed for tests and the fuzzer): newline-separated KEY=VALUE lines.
+NotifyMessage ParseNotify(std::string_view datagram, pid_t pid);
+void RemoveNotifySocket(const NotifySocket& s);
+// Appends one "<RFC3339 UTC> <text>" line to a unit's journal as the shims write them.
+void AppendJournal(const fs::path& log, std::string_view text);
 
 // ---- service.cc ----
 
@@ -125,6 +157,7 @@ enum class Phase {
   kFinalSigkill,
   kAutoRestart,
   kCondition,  // ExecCondition= (before start-pre)
+  kReload,     // Type=notify: between RELOADING=1 and READY=1
 };
 inline bool IsStarting(Phase p) {
   return p == Phase::kCondition || p == Phase::kStartPre || p == Phase::kStart ||
@@ -154,9 +187,11 @@ class Service {
   void FailStart(std::string result, std::string reason);
 
   // Loop hooks.
-  // Adds this unit's fds; owners gets the Proc of each (nullptr: the container's monitor).
+  // Adds this unit's fds; owners gets the Proc of each (nullptr: the container's monitor;
+  // notify_tag(): the notify socket).
   void CollectPoll(std::vector<struct pollfd>& fds, std::vector<Proc*>& owners);
   void OnProc(Proc* p, bool pidfd_ready);  // p == nullptr: the container's monitor exited
+  const Proc* notify_tag() const { return &notify_tag_; }
   std::optional<Clock::time_point> Deadline() const;
   void OnTime(Clock::time_point now);
 
@@ -191,6 +226,7 @@ class Service {
   runtime::CgroupDirs StartCgroup(bool reuse);  // empty (and failed) on error
   void EnterStop();
   void EnterSignal(Phase p, bool final_kill);
+  void SignalPhase(Phase p);  // sends p's signal as KillMode= says
   void EnterStopPost();
   void EnterDead();
   void OnMainExit();
@@ -210,6 +246,22 @@ class Service {
   void OnContainerExit();
   void AdoptContainer();
   void OnContainerTimeout();
+  // sd_notify (notify.cc).
+  bool WantsNotify() const;  // Type=notify, WatchdogSec= or NotifyAccess= other than none
+  std::string NotifyAccess() const;
+  bool OpenNotify();  // false (and failed) when the socket cannot be made
+  void CloseNotify();
+  void AdoptNotify(const struct Record& r);
+  void AdoptNotifyStart(const struct Record& r);
+  void OnNotify();
+  bool NotifyAllowed(pid_t pid);
+  void HandleNotify(const NotifyMessage& m);
+  std::chrono::microseconds WatchdogUsec() const;
+  void ArmWatchdog();
+  void OnWatchdog();
+  int WatchdogSignal() const;
+  void NoteTypeOnce();                  // Type=dbus: says once in the journal how fjord runs it
+  int64_t StartDeadlineUnixMs() const;  // Type=notify in start: when TimeoutStartSec= ends
 
   Env& env_;
   UnitAssignment a_;
@@ -240,6 +292,16 @@ class Service {
   std::string container_id_;
   base::UniqueFd container_pidfd_;
   pid_t main_pid_container_ = 0;
+  // sd_notify state.
+  NotifySocket notify_;
+  Proc notify_tag_;              // owner tag of notify_.fd in CollectPoll; never a process
+  std::string status_text_;      // STATUS=
+  pid_t main_pid_override_ = 0;  // MAINPID=
+  std::optional<std::chrono::microseconds> watchdog_override_;  // WATCHDOG_USEC=
+  std::optional<Clock::time_point> watchdog_at_;
+  int kill_signal_override_ = 0;  // WatchdogSignal= after a watchdog timeout
+  bool stop_by_notify_ = false;   // STOPPING=1: waiting for the service to exit on its own
+  bool type_noted_ = false;
   friend class SupervisorImpl;
 };
 
@@ -257,6 +319,10 @@ struct Record {
   runtime::CgroupDirs cgroup;
   std::string container_id;
   std::string launched_hash;
+  std::string notify_address;     // the unit's NOTIFY_SOCKET while it runs
+  std::string status_text;        // STATUS=
+  pid_t main_pid_override = 0;    // MAINPID=
+  int64_t start_deadline_ms = 0;  // Type=notify waiting for READY=1 (unix ms; 0: none)
 };
 base::Result<Record> ReadRecord(const fs::path& file);
 

@@ -1,4 +1,6 @@
 // record.json: what a unit is and what of it runs, so a later agent can re-adopt it.
+#include <signal.h>
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -11,7 +13,7 @@ using json = nlohmann::json;
 namespace {
 
 Phase PhaseFromName(std::string_view name) {
-  for (int i = 0; i <= static_cast<int>(Phase::kCondition); ++i) {
+  for (int i = 0; i <= static_cast<int>(Phase::kReload); ++i) {
     if (SubStateName(static_cast<Phase>(i)) == name) return static_cast<Phase>(i);
   }
   return Phase::kDead;
@@ -43,6 +45,10 @@ void Service::SaveRecord() const {
   for (const auto& [c, d] : cgroup_) cg[c] = d.string();
   j["cgroup"] = cg;
   j["container_id"] = container_id_;
+  if (!notify_.address.empty()) j["notify"] = notify_.address;
+  if (!status_text_.empty()) j["status_text"] = status_text_;
+  if (main_pid_override_ > 0) j["main_pid_override"] = main_pid_override_;
+  if (int64_t d = StartDeadlineUnixMs(); d > 0) j["start_deadline_ms"] = d;
   fs::path dir = UnitDir(env_.opts->state_dir, a_.name);
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -82,6 +88,10 @@ base::Result<Record> ReadRecord(const fs::path& file) {
       for (auto c = it->begin(); c != it->end(); ++c) r.cgroup[c.key()] = c->get<std::string>();
     }
     r.container_id = j.value("container_id", "");
+    r.notify_address = j.value("notify", "");
+    r.status_text = j.value("status_text", "");
+    r.main_pid_override = j.value("main_pid_override", 0);
+    r.start_deadline_ms = j.value("start_deadline_ms", int64_t{0});
     return r;
   } catch (const json::exception& e) {
     return base::InvalidArgument("parse " + file.string() + ": " + e.what());
@@ -110,9 +120,23 @@ void Service::Adopt(const Record& r) {
     }
     return;
   }
+  status_text_ = r.status_text;
+  bool notify_start =
+      phase_ == Phase::kStart && unit_->Type() == unit::ServiceType::kNotify && r.main_shim != 0;
+  if (notify_start) {
+    AdoptNotifyStart(r);
+    return;
+  }
   switch (phase_) {
+    default:
+      // Caught half-way through a start or stop: finish the stop with a clean slate, then
+      // Restart= (or the next Apply) decides.
+      if (!cgroup_.empty()) (void)env_.cgroups->KillAll(cgroup_);
+      EnterSignal(Phase::kFinalSigterm, false);
+      return;
     case Phase::kRunning:
     case Phase::kExited:
+    case Phase::kReload:
     case Phase::kStartPost: {
       if (r.main_shim == 0) {  // oneshot with RemainAfterExit=, or nothing ran
         if (phase_ == Phase::kStartPost) phase_ = Phase::kExited;
@@ -129,7 +153,15 @@ void Service::Adopt(const Record& r) {
       main_->cmd.path = r.main_cmd;
       phase_ = Phase::kRunning;
       changed = true;
-      if (main_->done) OnMainExit();
+      AdoptNotify(r);
+      if (r.main_pid_override > 0 && ::kill(r.main_pid_override, 0) == 0) {
+        main_pid_override_ = r.main_pid_override;
+      }
+      if (main_->done) {
+        OnMainExit();
+      } else {
+        ArmWatchdog();  // the watchdog starts over: WatchdogSec= from the re-adoption
+      }
       return;
     }
     case Phase::kDead:
@@ -138,12 +170,35 @@ void Service::Adopt(const Record& r) {
     case Phase::kAutoRestart:
       deadline_ = Clock::now();
       return;
-    default:
-      // Caught half-way through a start or stop: finish the stop with a clean slate, then
-      // Restart= (or the next Apply) decides.
-      if (!cgroup_.empty()) (void)env_.cgroups->KillAll(cgroup_);
-      EnterSignal(Phase::kFinalSigterm, false);
-      return;
+  }
+}
+
+// Type=notify caught waiting for READY=1: keep waiting (with what is left of TimeoutStartSec=)
+// on the same socket, whose queue holds what the service sent while no agent listened.
+void Service::AdoptNotifyStart(const Record& r) {
+  main_ = AdoptShim(r.main_shim, r.main_shim_start, r.main_status_file);
+  if (!main_) {
+    main_ = std::make_unique<Proc>();
+    main_->status_file = r.main_status_file;
+    PollProc(*main_, true);
+  }
+  main_->key = "ExecStart";
+  main_->cmd.path = r.main_cmd;
+  changed = true;
+  if (r.start_deadline_ms > 0) {
+    int64_t left = r.start_deadline_ms - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count();
+    deadline_ = Clock::now() + std::chrono::milliseconds(std::max<int64_t>(0, left));
+  } else {
+    auto t = unit_->TimeoutStartSec();
+    deadline_ = t == unit::kInfiniteTime ? Clock::time_point::max() : Clock::now() + t;
+  }
+  AdoptNotify(r);
+  if (main_->done) {
+    OnMainExit();
+  } else if (notify_.fd) {
+    OnNotify();
   }
 }
 

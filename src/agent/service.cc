@@ -101,9 +101,10 @@ uint64_t MachineMemory() {
 
 std::string_view SubStateName(Phase p) {
   static constexpr std::string_view kNames[] = {
-      "dead",      "failed",        "start-pre",     "start",        "start-post",
-      "running",   "exited",        "stop",          "stop-sigterm", "stop-sigkill",
-      "stop-post", "final-sigterm", "final-sigkill", "auto-restart", "condition"};
+      "dead",          "failed",       "start-pre", "start",
+      "start-post",    "running",      "exited",    "stop",
+      "stop-sigterm",  "stop-sigkill", "stop-post", "final-sigterm",
+      "final-sigkill", "auto-restart", "condition", "reload"};
   return kNames[static_cast<int>(p)];
 }
 
@@ -122,6 +123,8 @@ std::string_view ActiveStateName(Phase p) {
     case Phase::kStartPost:
     case Phase::kAutoRestart:
       return "activating";
+    case Phase::kReload:
+      return "reloading";
     default:
       return "deactivating";
   }
@@ -155,11 +158,12 @@ Service::~Service() = default;
 
 bool Service::active_or_activating() const {
   auto s = ActiveStateName(phase_);
-  return s == "active" || (s == "activating" && phase_ != Phase::kAutoRestart);
+  return s == "active" || s == "reloading" || (s == "activating" && phase_ != Phase::kAutoRestart);
 }
 
 void Service::SetPhase(Phase p) {
   if (ActiveStateName(p) != ActiveStateName(phase_)) since_ms_ = NowMs();
+  if (p != Phase::kRunning && p != Phase::kReload) watchdog_at_.reset();
   phase_ = p;
   changed = true;
   SaveRecord();
@@ -234,6 +238,16 @@ void Service::BeginStart() {
     return;
   }
   recent_starts_.push_back(now);
+  status_text_.clear();
+  main_pid_override_ = 0;
+  watchdog_override_.reset();
+  kill_signal_override_ = 0;
+  stop_by_notify_ = false;
+  NoteTypeOnce();
+  if (WantsNotify() && !OpenNotify()) {
+    SetPhase(Phase::kFailed);
+    return;
+  }
   if (unit_->IsContainer()) {
     StartContainer();
     return;
@@ -343,6 +357,7 @@ void Service::AfterList() {
       if (main_ && !main_->done) {
         deadline_.reset();
         SetPhase(Phase::kRunning);
+        ArmWatchdog();
       } else if (auto remain = unit_->Get("Service", "RemainAfterExit");
                  remain && unit::ParseBool(*remain).value_or(false)) {
         deadline_.reset();
@@ -372,8 +387,11 @@ void Service::StartMain() {
     EnterSignal(Phase::kStopSigterm, false);
     return;
   }
-  // Type=simple is started once forked; exec and forking wait for the shim's word.
-  if (unit_->Type() != unit::ServiceType::kExec && unit_->Type() != unit::ServiceType::kForking) {
+  // Type=simple (and idle, dbus) is started once forked; exec and forking wait for the shim's
+  // word, notify for READY=1.
+  auto type = unit_->Type();
+  if (type != unit::ServiceType::kExec && type != unit::ServiceType::kForking &&
+      type != unit::ServiceType::kNotify) {
     RunPhase(Phase::kStartPost);
   }
 }
@@ -382,6 +400,7 @@ Result<std::vector<std::string>> Service::BuildEnv(const unit::ExecCommand& cmd,
                                                    long* gid, std::string* cwd) {
   std::vector<unit::EnvVar> env = {
       {"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}};
+  if (notify_.fd) env.push_back({"NOTIFY_SOCKET", notify_.address});
   std::string home = "/root";
   std::string user(unit_->User());
   bool privileged = cmd.full_privileges || cmd.no_setuid || cmd.ambient_magic;
@@ -479,6 +498,10 @@ bool Service::SpawnCommand(const unit::ExecCommand& cmd, bool main) {
     return false;
   }
   req.env = *env;
+  if (main && WatchdogUsec().count() > 0) {
+    req.env.push_back("WATCHDOG_USEC=" + std::to_string(WatchdogUsec().count()));
+  }
+  if (main && notify_.fd) req.notify_fd = notify_.fd.get();
   std::vector<unit::EnvVar> vars;
   for (const auto& e : req.env) {
     auto eq = e.find('=');
@@ -511,6 +534,11 @@ bool Service::SpawnCommand(const unit::ExecCommand& cmd, bool main) {
 // ---- process events ----
 
 void Service::CollectPoll(std::vector<struct pollfd>& fds, std::vector<Proc*>& owners) {
+  // First: a READY=1 sent just before the process exited is read before its exit.
+  if (notify_.fd) {
+    fds.push_back({notify_.fd.get(), POLLIN, 0});
+    owners.push_back(&notify_tag_);
+  }
   if (container_pidfd_) {
     fds.push_back({container_pidfd_.get(), POLLIN, 0});
     owners.push_back(nullptr);
@@ -529,17 +557,29 @@ void Service::CollectPoll(std::vector<struct pollfd>& fds, std::vector<Proc*>& o
 }
 
 void Service::OnProc(Proc* p, bool pidfd_ready) {
+  if (p == &notify_tag_) {
+    OnNotify();
+    return;
+  }
   if (p == nullptr) {
     if (container_pidfd_) OnContainerExit();
     return;
   }
   bool was_running = p->st.running;
   PollProc(*p, pidfd_ready);
+  bool killing = phase_ == Phase::kStopSigterm || phase_ == Phase::kStopSigkill ||
+                 phase_ == Phase::kFinalSigterm || phase_ == Phase::kFinalSigkill;
+  if (!was_running && p->st.running && killing && !stop_by_notify_) {
+    // The stop began before the shim reported its child (it writes the pid after the exec,
+    // and the child joins the cgroup just before): that process missed the signal.
+    SignalPhase(phase_);
+  }
   if (p == main_.get()) {
     if (!was_running && p->st.running) changed = true;
     if (p->done) {
       OnMainExit();
-    } else if (p->st.running && phase_ == Phase::kStart) {
+    } else if (p->st.running && phase_ == Phase::kStart &&
+               unit_->Type() != unit::ServiceType::kNotify) {
       RunPhase(Phase::kStartPost);  // Type=exec: exec'd; Type=forking: the daemon is up
     }
   } else if (p == control_.get() && p->done) {
@@ -567,6 +607,7 @@ void Service::ClassifyExit(const ShimStatus& st, bool main) {
 }
 
 void Service::OnMainExit() {
+  if (notify_.fd) OnNotify();  // what it said before it exited comes first
   const ShimStatus& st = main_->st;
   exit_status_ = st.code;
   changed = true;
@@ -576,11 +617,15 @@ void Service::OnMainExit() {
     case Phase::kStart:
     case Phase::kStartPost:
     case Phase::kRunning:
+    case Phase::kReload:
       if (!clean) {
         ClassifyExit(st, true);
         EnterSignal(Phase::kStopSigterm, false);
-      } else if (phase_ == Phase::kRunning) {
+      } else if (phase_ == Phase::kRunning || phase_ == Phase::kReload) {
         EnterStop();
+      } else if (phase_ == Phase::kStart && unit_->Type() == unit::ServiceType::kNotify) {
+        Fail("protocol", "ExecStart=" + main_->cmd.path + " exited before sending READY=1");
+        EnterSignal(Phase::kStopSigterm, false);
       } else if (phase_ == Phase::kStart) {
         RunPhase(Phase::kStartPost);  // Type=exec: a quick clean exit is a successful start
       }
@@ -655,6 +700,7 @@ void Service::BeginStop(bool requested) {
       break;
     case Phase::kRunning:
     case Phase::kExited:
+    case Phase::kReload:
       EnterStop();
       break;
     default:
@@ -667,8 +713,8 @@ void Service::EnterStop() {
     StopContainer();
     return;
   }
-  bool was_up =
-      phase_ == Phase::kRunning || phase_ == Phase::kExited || phase_ == Phase::kStartPost;
+  bool was_up = phase_ == Phase::kRunning || phase_ == Phase::kExited ||
+                phase_ == Phase::kStartPost || phase_ == Phase::kReload;
   if (was_up) {
     RunPhase(Phase::kStop);
   } else {
@@ -683,6 +729,7 @@ void Service::Signal(int sig, bool all) {
   for (Proc* p : {main_.get(), control_.get()}) {
     if (p && !p->done && p->st.pid > 0) ::kill(p->st.pid, sig);
   }
+  if (main_pid_override_ > 0 && main_ && !main_->done) ::kill(main_pid_override_, sig);
   if (sig != SIGKILL && sig != SIGCONT) Signal(SIGCONT, all);
 }
 
@@ -705,8 +752,18 @@ bool Service::NothingLeft() const {
 void Service::EnterSignal(Phase p, bool final_kill) {
   (void)final_kill;
   SetPhase(p);
+  stop_by_notify_ = false;
+  SignalPhase(p);
+  deadline_ = After(unit_->TimeoutStopSec());
+  poll_at_ = Clock::now() + std::chrono::milliseconds(10);
+  OnTime(Clock::now());
+}
+
+void Service::SignalPhase(Phase p) {
   bool term = p == Phase::kStopSigterm || p == Phase::kFinalSigterm;
   int sig = term ? unit_->KillSignal() : SIGKILL;
+  // After a watchdog timeout the main process gets WatchdogSignal= first (systemd.service(5)).
+  if (p == Phase::kStopSigterm && kill_signal_override_ != 0) sig = kill_signal_override_;
   switch (unit_->GetKillMode()) {
     case unit::KillMode::kControlGroup:
       Signal(sig, true);
@@ -720,9 +777,6 @@ void Service::EnterSignal(Phase p, bool final_kill) {
     case unit::KillMode::kNone:
       break;
   }
-  deadline_ = After(unit_->TimeoutStopSec());
-  poll_at_ = Clock::now() + std::chrono::milliseconds(10);
-  OnTime(Clock::now());
 }
 
 void Service::EnterStopPost() { RunPhase(Phase::kStopPost); }
@@ -741,6 +795,8 @@ void Service::EnterDead() {
     }
   }
   control_.reset();
+  CloseNotify();
+  main_pid_override_ = 0;
   SetPhase(result_ == "success" ? Phase::kDead : Phase::kFailed);
   if (ShouldRestart()) {
     deadline_ = After(unit_->RestartSec());
@@ -752,7 +808,8 @@ bool Service::ShouldRestart() const {
   if (stop_requested_ || a_.desired != api::UnitStateName::kLaunched) return false;
   if (result_ == "start-limit-hit" || result_ == "dependency") return false;
   bool success = result_ == "success";
-  bool abnormal = result_ == "signal" || result_ == "core-dump" || result_ == "timeout";
+  bool abnormal = result_ == "signal" || result_ == "core-dump" || result_ == "timeout" ||
+                  result_ == "watchdog";
   switch (unit_->Restart()) {
     case unit::RestartPolicy::kNo:
       return false;
@@ -767,7 +824,7 @@ bool Service::ShouldRestart() const {
     case unit::RestartPolicy::kOnAbort:
       return result_ == "signal" || result_ == "core-dump";
     case unit::RestartPolicy::kOnWatchdog:
-      return false;
+      return result_ == "watchdog";
   }
   return false;
 }
@@ -775,8 +832,11 @@ bool Service::ShouldRestart() const {
 // ---- timers ----
 
 std::optional<Clock::time_point> Service::Deadline() const {
-  if (deadline_ && poll_at_) return std::min(*deadline_, *poll_at_);
-  return deadline_ ? deadline_ : poll_at_;
+  std::optional<Clock::time_point> d;
+  for (const auto& t : {deadline_, poll_at_, watchdog_at_}) {
+    if (t && (!d || *t < *d)) d = t;
+  }
+  return d;
 }
 
 void Service::OnTime(Clock::time_point now) {
@@ -790,6 +850,10 @@ void Service::OnTime(Clock::time_point now) {
         OnContainerTimeout();
       }
     }
+    return;
+  }
+  if (watchdog_at_ && now >= *watchdog_at_) {
+    OnWatchdog();
     return;
   }
   bool killing = phase_ == Phase::kStopSigterm || phase_ == Phase::kStopSigkill ||
@@ -830,6 +894,10 @@ void Service::OnTime(Clock::time_point now) {
       EnterSignal(Phase::kStopSigterm, false);
       break;
     case Phase::kStopSigterm:
+      if (stop_by_notify_) {  // STOPPING=1 but still there after TimeoutStopSec=: signal now
+        EnterSignal(Phase::kStopSigterm, false);
+        break;
+      }
       Fail("timeout", "processes did not exit on " + SignalName(unit_->KillSignal()) +
                           " within TimeoutStopSec=, killed with SIGKILL");
       EnterSignal(Phase::kStopSigkill, false);
@@ -850,6 +918,11 @@ void Service::OnTime(Clock::time_point now) {
       ++restarts_;
       BeginStart();
       break;
+    case Phase::kReload:  // RELOADING=1 without READY=1: the reload failed, the unit runs on
+      AppendJournal(UnitDir(env_.opts->state_dir, a_.name) / "journal.log",
+                    "fjord: reload timed out: no READY=1 within TimeoutStartSec=");
+      SetPhase(Phase::kRunning);
+      break;
     default:
       break;
   }
@@ -867,6 +940,8 @@ UnitStatus Service::Status() const {
   s.result = result_;
   s.reason = load_state_ == "loaded" ? reason_ : load_error_;
   if (main_ && !main_->done) s.main_pid = main_->st.pid;
+  if (main_ && !main_->done && main_pid_override_ > 0) s.main_pid = main_pid_override_;
+  s.status_text = status_text_;
   if (unit_ && unit_->IsContainer() && !container_id_.empty()) s.main_pid = main_pid_container_;
   s.exit_status = exit_status_;
   s.restarts = restarts_;

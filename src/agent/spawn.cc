@@ -134,11 +134,13 @@ Result<std::unique_ptr<Proc>> SpawnShim(int shim_fd, const SpawnRequest& req) {
     }
     int w = ::fcntl(notify_w.get(), F_DUPFD, 10);  // above 4, so the dup2s cannot clobber
     int s = ::fcntl(shim_fd, F_DUPFD, 10);
+    int n = req.notify_fd >= 0 ? ::fcntl(req.notify_fd, F_DUPFD, 10) : -1;
     ::dup2(w, 3);
     ::dup2(s, 4);
     ::fcntl(4, F_SETFD, FD_CLOEXEC);
-    ::fcntl(3, F_SETFL, 0);  // blocking writes in the shim
-    ::syscall(SYS_close_range, 5U, ~0U, 0U);
+    ::fcntl(3, F_SETFL, 0);                // blocking writes in the shim
+    if (n >= 0) ::dup2(n, kShimNotifyFd);  // the shim keeps the unit's notify socket (notify.cc)
+    ::syscall(SYS_close_range, n >= 0 ? kShimNotifyFd + 1U : 5U, ~0U, 0U);
     ::fexecve(4, argv.data(), envp.data());
     _exit(127);
   }

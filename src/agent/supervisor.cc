@@ -394,7 +394,7 @@ void SupervisorImpl::Loop() {
       Service* s = owner_units[i];
       Proc* p = owners[i];
       // The proc may have been replaced by an earlier event of this round: check it is current.
-      if (p == nullptr || p == s->main_.get() || p == s->control_.get()) {
+      if (p == nullptr || p == s->main_.get() || p == s->control_.get() || p == s->notify_tag()) {
         bool is_pidfd = p == nullptr || (p->pidfd && fds[i].fd == p->pidfd.get());
         s->OnProc(p, is_pidfd);
       }
@@ -460,6 +460,7 @@ std::string SupervisorImpl::StatusText(std::string_view name) const {
     o << "   Main PID: (code=" << (killed ? "killed" : "exited") << ", status=" << st->exit_status
       << ")\n";
   }
+  if (!st->status_text.empty()) o << "     Status: \"" << st->status_text << "\"\n";
   if (st->restarts > 0) o << "   Restarts: " << st->restarts << "\n";
   if (!st->container_id.empty()) o << "  Container: " << st->container_id << "\n";
   o << "     CGroup: /" << st->cgroup << "\n";

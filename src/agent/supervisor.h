@@ -3,7 +3,8 @@
 // The agent hands Apply() the complete list of units the server placed on this machine; the
 // supervisor makes the machine match it the way systemd would run those unit files:
 // ExecStartPre/ExecStart/ExecStartPost/ExecStop/ExecStopPost with their prefixes,
-// Type=simple/exec/oneshot/forking, timeouts, Restart=, KillMode=/KillSignal=, Environment=,
+// Type=simple/exec/oneshot/forking/notify (idle and dbus as simple), sd_notify with
+// NotifyAccess= and WatchdogSec=, timeouts, Restart=, KillMode=/KillSignal=, Environment=,
 // EnvironmentFile=, WorkingDirectory=, User=, ordering and requirement dependencies between
 // the units of this machine, and one cgroup per unit under Options::cgroup_parent with
 // CPUQuota=, MemoryMax= (MemoryLimit=) and TasksMax=. [Container] units run through
@@ -46,13 +47,17 @@ struct UnitAssignment {
 struct UnitStatus {
   std::string name, hash;
   std::string load_state;    // "loaded" | "not-found" | "bad-setting" | "error"
-  std::string active_state;  // "active" | "inactive" | "failed" | "activating" | "deactivating"
+  std::string active_state;  // "active" | "inactive" | "failed" | "activating" |
+                             // "deactivating" | "reloading"
   std::string sub_state;  // "running" | "exited" | "dead" | "failed" | "condition" | "start-pre" |
                           // "start" | "start-post" | "stop" | "stop-sigterm" | "stop-sigkill" |
                           // "stop-post" | "final-sigterm" | "final-sigkill" | "auto-restart"
-  std::string result;  // "success" | "exit-code" | "signal" | "core-dump" | "timeout" |
-                       // "oom-kill" | "resources" | "start-limit-hit" | "dependency"
-  std::string reason;  // for a person: "ExecStart=/usr/bin/nope: No such file or directory"
+                          // | "reload"
+  std::string result;     // "success" | "exit-code" | "signal" | "core-dump" | "timeout" |
+                          // "oom-kill" | "resources" | "start-limit-hit" | "dependency" |
+                          // "protocol" (Type=notify exited before READY=1) | "watchdog"
+  std::string reason;     // for a person: "ExecStart=/usr/bin/nope: No such file or directory"
+  std::string status_text;  // the service's last STATUS= (sd_notify), as systemctl's Status:
   int main_pid = 0;
   int exit_status = 0;  // last main process exit (128+N for signal N)
   uint32_t restarts = 0;

@@ -554,6 +554,23 @@ TEST_F(SupervisorTest, ForkingAndExecTypes) {
   WaitState("exec.service", "active", "running");
 }
 
+// A stop that begins before the shim reported its child's pid (it does after the exec) must
+// still reach that child: without a second signal it would live until TimeoutStopSec=.
+TEST_F(SupervisorTest, StopRightAfterStartReachesTheProcess) {
+  // The window is short: without the fix it showed within a few hundred stops.
+  for (int i = 0; i < 100; ++i) {
+    std::string name = "quick@" + std::to_string(i) + ".service";
+    sup_->Apply({Assign(name, {{"Service", "ExecStart", "/bin/sleep 1000"}})});
+    WaitFor(name, [](const UnitStatus& s) { return s.active_state == "active"; });
+    sup_->Apply({});
+    auto deadline = std::chrono::steady_clock::now() + 3s;
+    while (sup_->Get(name).ok() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(2ms);
+    }
+    ASSERT_FALSE(sup_->Get(name).ok()) << name << " still there: " << sup_->StatusText(name);
+  }
+}
+
 TEST_F(SupervisorTest, DetachAndReopenReadoptsUnits) {
   sup_->Apply({Assign("keep.service", {{"Service", "ExecStart", "/bin/sleep 1000"}}),
                Assign("dies.service", {{"Service", "ExecStart", "/bin/sleep 1001"}}),

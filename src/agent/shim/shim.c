@@ -19,6 +19,8 @@
 // After every change to STATUS_FILE it writes one byte to fd 3 when that fd is open (the
 // agent's notification pipe; gone after the agent died, which is fine). Exit status of a
 // failing setup step follows systemd: 200 chdir, 203 exec, 216 group, 217 user, 219 cgroup.
+// Fd 5, when open, is the unit's sd_notify socket: the shim only holds it (close-on-exec, so
+// the unit's process does not inherit it) to keep it alive for the next agent (notify.cc).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -200,6 +202,7 @@ int main(int argc, char** argv) {
   char** cargv = argv + 13;
   if (argc == 13) cargv = argv + 12;  // no argv given: argv0 = path
 
+  fcntl(5, F_SETFD, FD_CLOEXEC);  // EBADF when no notify socket was passed: fine
   static const int kIgnored[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2};
   for (size_t i = 0; i < sizeof kIgnored / sizeof kIgnored[0]; i++) signal(kIgnored[i], SIG_IGN);
   prctl(PR_SET_CHILD_SUBREAPER, 1);
