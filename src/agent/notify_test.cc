@@ -16,6 +16,7 @@
 
 #include "agent/internal.h"
 #include "agent/supervisor.h"
+#include "agent/supervisor_fixture.h"
 #include "unit/unit.h"
 
 namespace fjord::agent {
@@ -23,66 +24,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using Opts = std::vector<api::UnitOption>;
 
-UnitAssignment Assign(std::string name, Opts options) {
-  std::vector<unit::UnitOption> views;
-  for (const auto& o : options) views.push_back({o.section, o.name, o.value});
-  return {std::move(name), unit::ContentHash(views), api::UnitStateName::kLaunched,
-          std::move(options)};
-}
-
-bool Alive(pid_t pid) {
-  if (pid <= 0 || ::kill(pid, 0) != 0) return false;
-  std::string stat = ReadProcFile("/proc/" + std::to_string(pid) + "/stat");
-  auto rp = stat.rfind(')');
-  return rp != std::string::npos && rp + 2 < stat.size() && stat[rp + 2] != 'Z';
-}
-
-class NotifyTest : public ::testing::Test {
+class NotifyTest : public SupervisorFixture {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/fjord-notify-test.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    static std::atomic<int> seq{0};
-    parent_ = "fjord-notify-test-" + std::to_string(::getpid()) + "-" + std::to_string(seq++);
-    Open();
-  }
-
-  void Open() {
-    Supervisor::Options o;
-    o.state_dir = dir_ / "state";
-    o.cgroup_parent = parent_;
-    o.machine_id = "m1";
-    o.hostname = "host1";
-    o.image_root = dir_ / "images";
-    auto s = Supervisor::Open(o);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    sup_ = std::move(*s);
-  }
-
-  void TearDown() override {
-    if (sup_) sup_->StopAll();
-    sup_.reset();
-    for (const auto& h : fs::directory_iterator("/sys/fs/cgroup")) {
-      fs::path p = h.path() / parent_;
-      if (!fs::is_directory(p)) continue;
-      for (const auto& u : fs::directory_iterator(p)) {
-        for (int i = 0; i < 100; ++i) {
-          std::ifstream procs(u.path() / "cgroup.procs");
-          bool any = false;
-          for (pid_t pid; procs >> pid; any = true) ::kill(pid, SIGKILL);
-          if (!any) break;
-          std::this_thread::sleep_for(10ms);
-        }
-        ::rmdir(u.path().c_str());
-      }
-      ::rmdir(p.c_str());
-    }
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  NotifyTest() : SupervisorFixture("fjord-notify-test") {}
 
   // A Type=notify unit running the helper with `steps`, plus extra options.
   UnitAssignment Notify(const std::string& name, const std::string& steps, Opts extra = {}) {
@@ -103,24 +48,6 @@ class NotifyTest : public ::testing::Test {
     return Assign(name, o);
   }
 
-  UnitStatus WaitFor(const std::string& name, const std::function<bool(const UnitStatus&)>& pred,
-                     std::chrono::milliseconds timeout = 5s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    UnitStatus last;
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto st = sup_->Get(name);
-      if (st.ok()) {
-        last = *st;
-        if (pred(last)) return last;
-      }
-      std::this_thread::sleep_for(2ms);
-    }
-    ADD_FAILURE() << "timed out waiting for " << name << ": " << last.active_state << "/"
-                  << last.sub_state << " result=" << last.result << " reason=" << last.reason
-                  << " status=" << last.status_text << "\n"
-                  << JournalText(name);
-    return last;
-  }
   UnitStatus WaitState(const std::string& name, const std::string& active, const std::string& sub,
                        std::chrono::milliseconds timeout = 5s) {
     return WaitFor(
@@ -130,22 +57,9 @@ class NotifyTest : public ::testing::Test {
   UnitStatus WaitStatusText(const std::string& name, const std::string& text) {
     return WaitFor(name, [&](const UnitStatus& s) { return s.status_text == text; });
   }
-  std::string JournalText(const std::string& name) {
-    std::string out;
-    if (!sup_) return out;
-    (void)sup_->Journal(name, 100, false, [&](std::string_view l) {
-      out += std::string(l) + "\n";
-      return true;
-    });
-    return out;
-  }
   // A file the helper's wait= step waits for.
   std::string Gate(const std::string& n) { return (dir_ / ("gate-" + n)).string(); }
   void Release(const std::string& gate) { std::ofstream(gate).put('x'); }
-
-  fs::path dir_;
-  std::string parent_;
-  std::unique_ptr<Supervisor> sup_;
 };
 
 TEST(ParseNotifyTest, SplitsLinesAndSkipsJunk) {

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "agent/internal.h"
+#include "agent/supervisor_fixture.h"
 #include "image/image_store.h"
 #include "unit/unit.h"
 
@@ -25,93 +26,13 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using Opts = std::vector<api::UnitOption>;
-
-UnitAssignment Assign(std::string name, Opts options,
-                      api::UnitStateName desired = api::UnitStateName::kLaunched) {
-  std::vector<unit::UnitOption> views;
-  for (const auto& o : options) views.push_back({o.section, o.name, o.value});
-  return {std::move(name), unit::ContentHash(views), desired, std::move(options)};
-}
 
 std::string ReadFile(const fs::path& p) { return ReadProcFile(p); }
 
-// Running and not a zombie (an orphan's zombie may wait a while for init to reap it).
-bool Alive(pid_t pid) {
-  if (pid <= 0 || ::kill(pid, 0) != 0) return false;
-  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
-  auto rp = stat.rfind(')');
-  return rp != std::string::npos && rp + 2 < stat.size() && stat[rp + 2] != 'Z';
-}
-
-class SupervisorTest : public ::testing::Test {
+class SupervisorTest : public SupervisorFixture {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/fjord-supervisor-test.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    static std::atomic<int> seq{0};
-    parent_ = "fjord-sup-test-" + std::to_string(::getpid()) + "-" + std::to_string(seq++);
-    Open();
-  }
+  SupervisorTest() : SupervisorFixture("fjord-sup-test") {}
 
-  void Open(uint64_t journal_max_bytes = 4ull << 20) {
-    Supervisor::Options o;
-    o.journal_max_bytes = journal_max_bytes;
-    o.state_dir = dir_ / "state";
-    o.cgroup_parent = parent_;
-    o.machine_id = "m1";
-    o.hostname = "host1";
-    o.image_root = dir_ / "images";
-    auto s = Supervisor::Open(o);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    sup_ = std::move(*s);
-  }
-
-  void TearDown() override {
-    if (sup_) sup_->StopAll();
-    sup_.reset();
-    // Whatever a failed test left: kill and remove every cgroup under our parent.
-    for (const auto& h : fs::directory_iterator("/sys/fs/cgroup")) {
-      fs::path p = h.path() / parent_;
-      if (!fs::is_directory(p)) continue;
-      for (const auto& u : fs::directory_iterator(p)) {
-        for (int i = 0; i < 100; ++i) {
-          std::ifstream procs(u.path() / "cgroup.procs");
-          pid_t pid;
-          bool any = false;
-          while (procs >> pid) {
-            ::kill(pid, SIGKILL);
-            any = true;
-          }
-          if (!any) break;
-          std::this_thread::sleep_for(10ms);
-        }
-        ::rmdir(u.path().c_str());
-      }
-      ::rmdir(p.c_str());
-    }
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  // Waits until pred(status of name) holds; returns the last status.
-  UnitStatus WaitFor(const std::string& name, const std::function<bool(const UnitStatus&)>& pred,
-                     std::chrono::milliseconds timeout = 5s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    UnitStatus last;
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto st = sup_->Get(name);
-      if (st.ok()) {
-        last = *st;
-        if (pred(last)) return last;
-      }
-      std::this_thread::sleep_for(5ms);
-    }
-    ADD_FAILURE() << "timed out waiting for " << name << ": " << last.active_state << "/"
-                  << last.sub_state << " result=" << last.result << " reason=" << last.reason;
-    return last;
-  }
   UnitStatus WaitState(const std::string& name, std::string active, std::string sub,
                        std::chrono::milliseconds timeout = 5s) {
     return WaitFor(
@@ -126,20 +47,6 @@ class SupervisorTest : public ::testing::Test {
                       const std::string& file) {
     return fs::path("/sys/fs/cgroup") / controller / parent_ / unit / file;
   }
-  std::string JournalText(const std::string& name) {
-    std::string out;
-    EXPECT_TRUE(sup_->Journal(name, 100, false,
-                              [&](std::string_view l) {
-                                out += std::string(l) + "\n";
-                                return true;
-                              })
-                    .ok());
-    return out;
-  }
-
-  fs::path dir_;
-  std::string parent_;
-  std::unique_ptr<Supervisor> sup_;
 };
 
 TEST_F(SupervisorTest, SimpleServiceRuns) {
