@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "server/impl.h"
 
@@ -157,6 +158,35 @@ std::optional<http::Response> ParseOps(std::string_view body, std::vector<Metada
   return std::nullopt;
 }
 
+// The scheduler indexes at most this many distinct metadata names (hostname included); a patch
+// going past it would be stored but could not be applied.
+constexpr size_t kMaxMetadataNames = 254;
+
+std::optional<http::Response> CheckNameLimitLocked(const View& view,
+                                                   const std::vector<MetadataOp>& ops) {
+  std::set<std::string, std::less<>> names;
+  bool adds = false;
+  for (const MetadataOp& op : ops) adds |= op.value.has_value();
+  if (!adds) return std::nullopt;
+  names.insert("hostname");
+  for (const auto& [id, m] : view.machines) {
+    for (const auto& [key, value] : m.reg.metadata) names.insert(key);
+    for (const auto& [key, value] : m.overrides) names.insert(key);
+  }
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (!ops[i].value || !names.insert(ops[i].key).second || names.size() <= kMaxMetadataNames) {
+      continue;
+    }
+    std::string at = "[" + std::to_string(i) + "].path";
+    return ErrorResponse(400,
+                         "machine patch " + at + ": `" + ops[i].key + "` would be name " +
+                             std::to_string(names.size()) + " of the cluster's metadata; at most " +
+                             std::to_string(kMaxMetadataNames) + " are supported",
+                         at);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 base::Status Server::Impl::AddMachinePatchRoute(http::Router& router) {
@@ -204,6 +234,10 @@ void Server::Impl::PatchMachines(std::shared_ptr<MetadataPatch> patch) {
         c->second.revision = it->second.overrides_revision;
       }
       c->second.overrides[op.key] = op.value;
+    }
+    if (auto err = CheckNameLimitLocked(view, patch->ops)) {
+      patch->responder.Respond(std::move(*err));
+      return;
     }
   }
   if (changes->empty()) {

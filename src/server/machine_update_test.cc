@@ -192,7 +192,7 @@ TEST_F(MachinePatchTest, BadInputIsRefusedWholeNamingTheElement) {
     std::string field;    // "" when the error is about the whole body
     std::string message;  // part of the message
   };
-  const std::vector<Case> cases = {
+  std::vector<Case> cases = {
       {"nope", "", "not JSON"},
       {R"({"op":"add"})", "", "must be a JSON array"},
       {"[" + good + R"("x"])", "[1]", "must be an object"},
@@ -217,6 +217,13 @@ TEST_F(MachinePatchTest, BadInputIsRefusedWholeNamingTheElement) {
       {"[" + good + R"({"op":"add","path":"/zz/metadata/k","value":"v"}])", "[1].path",
        "no machine `zz`"},
   };
+  // The scheduler indexes at most 254 distinct names (hostname and zone exist already).
+  std::string many = "[";
+  for (int i = 0; i < 253; ++i) {
+    many += R"({"op":"add","path":"/a/metadata/n)" + std::to_string(i) + R"(","value":"v"},)";
+  }
+  many.pop_back();
+  cases.push_back({many + "]", "[252].path", "at most 254 are supported"});
   for (const Case& c : cases) {
     auto r = Do("PATCH", "/fleet/v1/machines", c.body);
     EXPECT_EQ(r.status, 400) << c.body;
