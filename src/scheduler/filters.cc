@@ -263,27 +263,7 @@ Verdict Scheduler::Impl::CheckDynamic(const Compiled& c, uint32_t m) const {
     }
   }
   for (const Compiled::Dyn& d : c.dyn) {
-    Verdict reject{Filter::kConstraint, static_cast<uint32_t>(d.index)};
-    if (d.attr == kNone) return reject;
-    uint32_t v = ValueOf(d.attr, m);
-    if (v == kNone) return reject;
-    uint32_t n = counts.Get(CountKey(c.group, d.attr, v));
-    switch (d.op) {
-      case Operator::kUnique:
-        if (n > 0) return reject;
-        break;
-      case Operator::kMaxPer:
-        if (n >= d.count) return reject;
-        break;
-      case Operator::kGroupBy:
-        if (n > d.min) return reject;
-        break;
-      case Operator::kCluster:
-        if (d.value != kNone && v != d.value) return reject;
-        break;
-      default:
-        break;
-    }
+    if (DynRejects(c, d, m)) return {Filter::kConstraint, static_cast<uint32_t>(d.index)};
   }
   for (size_t i = 0; i < c.affinity_groups.size(); ++i) {
     uint32_t g = c.affinity_groups[i];

@@ -287,6 +287,8 @@ struct Scheduler::Impl {
   const std::vector<uint32_t>& ValuesPresent(CandidateSet* set, uint32_t attr);
   Verdict Check(const Compiled& c, uint32_t m) const;         // every filter
   Verdict CheckDynamic(const Compiled& c, uint32_t m) const;  // all but alive/static/machine
+  // Whether the counting or CLUSTER constraint `d` rejects machine m (part of CheckDynamic).
+  bool DynRejects(const Compiled& c, const Compiled::Dyn& d, uint32_t m) const;
   bool CheckNames(const Compiled& c, uint32_t m, Verdict* v) const;
   double Score(const Compiled& c, uint32_t m) const;
   uint32_t Choose(const Compiled& c, double* score);
@@ -296,7 +298,32 @@ struct Scheduler::Impl {
   bool StaticReason(const TaskRequest& req, uint32_t m, std::string* filter,
                     std::string* reason) const;
   std::string FailureSummary(const Compiled& c) const;
+
+  // --- update.cc ---
+  uint32_t AttrFor(std::string_view key);  // the attribute named `key`, created when new
+  // Releases task t (one instance of a global unit) for UpdateMachine.
+  void Evict(uint32_t t);
 };
+
+inline bool Scheduler::Impl::DynRejects(const Compiled& c, const Compiled::Dyn& d,
+                                        uint32_t m) const {
+  if (d.attr == kNone) return true;
+  uint32_t v = ValueOf(d.attr, m);
+  if (v == kNone) return true;
+  uint32_t n = counts.Get(CountKey(c.group, d.attr, v));
+  switch (d.op) {
+    case Operator::kUnique:
+      return n > 0;
+    case Operator::kMaxPer:
+      return n >= d.count;
+    case Operator::kGroupBy:
+      return n > d.min;
+    case Operator::kCluster:
+      return d.value != kNone && v != d.value;
+    default:
+      return false;
+  }
+}
 
 // ValidateRequest without compiling regexes (the hot path compiles them once per constraint set).
 base::Status ValidateShape(const TaskRequest& request);

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -186,6 +187,19 @@ struct TaskLocation {
   uint32_t machine = 0;
 };
 
+// What Scheduler::UpdateMachine changed. Tasks that no longer fit the machine were released;
+// each comes with why ("machine a changed: MachineMetadata region=se-sto: machine has ...").
+struct MachineUpdate {
+  bool changed = false;                      // metadata or capacity differ from before
+  std::vector<PendingTask> displaced;        // non-global tasks released: reschedule them
+  std::vector<PendingTask> globals_removed;  // global units whose instance there was released
+};
+
+// The request a placed task was placed with (by task name), or null when the caller does not
+// know it (the task then stays where it is unless the machine's capacity forces it out). The
+// pointer must stay valid until the next call.
+using RequestLookup = std::function<const TaskRequest*(std::string_view task)>;
+
 class Scheduler {
  public:
   // Machine ids must be unique and non-empty, capacities non-negative.
@@ -218,9 +232,23 @@ class Scheduler {
 
   // Adds a new machine (a new id; a lost machine comes back with ReviveMachine).
   base::Status AddMachine(const MachineSpec& machine);
-  // Brings a lost machine back under the same id, empty, with the capacity and metadata it was
-  // added with. NotFound for an unknown id, FailedPrecondition if it is alive.
+  // Brings a lost machine back under the same id, empty, with its last capacity and metadata
+  // (AddMachine or UpdateMachine). NotFound for an unknown id, FailedPrecondition if it is alive.
   base::Status ReviveMachine(std::string_view machine_id);
+  // Changes a known machine's metadata and capacity in place (a re-registration, an operator's
+  // metadata patch). Its placements stay, except those that no longer fit, which are released
+  // and returned, evicted in this order (non-global before global, lower priority first, then
+  // names in reverse order):
+  //   1. capacity: while a resource is over-committed, tasks using that resource;
+  //   2. metadata, when a value changed: tasks whose metadata-only constraints (MachineMetadata,
+  //      LIKE, UNLIKE, CLUSTER:v) or counting operators over a changed attribute would reject
+  //      the machine now (the task itself not counted); requests come from `request_of`;
+  //   3. MachineOf followers of a task that left.
+  // Nothing else is re-checked (ports, Conflicts and affinities do not depend on the machine).
+  // A lost machine only takes the new values. NotFound for an unknown id; InvalidArgument for a
+  // bad spec (as AddMachine), in which case nothing changes.
+  base::Result<MachineUpdate> UpdateMachine(const MachineSpec& machine,
+                                            const RequestLookup& request_of);
   bool HasMachine(std::string_view machine_id) const;
   bool IsAlive(std::string_view machine_id) const;
 

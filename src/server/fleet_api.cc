@@ -331,7 +331,7 @@ base::Status Server::Impl::AddFleetRoutes(http::Router& router) {
     std::lock_guard<std::mutex> l(view.mu);
     for (const auto& [id, m] : view.machines) {
       if (!m.alive) continue;  // fleet lists the machines whose presence has not expired
-      page.machines.push_back({m.reg.id, m.reg.primary_ip, m.reg.metadata});
+      page.machines.push_back({m.reg.id, m.reg.primary_ip, EffectiveMetadata(m)});
     }
     return http::Response::Json(200, api::ToJson(page));
   }));
@@ -354,11 +354,14 @@ base::Status Server::Impl::AddFleetRoutes(http::Router& router) {
               {"Set", {{"httpMethod", "PUT"}, {"path", "units/{unitName}"}}},
               {"Delete", {{"httpMethod", "DELETE"}, {"path", "units/{unitName}"}}}}}}},
           {"UnitState", {{"methods", {{"List", {{"httpMethod", "GET"}, {"path", "state"}}}}}}},
-          {"Machines", {{"methods", {{"List", {{"httpMethod", "GET"}, {"path", "machines"}}}}}}}}},
+          {"Machines",
+           {{"methods",
+             {{"List", {{"httpMethod", "GET"}, {"path", "machines"}}},
+              {"Patch", {{"httpMethod", "PATCH"}, {"path", "machines"}}}}}}}}},
     };
     return http::Response::Json(200, doc.dump());
   }));
-  return base::Status::Ok();
+  return AddMachinePatchRoute(router);
 }
 
 }  // namespace fjord::server

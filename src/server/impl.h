@@ -34,9 +34,11 @@ inline constexpr std::string_view kMachinesPrefix = "/machines/";
 inline constexpr std::string_view kSchedulePrefix = "/schedule/";
 inline constexpr std::string_view kStatesPrefix = "/states/";
 inline constexpr std::string_view kUnitFilesPrefix = "/unitfiles/";
+inline constexpr std::string_view kMachineMetaPrefix = "/machinemeta/";
 std::string UnitKey(std::string_view unit);
 std::string UnitFileKey(std::string_view hash);
 std::string MachineKey(std::string_view machine);
+std::string MachineMetaKey(std::string_view machine);
 std::string SchedulePrefix(std::string_view machine);
 std::string ScheduleKey(std::string_view machine, std::string_view unit);
 std::string StateKey(std::string_view machine, std::string_view unit);
@@ -82,14 +84,26 @@ struct UnitEntry {
   PlacementView placement;           // published by the reconciler
 };
 
+// Metadata set through PATCH /fleet/v1/machines, kept apart from the agent's registration (as
+// fleet's registry did): a value overrides the agent's, nullopt removes the key (even one the
+// agent sets again later). Stored as /machinemeta/<id>.
+using MetadataOverrides = std::map<std::string, std::optional<std::string>, std::less<>>;
+std::string MetadataOverridesJson(std::string_view machine, const MetadataOverrides& overrides);
+base::Result<MetadataOverrides> MetadataOverridesFromJson(std::string_view json);
+
 struct MachineEntry {
-  api::MachineRegistration reg;
-  base::Clock::TimePoint last_seen{};  // last heartbeat or registration (monotonic)
+  api::MachineRegistration reg;  // as the agent registered it
+  MetadataOverrides overrides;
+  store::Revision overrides_revision = 0;  // of /machinemeta/<id>; 0: none stored
+  base::Clock::TimePoint last_seen{};      // last heartbeat or registration (monotonic)
   int64_t last_seen_unix_ms = 0;
   bool alive = true;
   api::Resources free;  // published by the reconciler
   int64_t units = 0;    // published by the reconciler
 };
+
+// The metadata the scheduler and the APIs use: the agent's, with the overrides applied.
+std::map<std::string, std::string> EffectiveMetadata(const MachineEntry& machine);
 
 struct StateEntry {
   api::UnitStatusReport report;
@@ -196,6 +210,8 @@ class Reconciler {
   void Run();
   void HandleUnit(const std::string& name);
   void HandleMachine(const std::string& id);
+  // An alive machine's new metadata or capacity displaced units: queue them for rescheduling.
+  void MachineUpdated(const std::string& id, const scheduler::MachineUpdate& update);
   void RemoveUnit(const std::string& name);
   void TryPlace(const std::string& name, RUnit& u);
   void ReplaceGlobal(const std::string& name, RUnit& u);
@@ -341,6 +357,10 @@ struct Server::Impl {
     int attempts = 0;
   };
   void PutUnit(std::shared_ptr<PutCall> call);
+  // PATCH /fleet/v1/machines (machine_patch.cc).
+  base::Status AddMachinePatchRoute(http::Router& router);
+  struct MetadataPatch;
+  void PatchMachines(std::shared_ptr<MetadataPatch> patch);
   void DeleteUnit(std::string name, bool native, http::Responder responder, int attempts = 0);
   void Scale(const http::Request& req, http::Responder resp);
 

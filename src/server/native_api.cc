@@ -181,6 +181,7 @@ base::Status Server::Impl::AddNativeRoutes(http::Router& router) {
     for (const auto& [id, m] : view.machines) {
       api::MachineView v;
       v.machine = m.reg;
+      v.machine.metadata = EffectiveMetadata(m);
       v.alive = m.alive;
       v.last_seen_unix_ms = m.last_seen_unix_ms;
       v.free = m.free;

@@ -13,10 +13,11 @@ int64_t SteadyMs(base::Clock::TimePoint t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
-scheduler::MachineSpec SpecOf(const api::MachineRegistration& reg) {
+scheduler::MachineSpec SpecOf(const std::string& id, const MachineEntry& machine) {
+  const api::MachineRegistration& reg = machine.reg;
   scheduler::MachineSpec spec;
-  spec.id = reg.id;
-  for (const auto& [k, v] : reg.metadata) spec.metadata.emplace_back(k, v);
+  spec.id = id;
+  for (auto& [k, v] : EffectiveMetadata(machine)) spec.metadata.emplace_back(k, std::move(v));
   spec.capacity.cpu_millis = reg.capacity.cpu_millis;
   spec.capacity.memory_bytes = reg.capacity.memory_bytes;
   spec.capacity.disk_bytes = reg.capacity.disk_bytes;
@@ -131,7 +132,7 @@ base::Status Reconciler::Recover() {
   std::vector<scheduler::MachineSpec> specs;
   {
     std::lock_guard<std::mutex> l(view_->mu);
-    for (const auto& [id, m] : view_->machines) specs.push_back(SpecOf(m.reg));
+    for (const auto& [id, m] : view_->machines) specs.push_back(SpecOf(id, m));
     for (const auto& [name, e] : view_->units) {
       RUnit u;
       u.desired = e.desired_state;
@@ -476,20 +477,39 @@ void Reconciler::Sync(const std::string& name, RUnit& u) {
 }
 
 void Reconciler::HandleMachine(const std::string& id) {
-  api::MachineRegistration reg;
+  scheduler::MachineSpec spec;
+  std::string primary_ip;
+  bool alive = false;
   {
     std::lock_guard<std::mutex> l(view_->mu);
     auto it = view_->machines.find(id);
     if (it == view_->machines.end()) return;
-    reg = it->second.reg;
+    spec = SpecOf(id, it->second);
+    primary_ip = it->second.reg.primary_ip;
+    alive = it->second.alive;
   }
+  // The request each placed unit was placed with, for UpdateMachine's re-checks.
+  auto request_of = [this](std::string_view task) -> const scheduler::TaskRequest* {
+    auto it = units_.find(task);
+    if (it == units_.end() || !it->second.info->schedulable) return nullptr;
+    return &RequestFor(it->first, it->second);
+  };
   if (!sched_->HasMachine(id)) {
-    if (base::Status st = sched_->AddMachine(SpecOf(reg)); !st.ok()) {
+    if (base::Status st = sched_->AddMachine(spec); !st.ok()) {
       spdlog::error("machine {}: {}", id, st.ToString());
       return;
     }
-    spdlog::debug("machine {} registered ({})", id, reg.primary_ip);
+    spdlog::debug("machine {} registered ({})", id, primary_ip);
   } else if (!sched_->IsAlive(id)) {
+    // A lost machine holds nothing: it only takes its new values (a re-registration, or a
+    // metadata patch while it is away, which must not bring it back).
+    if (auto st = sched_->UpdateMachine(spec, request_of); !st.ok()) {
+      spdlog::error("machine {}: {}", id, st.status().ToString());
+    }
+    if (!alive) {
+      machines_stale_ = true;
+      return;
+    }
     (void)sched_->ReviveMachine(id);
     spdlog::info("machine {} is back", id);
     // It gets only what is scheduled to it now: drop keys of units that moved or wait.
@@ -498,11 +518,57 @@ void Reconciler::HandleMachine(const std::string& id) {
       Slot* slot = it->second.Find(m);
       if (slot != nullptr && !slot->placed) DropWritten(it->first, it->second, m);
     }
+  } else {
+    // Alive: its metadata or capacity may have changed (agent restarted with other values, a
+    // metadata patch). What no longer fits there is rescheduled.
+    auto update = sched_->UpdateMachine(spec, request_of);
+    if (!update.ok()) {
+      spdlog::error("machine {}: keeping its previous metadata and capacity: {}", id,
+                    update.status().ToString());
+      return;
+    }
+    if (!update->changed) return;
+    MachineUpdated(id, *update);
   }
   retry_pending_ = true;
   replace_globals_ = true;
   machines_stale_ = true;
   UpdateRescheduleRate();
+}
+
+void Reconciler::MachineUpdated(const std::string& id, const scheduler::MachineUpdate& update) {
+  uint32_t m = MachineIndex(id);
+  std::vector<scheduler::DisplacedTask> tasks;
+  for (const auto& d : update.displaced) {
+    auto it = units_.find(d.name);
+    if (it == units_.end()) continue;
+    RUnit& u = it->second;
+    // Its key stays (the agent keeps it running) until it is placed again: make before break,
+    // as for a lost machine.
+    if (Slot* slot = u.Find(m)) slot->placed = false;
+    u.reason = d.reason + "; waiting to be rescheduled";
+    log_pending_.emplace_back(d.name, u.reason);
+    Touch(d.name);
+    scheduler::DisplacedTask t;
+    t.name = d.name;
+    t.priority = u.info->request.priority;
+    t.follows = u.info->request.machine_of;
+    tasks.push_back(std::move(t));
+  }
+  planner_.Add(tasks);
+  // A global unit's instance there goes now; ReplaceGlobal adds instances the machine gained.
+  for (const auto& g : update.globals_removed) {
+    auto it = units_.find(g.name);
+    if (it == units_.end()) continue;
+    Slot* slot = it->second.Find(m);
+    if (slot != nullptr && slot->placed) {
+      slot->placed = false;
+      Sync(g.name, it->second);
+      Touch(g.name);
+    }
+  }
+  spdlog::info("machine {} changed: {} units to reschedule, {} global units removed there", id,
+               tasks.size(), update.globals_removed.size());
 }
 
 void Reconciler::UpdateRescheduleRate() {

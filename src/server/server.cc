@@ -114,6 +114,21 @@ base::Status Server::Impl::LoadView() {
     e.last_seen_unix_ms = wall;
     view.machines.emplace(kv.key.substr(kMachinesPrefix.size()), std::move(e));
   }
+  // Metadata set through PATCH /fleet/v1/machines, merged over the registrations.
+  auto overrides =
+      store->Range({std::string(kMachineMetaPrefix), store::PrefixEnd(kMachineMetaPrefix)});
+  if (!overrides.ok()) return overrides.status().Wrap("read machine metadata overrides");
+  for (const auto& kv : overrides->kvs) {
+    auto it = view.machines.find(std::string_view(kv.key).substr(kMachineMetaPrefix.size()));
+    auto md = MetadataOverridesFromJson(kv.value);
+    if (it == view.machines.end() || !md.ok()) {
+      spdlog::error("skipping {}: {}", kv.key,
+                    md.ok() ? "no such machine" : md.status().ToString());
+      continue;
+    }
+    it->second.overrides = std::move(*md);
+    it->second.overrides_revision = kv.mod_revision;
+  }
   auto states = store->Range({std::string(kStatesPrefix), store::PrefixEnd(kStatesPrefix)});
   if (!states.ok()) return states.status().Wrap("read unit states");
   for (const auto& kv : states->kvs) {

@@ -415,6 +415,9 @@ TEST_F(NativeApiTest, GarbageNeverBreaksTheServer) {
       R"({"instances":1e300})",
       std::string("{\"unitFile\":\"\\u0000\"}"),
       std::string(1000, '['),
+      R"([{"op":"add","path":"/m1/metadata/k","value":{"x":1}}])",
+      R"([{"op":"remove","path":"/m1/metadata/\u0000"}])",
+      R"([null,{"op":"add"}])",
   };
   const std::vector<std::pair<std::string, std::string>> targets = {
       {"PUT", "/fleet/v1/units/g.service"},
@@ -422,6 +425,7 @@ TEST_F(NativeApiTest, GarbageNeverBreaksTheServer) {
       {"PUT", "/v1/machines/m1"},
       {"PUT", "/v1/machines/m1/states"},
       {"PUT", "/v1/units/t@.service/scale"},
+      {"PATCH", "/fleet/v1/machines"},
       {"PUT", "/fleet/v1/units/%2Fetc%2Fpasswd"},
       {"GET", "/v1/machines/m1/schedule?waitIndex=-4"},
       {"GET", "/v1/machines/m1/schedule?waitIndex=1&timeoutMs=x"},

@@ -13,6 +13,9 @@ std::string UnitFileKey(std::string_view hash) {
   return std::string(kUnitFilesPrefix) + std::string(hash);
 }
 std::string MachineKey(std::string_view m) { return std::string(kMachinesPrefix) + std::string(m); }
+std::string MachineMetaKey(std::string_view m) {
+  return std::string(kMachineMetaPrefix) + std::string(m);
+}
 std::string SchedulePrefix(std::string_view m) {
   return std::string(kSchedulePrefix) + std::string(m) + "/";
 }

@@ -353,6 +353,41 @@ MachineMetadata=region=no-oslo'
   wait_for 20 gone || fail "the port still answers after destroy"
   ;;
 
+machine_update)
+  # A machine's metadata changes while it is alive: its agent restarts with other --metadata,
+  # then an operator patches metadata through fleet's API. Units that no longer match move;
+  # the others keep running where they are.
+  m1=$(machine_id 1)
+  m2=$(machine_id 2)
+  launch oslo.service "$SLEEPER
+[X-Fleet]
+MachineMetadata=region=no-oslo"
+  launch keep.service "$SLEEPER
+[X-Fleet]
+MachineID=$m1"
+  wait_for 20 is_running_count oslo.service 1 || fail "oslo.service not running"
+  expect_eq "$m1" "$(running_on oslo.service)" "oslo.service machine"
+  wait_for 20 is_running_count keep.service 1 || fail "keep.service not running"
+  pid_before=$(main_pid keep.service)
+  kill -9 "${AGENT_PID[1]}"
+  METADATA[1]="region=se-sto,disk=nvme"
+  start_agent 1
+  oslo_gone() { [[ -z $(machine_of_unit oslo.service) ]] && is_running_count oslo.service 0; }
+  wait_for 20 oslo_gone || fail "oslo.service must leave a machine no longer in no-oslo"
+  curl -sf "$ENDPOINT/v1/units/oslo.service" | jq -e '.reason | test("MachineMetadata")' \
+    >/dev/null || fail "oslo.service must say why it waits"
+  code=$(curl -s -o "$T/patch.out" -w '%{http_code}' -X PATCH \
+    --data "[{\"op\":\"replace\",\"path\":\"/$m2/metadata/region\",\"value\":\"no-oslo\"}]" \
+    "$ENDPOINT/fleet/v1/machines")
+  expect_eq 204 "$code" "PATCH /fleet/v1/machines ($(cat "$T/patch.out"))"
+  region=$(curl -sf "$ENDPOINT/fleet/v1/machines" |
+    jq -r --arg m "$m2" '.machines[] | select(.id == $m) | .metadata.region')
+  expect_eq no-oslo "$region" "patched region of machine 2"
+  on_m2() { [[ $(running_on oslo.service) == "$m2" ]]; }
+  wait_for 20 on_m2 || fail "oslo.service must run on the patched machine"
+  expect_eq "$pid_before" "$(main_pid keep.service)" "keep.service main PID (it never moved)"
+  ;;
+
 fleet_api)
   # fleet's API v1 status codes and bodies, as curl sees them.
   api() {  # api METHOD PATH [BODY]: prints "CODE BODY"
