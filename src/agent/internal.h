@@ -252,6 +252,7 @@ class Service {
   bool OpenNotify();  // false (and failed) when the socket cannot be made
   void CloseNotify();
   void AdoptNotify(const struct Record& r);
+  void AdoptMainShim(const struct Record& r);
   void AdoptNotifyStart(const struct Record& r);
   void OnNotify();
   bool NotifyAllowed(pid_t pid);

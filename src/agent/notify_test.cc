@@ -230,28 +230,7 @@ TEST_F(NotifyTest, ReadySurvivesAKilledAgent) {
   std::string gate = Gate("ready");
   UnitAssignment unit = Notify(
       "k.service", "send=STATUS=waiting wait=" + gate + " send=READY=1\\nSTATUS=ready forever");
-  int ready[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  pid_t agent = ::fork();
-  ASSERT_GE(agent, 0);
-  if (agent == 0) {
-    Supervisor::Options o;
-    o.state_dir = dir_ / "state";
-    o.cgroup_parent = parent_;
-    o.on_change = [&](const UnitStatus& s) {
-      if (s.status_text == "waiting") (void)!::write(ready[1], "r", 1);
-    };
-    auto s = Supervisor::Open(o);
-    if (!s.ok()) _exit(1);
-    (*s)->Apply({unit});
-    for (;;) ::pause();
-  }
-  ::close(ready[1]);
-  char c;
-  ASSERT_EQ(::read(ready[0], &c, 1), 1);
-  ::close(ready[0]);
-  ::kill(agent, SIGKILL);
-  ::waitpid(agent, nullptr, 0);
+  RunInAgentThenKillIt(unit, [](const UnitStatus& s) { return s.status_text == "waiting"; });
   Release(gate);
   fs::path journal = dir_ / "state/units/k.service/journal.log";
   for (int i = 0; i < 1000 && ReadProcFile(journal).find("done send=READY") == std::string::npos;

@@ -142,15 +142,7 @@ void Service::Adopt(const Record& r) {
         if (phase_ == Phase::kStartPost) phase_ = Phase::kExited;
         return;
       }
-      main_ = AdoptShim(r.main_shim, r.main_shim_start, r.main_status_file);
-      if (!main_) {
-        // Died while nobody watched: its status file says how (or it was SIGKILLed).
-        main_ = std::make_unique<Proc>();
-        main_->status_file = r.main_status_file;
-        PollProc(*main_, true);
-      }
-      main_->key = "ExecStart";
-      main_->cmd.path = r.main_cmd;
+      AdoptMainShim(r);
       phase_ = Phase::kRunning;
       changed = true;
       AdoptNotify(r);
@@ -173,9 +165,9 @@ void Service::Adopt(const Record& r) {
   }
 }
 
-// Type=notify caught waiting for READY=1: keep waiting (with what is left of TimeoutStartSec=)
-// on the same socket, whose queue holds what the service sent while no agent listened.
-void Service::AdoptNotifyStart(const Record& r) {
+// The main process's shim from the record; one that died while nobody watched left its status
+// file to say how (or it was SIGKILLed).
+void Service::AdoptMainShim(const Record& r) {
   main_ = AdoptShim(r.main_shim, r.main_shim_start, r.main_status_file);
   if (!main_) {
     main_ = std::make_unique<Proc>();
@@ -184,6 +176,12 @@ void Service::AdoptNotifyStart(const Record& r) {
   }
   main_->key = "ExecStart";
   main_->cmd.path = r.main_cmd;
+}
+
+// Type=notify caught waiting for READY=1: keep waiting (with what is left of TimeoutStartSec=)
+// on the same socket, whose queue holds what the service sent while no agent listened.
+void Service::AdoptNotifyStart(const Record& r) {
+  AdoptMainShim(r);
   changed = true;
   if (r.start_deadline_ms > 0) {
     int64_t left = r.start_deadline_ms - std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -110,6 +111,35 @@ class SupervisorFixture : public ::testing::Test {
                   << " status=" << last.status_text << "\n"
                   << JournalText(name);
     return last;
+  }
+
+  // Runs `unit` under a Supervisor in a forked child: another agent process, over the same state
+  // dir, that the test can SIGKILL. Returns once `ready` held for one of its status changes, and
+  // kills that agent (the unit's processes live on, as they would).
+  void RunInAgentThenKillIt(const UnitAssignment& unit,
+                            const std::function<bool(const UnitStatus&)>& ready) {
+    int pipe_fds[2];
+    ASSERT_EQ(::pipe(pipe_fds), 0);
+    pid_t agent = ::fork();
+    ASSERT_GE(agent, 0);
+    if (agent == 0) {
+      Supervisor::Options o;
+      o.state_dir = dir_ / "state";
+      o.cgroup_parent = parent_;
+      o.on_change = [&](const UnitStatus& s) {
+        if (ready(s)) (void)!::write(pipe_fds[1], "r", 1);
+      };
+      auto s = Supervisor::Open(o);
+      if (!s.ok()) _exit(1);
+      (*s)->Apply({unit});
+      for (;;) ::pause();
+    }
+    ::close(pipe_fds[1]);
+    char c;
+    EXPECT_EQ(::read(pipe_fds[0], &c, 1), 1);
+    ::close(pipe_fds[0]);
+    ::kill(agent, SIGKILL);
+    ::waitpid(agent, nullptr, 0);
   }
 
   std::string JournalText(const std::string& name) {

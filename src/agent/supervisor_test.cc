@@ -514,28 +514,9 @@ TEST_F(SupervisorTest, DetachAndReopenReadoptsUnits) {
 // The agent process is SIGKILLed: its units keep running and the next agent re-adopts them.
 TEST_F(SupervisorTest, UnitsOutliveAKilledAgent) {
   sup_.reset();
-  int ready[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  pid_t agent = ::fork();
-  ASSERT_GE(agent, 0);
-  if (agent == 0) {
-    Supervisor::Options o;
-    o.state_dir = dir_ / "state";
-    o.cgroup_parent = parent_;
-    o.on_change = [&](const UnitStatus& s) {
-      if (s.sub_state == "running" && s.main_pid > 0) (void)!::write(ready[1], "r", 1);
-    };
-    auto s = Supervisor::Open(o);
-    if (!s.ok()) _exit(1);
-    (*s)->Apply({Assign("survivor.service", {{"Service", "ExecStart", "/bin/sleep 1000"}})});
-    for (;;) ::pause();
-  }
-  ::close(ready[1]);
-  char c;
-  ASSERT_EQ(::read(ready[0], &c, 1), 1);
-  ::close(ready[0]);
-  ::kill(agent, SIGKILL);
-  ::waitpid(agent, nullptr, 0);
+  RunInAgentThenKillIt(
+      Assign("survivor.service", {{"Service", "ExecStart", "/bin/sleep 1000"}}),
+      [](const UnitStatus& s) { return s.sub_state == "running" && s.main_pid > 0; });
   Open();
   UnitStatus st = WaitState("survivor.service", "active", "running");
   EXPECT_TRUE(Alive(st.main_pid));

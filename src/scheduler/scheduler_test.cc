@@ -8,26 +8,17 @@
 #include <set>
 
 #include "scheduler/impl.h"
+#include "scheduler/test_util.h"
 
 namespace fjord::scheduler {
 namespace {
 
 using ::testing::HasSubstr;
 
-constexpr int64_t kMiB = int64_t{1} << 20;
-constexpr int64_t kGiB = int64_t{1} << 30;
-
-MachineSpec M(std::string id, std::vector<std::pair<std::string, std::string>> md,
-              int64_t cpu = 4000, int64_t mem = 8 * kGiB) {
-  return MachineSpec{std::move(id), std::move(md), {cpu, mem, 100 * kGiB}};
-}
-
-TaskRequest T(std::string name, int64_t cpu = 100, int64_t mem = 64 * kMiB) {
-  TaskRequest t;
-  t.name = std::move(name);
-  t.resources = {cpu, mem, 0};
-  return t;
-}
+using test::kGiB;
+using test::kMiB;
+using test::M;
+using test::T;
 
 std::vector<MachineSpec> SixMachines() {
   return {M("a", {{"zone", "z1"}, {"rack", "r1"}, {"size", "large"}, {"region", "se-sto"}}),

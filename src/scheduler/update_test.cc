@@ -6,6 +6,7 @@
 #include <set>
 
 #include "scheduler/scheduler.h"
+#include "scheduler/test_util.h"
 
 namespace fjord::scheduler {
 namespace {
@@ -13,13 +14,9 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-constexpr int64_t kMiB = int64_t{1} << 20;
-constexpr int64_t kGiB = int64_t{1} << 30;
-
-MachineSpec M(std::string id, std::vector<std::pair<std::string, std::string>> md,
-              int64_t cpu = 4000, int64_t mem = 8 * kGiB) {
-  return MachineSpec{std::move(id), std::move(md), {cpu, mem, 100 * kGiB}};
-}
+using test::kGiB;
+using test::kMiB;
+using test::M;
 
 // The requests of the placed tasks, as the server keeps them.
 class Requests {
