@@ -301,6 +301,10 @@ struct Scheduler::Impl {
 
   // --- update.cc ---
   uint32_t AttrFor(std::string_view key);  // the attribute named `key`, created when new
+  // The machine's metadata as (attribute, interned value) pairs, with the default
+  // hostname=<id>. Checks the keys (none empty or given twice, at most kMaxAttributes in the
+  // cluster) before it creates any attribute. Used by AddMachine and UpdateMachine.
+  base::Result<std::vector<std::pair<uint32_t, uint32_t>>> InternMetadata(const MachineSpec& spec);
   // Releases task t (one instance of a global unit) for UpdateMachine.
   void Evict(uint32_t t);
 };

@@ -82,39 +82,7 @@ Status Scheduler::Impl::AddMachineImpl(const MachineSpec& spec) {
   if (c.cpu_millis < 0 || c.memory_bytes < 0 || c.disk_bytes < 0) {
     return base::InvalidArgument("machine `" + spec.id + "`: negative capacity");
   }
-  std::vector<std::pair<uint32_t, uint32_t>> kv;  // attr, value
-  bool has_hostname = false;
-  for (const auto& [key, value] : spec.metadata) {
-    if (key.empty()) return base::InvalidArgument("machine `" + spec.id + "`: empty metadata key");
-    has_hostname |= key == "hostname";
-    uint32_t ks = Intern(key);
-    auto it = attr_by_name.find(ks);
-    uint32_t attr;
-    if (it == attr_by_name.end()) {
-      if (attr_names.size() >= kMaxAttributes) {
-        return base::InvalidArgument("machine `" + spec.id + "`: more than 254 metadata keys");
-      }
-      attr = static_cast<uint32_t>(attr_names.size());
-      attr_names.push_back(ks);
-      attr_by_name.emplace(ks, attr);
-      attr_values.emplace_back(machine_ids.size(), kNone);
-      attr_index.emplace_back();
-    } else {
-      attr = it->second;
-    }
-    for (const auto& [a, v] : kv) {
-      if (a == attr) {
-        return base::InvalidArgument("machine `" + spec.id + "`: metadata key `" + key +
-                                     "` given twice");
-      }
-    }
-    kv.emplace_back(attr, Intern(value));
-  }
-  if (!has_hostname) {
-    MachineSpec copy = spec;
-    copy.metadata.emplace_back("hostname", spec.id);
-    return AddMachineImpl(copy);
-  }
+  FJORD_ASSIGN_OR_RETURN(auto kv, InternMetadata(spec));  // (attribute, value)
 
   uint32_t m = static_cast<uint32_t>(machine_ids.size());
   machine_ids.push_back(spec.id);
@@ -185,7 +153,7 @@ void Scheduler::Impl::Track(uint32_t group, uint32_t attr) {
 // ---- Commit and release ----
 
 uint32_t Scheduler::Impl::Commit(const Compiled& c, const TaskRequest& req, uint32_t m,
-                                  bool name_reserved) {
+                                 bool name_reserved) {
   uint32_t t;
   if (!free_slots.empty()) {
     t = free_slots.back();

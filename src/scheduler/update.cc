@@ -31,27 +31,32 @@ void Scheduler::Impl::Evict(uint32_t t) {
   Uncommit(t);
 }
 
-namespace {
-
-// The machine's metadata as (key, value) pairs, validated like AddMachine's, with the default
-// hostname=<id>.
-Result<std::vector<std::pair<std::string, std::string>>> Metadata(const MachineSpec& spec) {
-  std::vector<std::pair<std::string, std::string>> md;
+Result<std::vector<std::pair<uint32_t, uint32_t>>> Scheduler::Impl::InternMetadata(
+    const MachineSpec& spec) {
+  std::vector<std::string_view> keys;
+  size_t new_keys = 0;
   bool has_hostname = false;
   for (const auto& [key, value] : spec.metadata) {
     if (key.empty()) return base::InvalidArgument("machine `" + spec.id + "`: empty metadata key");
-    for (const auto& [k, v] : md) {
-      if (k == key) {
-        return base::InvalidArgument("machine `" + spec.id + "`: metadata key `" + key +
-                                     "` given twice");
-      }
+    if (std::find(keys.begin(), keys.end(), key) != keys.end()) {
+      return base::InvalidArgument("machine `" + spec.id + "`: metadata key `" + key +
+                                   "` given twice");
     }
+    keys.push_back(key);
     has_hostname |= key == "hostname";
-    md.emplace_back(key, value);
+    new_keys += AttrOf(key) == kNone ? 1 : 0;
   }
-  if (!has_hostname) md.emplace_back("hostname", spec.id);
-  return md;
+  if (!has_hostname) new_keys += AttrOf("hostname") == kNone ? 1 : 0;
+  if (attr_names.size() + new_keys > kMaxAttributes) {
+    return base::InvalidArgument("machine `" + spec.id + "`: more than 254 metadata keys");
+  }
+  std::vector<std::pair<uint32_t, uint32_t>> kv;
+  for (const auto& [key, value] : spec.metadata) kv.emplace_back(AttrFor(key), Intern(value));
+  if (!has_hostname) kv.emplace_back(AttrFor("hostname"), Intern(spec.id));
+  return kv;
 }
+
+namespace {
 
 // A task on the machine being updated, in eviction order.
 struct Resident {
@@ -87,17 +92,12 @@ Result<MachineUpdate> Scheduler::UpdateMachine(const MachineSpec& spec,
   if (cap.cpu_millis < 0 || cap.memory_bytes < 0 || cap.disk_bytes < 0) {
     return base::InvalidArgument("update machine `" + spec.id + "`: negative capacity");
   }
-  auto md = Metadata(spec);
+  auto md = s.InternMetadata(spec);
   if (!md.ok()) return md.status().Wrap("update machine");
-  size_t new_keys = 0;
-  for (const auto& [key, value] : *md) new_keys += s.AttrOf(key) == kNone ? 1 : 0;
-  if (s.attr_names.size() + new_keys > kMaxAttributes) {
-    return base::InvalidArgument("update machine `" + spec.id + "`: more than 254 metadata keys");
-  }
 
   // The value each attribute should have; attributes the machine no longer has get kNone.
-  std::vector<uint32_t> want(s.attr_names.size() + new_keys, kNone);
-  for (const auto& [key, value] : *md) want[s.AttrFor(key)] = s.Intern(value);
+  std::vector<uint32_t> want(s.attr_names.size(), kNone);
+  for (const auto& [attr, value] : *md) want[attr] = value;
   std::vector<uint32_t> changed;
   for (uint32_t a = 0; a < s.attr_names.size(); ++a) {
     if (s.attr_values[a][m] != want[a]) changed.push_back(a);
