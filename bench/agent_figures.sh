@@ -27,14 +27,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_for() {  # wait_for SECONDS COMMAND...
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.01
-  done
-}
+CASE=bench_agent_figures
+source "$(dirname "$(readlink -f "$0")")/../tests/lib/case.sh"  # wait_for
 
 "$fjord" server --listen "127.0.0.1:$port" --data-dir "$work/server" --log-level warn \
   >"$work/server.log" 2>&1 &
