@@ -128,6 +128,8 @@ NotifyMessage ParseNotify(std::string_view datagram, pid_t pid);
 void RemoveNotifySocket(const NotifySocket& s);
 // Appends one "<RFC3339 UTC> <text>" line to a unit's journal as the shims write them.
 void AppendJournal(const fs::path& log, std::string_view text);
+// The processes in a unit's cgroup (the pids hierarchy's, or the first directory's).
+std::vector<pid_t> ReadProcs(const runtime::CgroupDirs& dirs);
 
 // ---- service.cc ----
 

@@ -49,15 +49,6 @@ uint64_t Fnv1a(std::string_view s) {
   return h;
 }
 
-std::vector<pid_t> CgroupPids(const runtime::CgroupDirs& dirs) {
-  std::vector<pid_t> pids;
-  if (dirs.empty()) return pids;
-  auto it = dirs.find("pids");
-  std::ifstream in((it != dirs.end() ? it->second : dirs.begin()->second) / "cgroup.procs");
-  for (pid_t p; in >> p;) pids.push_back(p);
-  return pids;
-}
-
 int64_t NowUnixMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -275,7 +266,7 @@ bool Service::NotifyAllowed(pid_t pid) {
   if (access == "main") return false;
   if (pid == pid_of(control_.get())) return true;
   if (access == "exec") return false;
-  auto pids = CgroupPids(cgroup_);
+  auto pids = ReadProcs(cgroup_);
   return std::find(pids.begin(), pids.end(), pid) != pids.end();
 }
 
@@ -301,7 +292,7 @@ void Service::HandleNotify(const NotifyMessage& m) {
     } else if (k == "MAINPID") {
       // Only a process of this unit may become its main process.
       pid_t pid = std::atoi(v.c_str());
-      auto pids = CgroupPids(cgroup_);
+      auto pids = ReadProcs(cgroup_);
       if (pid > 0 && std::find(pids.begin(), pids.end(), pid) != pids.end()) {
         main_pid_override_ = pid;
         changed = true;

@@ -79,16 +79,6 @@ std::string_view PhaseKey(Phase p) {
   }
 }
 
-std::vector<pid_t> ReadProcs(const runtime::CgroupDirs& dirs) {
-  std::vector<pid_t> pids;
-  if (dirs.empty()) return pids;
-  auto it = dirs.find("pids");
-  std::ifstream in((it != dirs.end() ? it->second : dirs.begin()->second) / "cgroup.procs");
-  pid_t p;
-  while (in >> p) pids.push_back(p);
-  return pids;
-}
-
 uint64_t MachineMemory() {
   std::ifstream in("/proc/meminfo");
   std::string k;
@@ -98,6 +88,16 @@ uint64_t MachineMemory() {
 }
 
 }  // namespace
+
+std::vector<pid_t> ReadProcs(const runtime::CgroupDirs& dirs) {
+  std::vector<pid_t> pids;
+  if (dirs.empty()) return pids;
+  auto it = dirs.find("pids");
+  std::ifstream in((it != dirs.end() ? it->second : dirs.begin()->second) / "cgroup.procs");
+  pid_t p;
+  while (in >> p) pids.push_back(p);
+  return pids;
+}
 
 std::string_view SubStateName(Phase p) {
   static constexpr std::string_view kNames[] = {
