@@ -19,7 +19,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 
 #include "agent/internal.h"
 #include "base/strings.h"
