@@ -407,9 +407,13 @@ ContainerInfo RuntimeImpl::InfoOf(const std::string& id, const ContainerState& s
       info.error = "the container's monitor died; the container was killed";
     }
   }
-  if (auto spec = ReadSpec(info.dir); spec.ok()) {
-    info.argv = spec->argv;
-    info.layers = spec->layers;
+  info.argv = st.argv;
+  info.layers = st.layers;
+  if (info.argv.empty()) {  // a container of an older fjord: its spec is in config.json
+    if (auto spec = ReadSpec(info.dir); spec.ok()) {
+      info.argv = spec->argv;
+      info.layers = spec->layers;
+    }
   }
   return info;
 }

@@ -165,6 +165,11 @@ Result<ContainerState> ReadState(const fs::path& dir) {
     s.stop_signal = j.value("stop_signal", 15);
     s.bridge = j.value("bridge", false);
     s.auto_remove = j.value("auto_remove", false);
+    if (j.contains("spec")) {
+      ContainerSpec spec = SpecFromJson(j["spec"]);
+      s.argv = std::move(spec.argv);
+      s.layers = std::move(spec.layers);
+    }
     s.created_unix = j.value("created_unix", int64_t{0});
   } catch (const json::exception& e) {
     return base::Internal(paths::StateFile(dir).string() + ": " + e.what());

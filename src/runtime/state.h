@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 #include "runtime/cgroups.h"
@@ -31,6 +32,9 @@ struct ContainerState {
   bool bridge = false;
   bool auto_remove = false;  // removed once exited (by its monitor, or by Recover)
   int64_t created_unix = 0;
+  // From the spec in state.json; empty for containers of older fjord versions (ReadSpec).
+  std::vector<std::string> argv;
+  std::vector<std::filesystem::path> layers;
 };
 
 struct ExitRecord {
