@@ -340,6 +340,7 @@ class RuntimeImpl final : public Runtime {
   // its host ports are free again; idempotent.
   void ReleaseNetwork(const ContainerState& st);
   // Starts the monitor process; returns its pid, the container's init pid comes on `pid_pipe`.
+  // With `hold_read` (else -1) the monitor removes the container when it exits (auto-remove).
   Result<pid_t> ForkMonitor(const ChildConfig& cfg, const fs::path& dir, const ContainerSpec& spec,
                             const CgroupDirs& cgroups, int pid_pipe_write, int monitor_fd,
                             int out_read, int err_read, int attach_write, int hold_read,
@@ -601,9 +602,7 @@ Result<pid_t> RuntimeImpl::ForkMonitor(const ChildConfig& cfg, const fs::path& d
   fs::path oom = cgroups_->OomFile(cgroups);
   args.push_back(oom.empty() ? "-" : oom.string());
   args.push_back(attach_write >= 0 ? std::to_string(attach_write) : "-");
-  // The monitor removes an auto-remove container, except one on the bridge: the network is
-  // released by fjord (the attached client, or the next command's Recover), which then removes it.
-  const bool monitor_removes = spec.auto_remove && spec.net != NetMode::kBridge;
+  const bool monitor_removes = hold_read >= 0;
   args.push_back(monitor_removes ? spec.name : "-");
   args.push_back(monitor_removes ? std::to_string(hold_read) : "-");
   const size_t first_cgroup = args.size();
@@ -765,9 +764,14 @@ Result<Started> RuntimeImpl::Start(const ContainerSpec& spec_in, UniqueFd* attac
   FJORD_ASSIGN_OR_RETURN(Pipe pid_pipe, MakePipe());
   FJORD_ASSIGN_OR_RETURN(Pipe out_pipe, MakePipe());
   FJORD_ASSIGN_OR_RETURN(Pipe errout_pipe, MakePipe());
-  // An auto-remove container's monitor waits for EOF on this pipe before it removes the state
-  // directory: ours closes when Start returns, before the guard (declared earlier) runs.
-  FJORD_ASSIGN_OR_RETURN(Pipe hold_pipe, MakePipe());
+  // The monitor removes an auto-remove container, except one on the bridge: the network is
+  // released by fjord (the attached client, or the next command's Recover), which then removes
+  // it. The monitor waits for EOF on this pipe before it removes the state directory: ours closes
+  // when Start returns, before the guard (declared earlier) runs.
+  Pipe hold_pipe;
+  if (spec.auto_remove && spec.net != NetMode::kBridge) {
+    FJORD_ASSIGN_OR_RETURN(hold_pipe, MakePipe());
+  }
   Pipe attach_pipe;
   if (attach != nullptr) {
     FJORD_ASSIGN_OR_RETURN(attach_pipe, MakePipe());
